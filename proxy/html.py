@@ -1,0 +1,492 @@
+"""Streaming, byte-preserving HTML rewriter with CSS-selector element handlers.
+
+    rw = Rewriter([("script[src]", handler), ...], document_handlers=DocumentHandlers(...))
+    out = rw.feed(chunk) + ... + rw.close()
+
+Bytes that no handler changes leave exactly as they came, whatever the chunking.
+Elements are found as a browser's tokenizer finds them (comments, raw text, script
+escapes, quoted attributes); only what a handler needs is held back. Knows nothing
+about consent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from proxy import tokens
+from proxy.selectors import Complex, parse_selector
+
+Handler = Callable[["Element"], None]
+
+
+class RewriteLimitError(ValueError):
+    """A construct that must be held back grew past the rewriter's buffer limit."""
+
+
+@dataclass(frozen=True)
+class DocumentHandlers:
+    """HTML inserted at the start and end of <head> and at the end of <body>."""
+
+    head_start: str = ""
+    head_end: str = ""
+    body_end: str = ""
+
+
+@dataclass
+class _Open:
+    """An open element as selectors see it (an ancestor)."""
+
+    tag: str
+    attrs: dict[str, str]
+
+    def get(self, name: str) -> str | None:
+        return self.attrs.get(name.lower())
+
+
+class Element:
+    """A matched element, handed to handlers, which record what to do with it."""
+
+    def __init__(self, tag: str, raw: bytes, name_end: int, encoding: str) -> None:
+        self.tag = tag
+        self._raw = raw
+        self._encoding = encoding
+        self._attrs = tokens.parse_attributes(raw, name_end, encoding)
+        self._edits: dict[str, str | None] = {}
+        self.removed = False
+        self.replacement = ""
+        self.before_html: list[str] = []
+        self.after_html: list[str] = []
+        self.prepend_html: list[str] = []
+        self.append_html: list[str] = []
+        self.text: str = ""
+        self.text_truncated = False
+
+    @property
+    def attributes(self) -> list[tuple[str, str]]:
+        return [(a.name, a.value) for a in self._attrs]
+
+    def get(self, name: str) -> str | None:
+        name = name.lower()
+        if name in self._edits:
+            return self._edits[name]
+        return next((a.value for a in self._attrs if a.name == name), None)
+
+    def remove(self) -> None:
+        self.removed = True
+
+    def replace(self, html: str) -> None:
+        self.removed = True
+        self.replacement = html
+
+    def set_attribute(self, name: str, value: str) -> None:
+        self._edits[name.lower()] = value
+
+    def remove_attribute(self, name: str) -> None:
+        self._edits[name.lower()] = None
+
+    def before(self, html: str) -> None:
+        self.before_html.append(html)
+
+    def after(self, html: str) -> None:
+        self.after_html.insert(0, html)
+
+    def prepend(self, html: str) -> None:
+        self.prepend_html.insert(0, html)
+
+    def append(self, html: str) -> None:
+        self.append_html.append(html)
+
+    def start_tag(self) -> bytes:
+        """The start tag with attribute edits applied; untouched bytes kept."""
+        if not self._edits:
+            return self._raw
+        raw, out, pos = self._raw, [], 0
+        pending = dict(self._edits)
+        for a in self._attrs:
+            if a.name not in pending:
+                continue
+            value = pending.pop(a.name)
+            start = a.start
+            if value is None:
+                while start > 0 and raw[start - 1] in tokens.WS:
+                    start -= 1
+                out += [raw[pos:start]]
+            else:
+                out += [raw[pos:start], self._format(a.name, value)]
+            pos = a.end
+        tail_at = len(raw) - (2 if raw.endswith(b"/>") else 1)
+        out.append(raw[pos:tail_at])
+        out += [b" " + self._format(n, v) for n, v in pending.items() if v is not None]
+        out.append(raw[tail_at:])
+        return b"".join(out)
+
+    def _format(self, name: str, value: str) -> bytes:
+        return name.encode("latin-1") + b'="' + tokens.escape_attribute(value, self._encoding) + b'"'
+
+    def _encode(self, parts: Sequence[str]) -> bytes:
+        return "".join(parts).encode(self._encoding, "xmlcharrefreplace")
+
+
+@dataclass
+class _Watch:
+    """What to do when a watched element ends: it was removed, or content follows it."""
+
+    remove: bool
+    append: bytes = b""
+    after: bytes = b""
+
+
+@dataclass
+class _Raw:
+    """Inside the raw-text content (script, style, ...) of the current element."""
+
+    name: str
+    script: bool
+    element: Element | None = None
+    handlers: list[Handler] = field(default_factory=list)
+    head: bytes = b""
+    held: bytearray = field(default_factory=bytearray)
+    state: int = tokens.SCRIPT_DATA
+    scan: int = 0
+
+
+class Rewriter:
+    """Feed bytes, get bytes; see the module docstring."""
+
+    def __init__(
+        self,
+        handlers: Sequence[tuple[str, Handler]] = (),
+        document_handlers: DocumentHandlers | None = None,
+        *,
+        encoding: str = "utf-8",
+        text_limit: int = 64 * 1024,
+        buffer_limit: int = 8 * 1024 * 1024,
+    ) -> None:
+        self._encoding = encoding
+        self._text_limit = text_limit
+        self._buffer_limit = buffer_limit
+        self._by_tag: dict[str | None, list[tuple[Complex, Handler]]] = {}
+        tracked: set[str | None] = set()
+        needles: dict[str, list[str]] = {}
+        unfiltered: set[str] = set()
+        child = False
+        for selector, handler in handlers:
+            for cx in parse_selector(selector):
+                tag = cx.subject.tag
+                self._by_tag.setdefault(tag, []).append((cx, handler))
+                tracked.update(part.tag for part in cx.parts[:-1])
+                child = child or ">" in cx.links
+                needle = cx.subject.needle
+                if tag is not None and needle is None:
+                    unfiltered.add(tag)
+                elif tag is not None and needle is not None:
+                    needles.setdefault(tag, []).append(needle)
+        # A child combinator or an untyped compound needs every element seen.
+        self._full = child or None in tracked or None in self._by_tag
+        self._tracked = frozenset(t for t in tracked if t is not None)
+        doc = document_handlers or DocumentHandlers()
+        self._doc = {
+            key: getattr(doc, key).encode(encoding, "xmlcharrefreplace")
+            for key in ("head_start", "head_end", "body_end")
+        }
+        self._head_open = False
+        self._identity = not handlers and not any(self._doc.values())
+        always = unfiltered | self._tracked
+        ends = set(self._tracked)
+        if any(self._doc.values()):
+            always |= {"head", "body", "html"}
+            ends |= {"head", "body", "html"}
+        for name in always:
+            needles.pop(name, None)
+        self._skip_fast = tokens.skip_pattern(None if self._full else always, needles, ends)
+        self._skip_all = tokens.skip_pattern(None)
+        self._buf = b""
+        self._out: list[bytes] = []
+        self._stack: list[_Open] = []  # tracked open elements, for combinators
+        self._region: list[tuple[str, _Watch | None]] = []  # open elements around watches
+        self._removing = 0
+        self._raw: _Raw | None = None
+        self._plaintext = False
+
+    # -- public ---------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Take the next bytes of the document; return what is safe to send."""
+        if self._identity:
+            return bytes(chunk)
+        self._buf = self._buf + chunk if self._buf else bytes(chunk)
+        pos = self._run(self._buf)
+        self._buf = self._buf[pos:]
+        if len(self._buf) > self._buffer_limit:
+            raise RewriteLimitError(
+                f"an HTML construct longer than {self._buffer_limit} bytes is held back "
+                f"at {self._buf[:40]!r}; expected tags and comments to close sooner"
+            )
+        return self._flush()
+
+    def close(self) -> bytes:
+        """End of document: return the rest, with pending inserts at their fallbacks."""
+        if self._identity:
+            return b""
+        rest, self._buf = self._buf, b""
+        raw = self._raw
+        if raw is not None and raw.element is not None:
+            self._raw_content(raw, rest)
+            self._release_raw(raw, truncated=False)
+        else:
+            self._emit(rest)  # EOF inside a tag or comment: leave the bytes alone
+        self._raw = None
+        self._pop_region(0, None)
+        for key in ("head_start", "head_end", "body_end"):
+            self._insert(key)
+        return self._flush()
+
+    # -- scanning -----------------------------------------------------------------
+
+    def _run(self, buf: bytes) -> int:
+        pos, n = 0, len(buf)
+        while pos < n:
+            if self._plaintext:
+                self._emit(buf[pos:])
+                return n
+            if self._raw is not None:
+                pos = self._run_raw(self._raw, buf, pos)
+                if self._raw is not None:
+                    return pos
+                continue
+            slow = self._full or self._region or self._doc["head_start"] or self._doc["head_end"]
+            skip = self._skip_all if slow else self._skip_fast
+            end = skip.match(buf, pos).end()  # type: ignore[union-attr]
+            if end > pos:
+                self._emit(buf[pos:end])
+                pos = end
+                continue
+            m = tokens.TAG.match(buf, pos)
+            if m is None:
+                return pos  # an incomplete construct: wait for more bytes
+            name = m.group(2).lower().decode("latin-1")
+            pos = m.end()
+            if m.group(1):
+                self._end_tag(name, m.group())
+            else:
+                self._start_tag(name, m.group(), m.start(3) - m.start())
+        return pos
+
+    def _emit(self, data: bytes) -> None:
+        if data and not self._removing:
+            self._out.append(data)
+
+    def _flush(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def _insert(self, key: str) -> None:
+        data = self._doc[key]
+        if data:
+            self._doc[key] = b""
+            self._out.append(data)
+
+    # -- tags -----------------------------------------------------------------------
+
+    def _start_tag(self, name: str, raw: bytes, name_end: int) -> None:
+        if self._doc["head_start"] or self._doc["head_end"]:
+            if self._head_progress(name, raw):
+                return
+        self._close_implied(name)
+        el: Element | None = None
+        deferred: list[Handler] = []
+        if not self._removing:
+            el = self._match(name, raw, name_end, deferred)
+        if name in tokens.RAWTEXT:
+            self._raw = _Raw(name, name == "script", el, deferred, raw)
+            if el is None:
+                self._open(name, raw)
+        elif el is not None:
+            self._apply(el, name)
+        else:
+            self._open(name, raw)
+        if name == "plaintext":
+            self._plaintext = True
+        self._track(name, raw, name_end)
+
+    def _open(self, name: str, raw: bytes, watch: _Watch | None = None) -> None:
+        """Emit an unchanged start tag and follow it if a watch is open around it."""
+        self._emit(raw)
+        if watch is not None:
+            self._region.append((name, watch))
+            self._removing += watch.remove
+        elif self._region and name not in tokens.VOID and not raw.endswith(b"/>"):
+            self._region.append((name, None))
+
+    def _end_tag(self, name: str, raw: bytes) -> None:
+        if name == "head" and self._head_open:
+            self._insert("head_end")
+            self._head_open = False
+        elif name in ("body", "html"):
+            for key in ("head_start", "head_end", "body_end"):
+                self._insert(key)
+        names = [entry[0] for entry in self._region]
+        if name in names:
+            self._pop_region(len(names) - 1 - names[::-1].index(name), raw)
+        else:
+            if name in tokens.SCOPE_CLOSERS:
+                keep = len(self._region)
+                while keep and self._region[keep - 1][0] in tokens.IMPLIED_END:
+                    keep -= 1
+                self._pop_region(keep, None)
+            self._emit(raw)
+        for i in range(len(self._stack) - 1, -1, -1):
+            if self._stack[i].tag == name:
+                del self._stack[i:]
+                break
+
+    def _close_implied(self, name: str) -> None:
+        """A start tag that implicitly ends open elements ends watches on them too."""
+        region = self._region
+        if not region:
+            return
+        if name in tokens.P_CLOSERS:
+            for i in range(len(region) - 1, -1, -1):
+                if region[i][0] == "p":
+                    self._pop_region(i, None)
+                    return
+        if tokens.closes(region[-1][0], name):
+            self._pop_region(len(region) - 1, None)
+
+    def _pop_region(self, index: int, end_raw: bytes | None) -> None:
+        """Close ``region[index:]``; ``end_raw`` is the end tag that closed
+        ``region[index]`` (None when the elements ended without one)."""
+        while len(self._region) > index:
+            name, watch = self._region.pop()
+            own = end_raw if len(self._region) == index else None
+            if watch is None:
+                if own is not None:
+                    self._emit(own)
+                continue
+            self._removing -= watch.remove
+            if watch.remove:
+                self._emit(watch.after)
+            else:
+                self._emit(watch.append + (own or b"") + watch.after)
+
+    def _head_progress(self, name: str, raw: bytes) -> bool:
+        """Place head inserts; True when the start tag was emitted here."""
+        if name == "html":
+            return False
+        if name == "head":
+            if self._head_open or not self._doc["head_start"] and not self._doc["head_end"]:
+                return False
+            self._emit(raw)
+            self._insert("head_start")
+            self._head_open = True
+            return True
+        self._insert("head_start")
+        self._head_open = True
+        if name not in tokens.HEAD_CONTENT:
+            self._insert("head_end")
+            self._head_open = False
+        return False
+
+    def _match(
+        self, name: str, raw: bytes, name_end: int, deferred: list[Handler]
+    ) -> Element | None:
+        """Run the handlers of matching selectors (those of raw-text elements wait for
+        their text, in ``deferred``); return the element if any matched."""
+        candidates = self._by_tag.get(name, [])
+        anywhere = self._by_tag.get(None)
+        if anywhere:
+            candidates = candidates + anywhere
+        if not candidates:
+            return None
+        el: Element | None = None
+        probe = Element(name, raw, name_end, self._encoding)
+        for cx, handler in candidates:
+            if cx.matches(probe, self._stack):
+                el = probe
+                if name in tokens.RAWTEXT:
+                    deferred.append(handler)
+                else:
+                    handler(el)
+                    if el.removed:
+                        break
+        return el
+
+    def _apply(self, el: Element, name: str) -> None:
+        before = el._encode(el.before_html)
+        after = el._encode(el.after_html)
+        void = name in tokens.VOID
+        if el.removed:
+            self._emit(before + el._encode([el.replacement]))
+            if void:
+                self._emit(after)
+            else:
+                self._region.append((name, _Watch(remove=True, after=after)))
+                self._removing += 1
+            return
+        head = before + el.start_tag() + el._encode(el.prepend_html)
+        append = el._encode(el.append_html)
+        if void:
+            self._emit(head + append + after)
+        else:
+            self._open(name, head, _Watch(False, append, after) if append or after else None)
+
+    def _track(self, name: str, raw: bytes, name_end: int) -> None:
+        if name in tokens.VOID or not (self._full or name in self._tracked):
+            return
+        if self._stack and tokens.closes(self._stack[-1].tag, name):
+            self._stack.pop()
+        attrs = {a.name: a.value for a in tokens.parse_attributes(raw, name_end, self._encoding)}
+        self._stack.append(_Open(name, attrs))
+        if len(self._stack) > 1024:  # bound memory on pages that never close tags
+            del self._stack[:512]
+
+    # -- raw text -------------------------------------------------------------------
+
+    def _run_raw(self, raw: _Raw, buf: bytes, pos: int) -> int:
+        start = pos + raw.scan
+        if raw.script:
+            end, raw.state, resume = tokens.find_script_end(buf, start, raw.state)
+        else:
+            m = tokens.RAW_END[raw.name].search(buf, start)
+            end = m.start() if m else -1
+            resume = max(start, len(buf) - len(raw.name) - 2)
+        if end < 0:
+            self._raw_content(raw, buf[pos:resume])
+            raw.scan = 0
+            return resume
+        tag = tokens.TAG.match(buf, end)
+        self._raw_content(raw, buf[pos:end])
+        if tag is None:
+            raw.scan = 0
+            return end  # the end tag is not complete yet
+        self._raw = None
+        if raw.element is not None:
+            self._release_raw(raw, truncated=False)
+        self._end_tag(raw.name, tag.group())
+        return tag.end()
+
+    def _raw_content(self, raw: _Raw, data: bytes) -> None:
+        if raw.element is None:
+            self._emit(data)
+            return
+        raw.held += data
+        if len(raw.held) > self._text_limit:
+            self._release_raw(raw, truncated=True)
+
+    def _release_raw(self, raw: _Raw, truncated: bool) -> None:
+        """Run the deferred handlers of a raw-text element now that its text is known."""
+        el = raw.element
+        assert el is not None
+        raw.element = None
+        content = bytes(raw.held)
+        raw.held = bytearray()
+        el.text = content[: self._text_limit].decode(self._encoding, "replace")
+        el.text_truncated = truncated
+        for handler in raw.handlers:
+            handler(el)
+            if el.removed:
+                break
+        self._apply(el, raw.name)
+        self._emit(content)

@@ -1,0 +1,254 @@
+"""Compile the supported CSS selector subset into predicates over elements.
+
+Supported: type, ``*``, ``#id``, ``.class``, ``[attr]``, ``[attr=v]``, ``[attr~=v]``,
+``[attr|=v]``, ``[attr^=v]``, ``[attr$=v]``, ``[attr*=v]`` (each with an optional
+``i`` flag), ``:not(compound)``, selector lists and the descendant and child
+combinators. Anything else raises :class:`SelectorError` naming the selector.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+SUPPORTED = (
+    "type, *, #id, .class, [attr], [attr=v], [attr~=v], [attr|=v], [attr^=v], "
+    "[attr$=v], [attr*=v], the i flag, :not(compound), selector lists, "
+    "descendant (space) and child (>) combinators"
+)
+
+
+class SelectorError(ValueError):
+    """A selector outside the supported subset, or malformed."""
+
+
+class ElementLike(Protocol):
+    """What a selector looks at: a lower-case tag name and attribute lookup."""
+
+    @property
+    def tag(self) -> str: ...
+
+    def get(self, name: str) -> str | None: ...
+
+
+Predicate = Callable[[ElementLike], bool]
+
+_IDENT = r"-?(?:[A-Za-z_]|[^\x00-\x7f]|\\.)(?:[-\w]|[^\x00-\x7f]|\\.)*"
+_TOKEN = re.compile(
+    rf"""
+    (?P<ws>\s+)
+  | (?P<comma>,)
+  | (?P<child>>)
+  | (?P<star>\*)
+  | (?P<type>{_IDENT})
+  | \#(?P<id>{_IDENT})
+  | \.(?P<cls>{_IDENT})
+  | \[\s*(?P<attr>{_IDENT})\s*
+      (?:(?P<op>[~|^$*]?=)\s*
+         (?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>{_IDENT}))\s*
+         (?P<flag>[iIsS])?\s*)?\]
+  | (?P<not>:not\()
+  | (?P<close>\))
+    """,
+    re.VERBOSE,
+)
+_WS = " \t\n\r\f"
+
+
+def _unescape(ident: str) -> str:
+    return re.sub(r"\\(.)", r"\1", ident)
+
+
+def _attr_test(name: str, op: str | None, value: str, ci: bool) -> Predicate:
+    if ci:
+        value = value.lower()
+
+    def norm(v: str) -> str:
+        return v.lower() if ci else v
+
+    if op is None:
+        return lambda el: el.get(name) is not None
+    if op in ("^=", "$=", "*=") and not value:
+        return lambda el: False
+    tests: dict[str, Callable[[str], bool]] = {
+        "=": lambda v: norm(v) == value,
+        "~=": lambda v: value in norm(v).split(),
+        "|=": lambda v: norm(v) == value or norm(v).startswith(value + "-"),
+        "^=": lambda v: norm(v).startswith(value),
+        "$=": lambda v: norm(v).endswith(value),
+        "*=": lambda v: value in norm(v),
+    }
+    test = tests[op]
+
+    def pred(el: ElementLike) -> bool:
+        got = el.get(name)
+        return got is not None and test(got)
+
+    return pred
+
+
+@dataclass(frozen=True)
+class Compound:
+    """One compound selector: an optional type and a list of conditions."""
+
+    tag: str | None
+    tests: tuple[Predicate, ...]
+    needles: tuple[str, ...] = ()
+
+    @property
+    def needle(self) -> str | None:
+        """A string that every matching start tag contains, in some letter case,
+        unless the tag contains a character reference; None when there is none."""
+        return max(self.needles, key=len) if self.needles else None
+
+    def matches(self, el: ElementLike) -> bool:
+        if self.tag is not None and el.tag != self.tag:
+            return False
+        return all(test(el) for test in self.tests)
+
+
+@dataclass(frozen=True)
+class Complex:
+    """Compounds joined by combinators, subject last. ``links[i]`` joins ``parts[i]``
+    to ``parts[i + 1]`` and is ``" "`` (descendant) or ``">"`` (child)."""
+
+    text: str
+    parts: tuple[Compound, ...]
+    links: tuple[str, ...]
+
+    @property
+    def subject(self) -> Compound:
+        return self.parts[-1]
+
+    @property
+    def needs_ancestors(self) -> bool:
+        return len(self.parts) > 1
+
+    def matches(self, el: ElementLike, ancestors: Sequence[ElementLike]) -> bool:
+        """``ancestors`` are the open elements around ``el``, outermost first."""
+        if not self.subject.matches(el):
+            return False
+        return self._match_from(len(self.parts) - 2, ancestors, len(ancestors))
+
+    def _match_from(self, i: int, ancestors: Sequence[ElementLike], limit: int) -> bool:
+        if i < 0:
+            return True
+        part, link = self.parts[i], self.links[i]
+        if link == ">":
+            return (
+                limit > 0
+                and part.matches(ancestors[limit - 1])
+                and self._match_from(i - 1, ancestors, limit - 1)
+            )
+        return any(
+            part.matches(ancestors[j]) and self._match_from(i - 1, ancestors, j)
+            for j in range(limit - 1, -1, -1)
+        )
+
+
+def _fail(text: str, pos: int, what: str) -> SelectorError:
+    return SelectorError(
+        f"selector {text!r}: {what} at position {pos}; supported: {SUPPORTED}"
+    )
+
+
+def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
+    tag: str | None = None
+    tests: list[Predicate] = []
+    needles: list[str] = []
+    start = pos
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise _fail(text, pos, f"unsupported syntax {text[pos:pos + 12]!r}")
+        kind = m.lastgroup if m.group("attr") is None else "attr"
+        if kind in ("ws", "comma", "child", "close"):
+            break
+        if kind in ("type", "star"):
+            if pos != start:
+                raise _fail(text, pos, "a type selector must come first in a compound")
+            tag = None if kind == "star" else _unescape(m.group("type")).lower()
+        elif kind == "id":
+            ident = _unescape(m.group("id"))
+            needles.append(ident)
+            tests.append(lambda el, v=ident: el.get("id") == v)
+        elif kind == "cls":
+            ident = _unescape(m.group("cls"))
+            needles.append(ident)
+            tests.append(lambda el, v=ident: v in (el.get("class") or "").split())
+        elif kind == "attr":
+            value = m.group("dq") if m.group("dq") is not None else m.group("sq")
+            if value is None:
+                value = _unescape(m.group("bare") or "")
+            flag = (m.group("flag") or "").lower()
+            attr = _unescape(m.group("attr")).lower()
+            needles.append(value if m.group("op") and value else attr)
+            tests.append(_attr_test(attr, m.group("op"), value, flag == "i"))
+        elif kind == "not":
+            if nested:
+                raise _fail(text, pos, ":not() cannot nest")
+            inner, end = _parse_compound(text, m.end(), nested=True)
+            close = _TOKEN.match(text, end)
+            if close is None or close.lastgroup != "close":
+                raise _fail(text, end, "expected ')' closing :not(")
+            tests.append(lambda el, c=inner: not c.matches(el))
+            pos = close.end()
+            continue
+        pos = m.end()
+    if pos == start:
+        raise _fail(text, pos, "expected a compound selector")
+    return Compound(tag, tuple(tests), tuple(needles)), pos
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_selector(text: str) -> tuple[Complex, ...]:
+    """Parse a selector list into complex selectors; raise SelectorError if unsupported."""
+    result: list[Complex] = []
+    for piece_start, piece in _split_list(text):
+        parts: list[Compound] = []
+        links: list[str] = []
+        pos = 0
+        while True:
+            while pos < len(piece) and piece[pos] in _WS:
+                pos += 1
+            if pos >= len(piece):
+                break
+            if parts:
+                link = " "
+                if piece[pos] == ">":
+                    link = ">"
+                    pos += 1
+                    while pos < len(piece) and piece[pos] in _WS:
+                        pos += 1
+                elif piece[pos - 1] not in _WS:
+                    raise _fail(text, piece_start + pos, "expected a combinator")
+                links.append(link)
+            compound, pos = _parse_compound(piece, pos, nested=False)
+            parts.append(compound)
+        if not parts or len(links) != len(parts) - 1:
+            raise _fail(text, piece_start, "empty selector")
+        result.append(Complex(piece.strip(), tuple(parts), tuple(links)))
+    return tuple(result)
+
+
+def _split_list(text: str) -> list[tuple[int, str]]:
+    """Split on top-level commas (outside brackets, quotes and parentheses)."""
+    pieces: list[tuple[int, str]] = []
+    depth, quote, start = 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            pieces.append((start, text[start:i]))
+            start = i + 1
+    pieces.append((start, text[start:]))
+    return pieces

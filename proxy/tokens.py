@@ -1,0 +1,266 @@
+"""Byte-level HTML tokenizer pieces (WHATWG tokenizer states that locate elements).
+
+Regular expressions for tags, comments and the rest, the end of raw-text content
+(with the script data escape states), attribute spans, and the few tree-construction
+facts the rewriter needs (void elements, implied end tags). Pure functions only.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+WS = rb"\t\n\f\r "
+
+
+def _attrs(excluded: bytes = b"") -> bytes:
+    """The attributes of a tag up to its closing '>'. An attribute is a name (whose
+    first character may be '='), then optionally '=' and a value; a quoted value must
+    be closed, so an unterminated quote never ends a tag early. With ``excluded``
+    (an alternation), no character may start a match of it."""
+
+    def chars(cls: bytes) -> bytes:
+        return b"(?:(?!" + excluded + b")" + cls + b")" if excluded else cls
+
+    return (
+        b"(?:" + chars(rb"[\t\n\f\r /]") + b"++"
+        b"|" + chars(rb"[^\t\n\f\r />]") + chars(rb"[^\t\n\f\r />=]") + b"*+"
+        rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"
+        b'"' + chars(b'[^"]') + b'*+"'
+        b"|'" + chars(b"[^']") + b"*+'"
+        rb"|(?![\"'])" + chars(rb"[^\t\n\f\r >]") + b"*+)"
+        rb"|(?![\t\n\f\r ]*=)))*+"
+    )
+
+
+_ATTRS = _attrs()
+TAG = re.compile(rb"<(/?)([A-Za-z][^\t\n\f\r />]*+)(" + _ATTRS + rb")>")
+ATTR = re.compile(
+    rb"([^\t\n\f\r />][^\t\n\f\r />=]*)"
+    rb"(?:[\t\n\f\r ]*=[\t\n\f\r ]*(\"[^\"]*\"|'[^']*'|[^\t\n\f\r >]*))?"
+)
+
+RAWTEXT = frozenset(
+    {"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes"}
+)
+VOID = frozenset(
+    {
+        "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr",
+        "img", "image", "input", "keygen", "link", "meta", "param", "source", "track",
+        "wbr",
+    }
+)
+HEAD_CONTENT = frozenset(
+    {
+        "base", "basefont", "bgsound", "link", "meta", "title", "noscript", "noframes",
+        "style", "script", "template",
+    }
+)
+P_CLOSERS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir",
+        "div", "dl", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2",
+        "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "li", "listing", "main", "menu",
+        "nav", "ol", "p", "plaintext", "pre", "search", "section", "summary", "table",
+        "ul", "dd", "dt", "xmp",
+    }
+)
+_CLOSED_BY: dict[str, frozenset[str]] = {
+    "p": P_CLOSERS,
+    "li": frozenset({"li"}),
+    "dt": frozenset({"dt", "dd"}),
+    "dd": frozenset({"dt", "dd"}),
+    "option": frozenset({"option", "optgroup"}),
+    "optgroup": frozenset({"optgroup"}),
+    "tr": frozenset({"tr", "tbody", "thead", "tfoot"}),
+    "td": frozenset({"td", "th", "tr", "tbody", "thead", "tfoot"}),
+    "th": frozenset({"td", "th", "tr", "tbody", "thead", "tfoot"}),
+}
+# End tags that close elements with implied ends (p, li, ...) that are still open.
+SCOPE_CLOSERS = P_CLOSERS | frozenset(
+    {"body", "html", "button", "select", "tbody", "thead", "tfoot", "tr", "td", "th", "caption"}
+)
+# Elements whose end is implied by an end tag of an element that encloses them.
+IMPLIED_END = frozenset(_CLOSED_BY) | {"rb", "rp", "rt", "rtc", "tbody", "thead", "tfoot"}
+
+
+def closes(open_name: str, start_name: str) -> bool:
+    """Whether a start tag ``start_name`` implicitly ends an open ``open_name``."""
+    closers = _CLOSED_BY.get(open_name)
+    return closers is not None and start_name in closers
+
+
+def _ci(text: str) -> bytes:
+    """``text`` as a pattern matching any ASCII letter case."""
+    out = []
+    for byte in text.encode("utf-8"):
+        ch = bytes([byte])
+        out.append(b"[" + ch.lower() + ch.upper() + b"]" if ch.isalpha() else re.escape(ch))
+    return b"".join(out)
+
+
+def _guard(names: Iterable[str]) -> bytes:
+    """Fails at a tag name in ``names``; a first-letter check keeps the common case cheap."""
+    names = sorted(set(names))
+    if not names:
+        return b""
+    letters = "".join(sorted({n[0].lower() for n in names} | {n[0].upper() for n in names}))
+    alts = b"|".join(_ci(n) for n in names)
+    return b"(?:(?=[^" + re.escape(letters.encode()) + b"])|(?!(?:" + alts + rb")[\t\n\f\r />]))"
+
+
+_SAFE_NEEDLE = re.compile(r"[^\t\n\f\r \"'=<>/&]{2,}")
+
+
+def skip_pattern(
+    start_names: Iterable[str] | None,
+    filtered: dict[str, list[str]] | None = None,
+    end_names: Iterable[str] = (),
+) -> re.Pattern[bytes]:
+    key = (
+        None if start_names is None else frozenset(start_names),
+        tuple(sorted((k, tuple(sorted(v))) for k, v in (filtered or {}).items())),
+        frozenset(end_names),
+    )
+    return _skip_pattern(*key)
+
+
+@functools.lru_cache(maxsize=256)
+def _skip_pattern(
+    start_names: frozenset[str] | None,
+    filtered_items: tuple[tuple[str, tuple[str, ...]], ...],
+    end_names: frozenset[str],
+) -> re.Pattern[bytes]:
+    """A pattern consuming, in one C-level call, text, comments, doctypes and every
+    complete tag the rewriter need not see.
+
+    Start tags named in ``start_names`` and end tags named in ``end_names`` stop it
+    (``start_names=None``: every tag stops it). A start tag named in ``filtered``
+    stops it only if it contains one of the needles (in any letter case) or a '&';
+    raw-text elements consumed that way take their content and end tag along.
+    """
+    parts = [
+        rb"[^<]++",
+        rb"<(?=[^A-Za-z!/?])",
+        rb"<!--(?:>|->|.*?--!?>)",
+        rb"<!(?!--)[^>]*+>",
+        rb"<\?[^>]*+>",
+        rb"</(?![A-Za-z])[^>]*+>",
+    ]
+    if start_names is not None:
+        filtered = {k: list(v) for k, v in filtered_items}
+        always = set(start_names) | {"plaintext"}
+        for name, needles in list(filtered.items()):
+            if name in always or not all(_SAFE_NEEDLE.fullmatch(n) for n in needles):
+                always.add(name)
+                del filtered[name]
+        always |= RAWTEXT - set(filtered) - _PLAIN_RAW
+        name_rest = rb"[A-Za-z][^\t\n\f\r />]*+" + _ATTRS + b">"
+        parts.append(b"<" + _guard(always | set(filtered) | RAWTEXT) + name_rest)
+        parts.append(b"</" + _guard(end_names) + name_rest)
+        for name in sorted(_PLAIN_RAW - always - set(filtered)):
+            start = b"<" + _ci(name) + rb"(?=[\t\n\f\r />])" + _ATTRS + b">"
+            parts.append(start + _raw_body(name))
+        for name, needles in sorted(filtered.items()):
+            excluded = b"|".join([b"&", *(_ci(n) for n in needles)])
+            tag = b"<" + _ci(name) + rb"(?=[\t\n\f\r />])" + _attrs(excluded) + b">"
+            if name in RAWTEXT:
+                tag += _raw_body(name)
+            parts.append(tag)
+    return re.compile(b"(?:" + b"|".join(parts) + b")*+", re.DOTALL)
+
+
+# Raw-text elements whose content ends at the first matching end tag (not script).
+_PLAIN_RAW = frozenset({"style", "textarea", "title", "xmp", "iframe", "noembed", "noframes"})
+
+
+def _raw_body(name: str) -> bytes:
+    """Raw-text content and its end tag; script content with '<!--' is left to Python."""
+    end = b"/" + _ci(name) + rb"(?=[\t\n\f\r />])"
+    stop = end + (b"|!--" if name == "script" else b"")
+    return rb"(?:[^<]++|<(?!" + stop + b"))*+<" + end + _ATTRS + b">"
+
+
+RAW_END = {
+    name: re.compile(b"</" + name.encode() + rb"[\t\n\f\r />]", re.IGNORECASE)
+    for name in RAWTEXT
+}
+
+
+_SCRIPT_EVENT = re.compile(
+    rb"<!--|-->|</script[\t\n\f\r />]|<script[\t\n\f\r />]", re.IGNORECASE
+)
+_LONGEST_EVENT = 9  # len(b"</script>")
+
+# Script data states that matter for finding the end tag.
+SCRIPT_DATA, ESCAPED, DOUBLE_ESCAPED = 0, 1, 2
+
+
+def find_script_end(buf: bytes, pos: int, state: int) -> tuple[int, int, int]:
+    """Scan script data in ``buf`` from ``pos`` in ``state``.
+
+    Returns ``(end, state, resume)``: ``end`` is the offset of the ``</script`` that
+    closes the element, or -1; then ``resume`` is where scanning continues once more
+    bytes arrive, and everything before ``resume`` is known to be script content.
+    """
+    limit = len(buf) - _LONGEST_EVENT + 1
+    while True:
+        m = _SCRIPT_EVENT.search(buf, pos)
+        if m is None or m.start() >= limit:
+            return -1, state, max(pos, min(limit, len(buf)))
+        token = m.group().lower()
+        if token == b"<!--":
+            if state == SCRIPT_DATA:
+                state = ESCAPED
+            pos = m.start() + 2  # '<!-->' ends the escape at once
+        elif token == b"-->":
+            state = SCRIPT_DATA
+            pos = m.end()
+        elif token.startswith(b"</"):
+            if state == DOUBLE_ESCAPED:
+                state = ESCAPED
+            else:
+                return m.start(), state, m.start()
+            pos = m.end() - 1
+        else:
+            if state == ESCAPED:
+                state = DOUBLE_ESCAPED
+            pos = m.end() - 1
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One attribute of a tag: decoded name and value, and its byte span in the tag."""
+
+    name: str
+    value: str
+    start: int
+    end: int
+
+
+def parse_attributes(tag: bytes, offset: int, encoding: str) -> list[Attribute]:
+    """Attributes of ``tag`` after ``offset`` (the end of the tag name), first wins."""
+    seen: set[str] = set()
+    result: list[Attribute] = []
+    for m in ATTR.finditer(tag, offset, len(tag) - 1):
+        name = m.group(1).lower().decode("latin-1")
+        if name in seen:
+            continue
+        seen.add(name)
+        raw = m.group(2)
+        if raw is None:
+            value = ""
+        else:
+            if raw[:1] in (b'"', b"'"):
+                raw = raw[1:-1]
+            value = html.unescape(raw.decode(encoding, "surrogateescape"))
+        result.append(Attribute(name, value, m.start(), m.end()))
+    return result
+
+
+def escape_attribute(value: str, encoding: str) -> bytes:
+    text = value.replace("&", "&amp;").replace('"', "&quot;")
+    return text.encode(encoding, "xmlcharrefreplace")
