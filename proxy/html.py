@@ -122,7 +122,9 @@ class Element:
         return b"".join(out)
 
     def _format(self, name: str, value: str) -> bytes:
-        return name.encode("latin-1") + b'="' + tokens.escape_attribute(value, self._encoding) + b'"'
+        return (
+            name.encode("latin-1") + b'="' + tokens.escape_attribute(value, self._encoding) + b'"'
+        )
 
     def _encode(self, parts: Sequence[str]) -> bytes:
         return "".join(parts).encode(self._encoding, "xmlcharrefreplace")
@@ -291,9 +293,8 @@ class Rewriter:
     # -- tags -----------------------------------------------------------------------
 
     def _start_tag(self, name: str, raw: bytes, name_end: int) -> None:
-        if self._doc["head_start"] or self._doc["head_end"]:
-            if self._head_progress(name, raw):
-                return
+        if (self._doc["head_start"] or self._doc["head_end"]) and self._head_progress(name, raw):
+            return
         self._close_implied(name)
         el: Element | None = None
         deferred: list[Handler] = []
@@ -359,7 +360,7 @@ class Rewriter:
         """Close ``region[index:]``; ``end_raw`` is the end tag that closed
         ``region[index]`` (None when the elements ended without one)."""
         while len(self._region) > index:
-            name, watch = self._region.pop()
+            _, watch = self._region.pop()
             own = end_raw if len(self._region) == index else None
             if watch is None:
                 if own is not None:
@@ -376,7 +377,7 @@ class Rewriter:
         if name == "html":
             return False
         if name == "head":
-            if self._head_open or not self._doc["head_start"] and not self._doc["head_end"]:
+            if self._head_open or (not self._doc["head_start"] and not self._doc["head_end"]):
                 return False
             self._emit(raw)
             self._insert("head_start")

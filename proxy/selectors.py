@@ -90,6 +90,10 @@ def _attr_test(name: str, op: str | None, value: str, ci: bool) -> Predicate:
     return pred
 
 
+def _negate(inner: Compound) -> Predicate:
+    return lambda el: not inner.matches(el)
+
+
 @dataclass(frozen=True)
 class Compound:
     """One compound selector: an optional type and a list of conditions."""
@@ -150,9 +154,7 @@ class Complex:
 
 
 def _fail(text: str, pos: int, what: str) -> SelectorError:
-    return SelectorError(
-        f"selector {text!r}: {what} at position {pos}; supported: {SUPPORTED}"
-    )
+    return SelectorError(f"selector {text!r}: {what} at position {pos}; supported: {SUPPORTED}")
 
 
 def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
@@ -163,7 +165,7 @@ def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
-            raise _fail(text, pos, f"unsupported syntax {text[pos:pos + 12]!r}")
+            raise _fail(text, pos, f"unsupported syntax {text[pos : pos + 12]!r}")
         kind = m.lastgroup if m.group("attr") is None else "attr"
         if kind in ("ws", "comma", "child", "close"):
             break
@@ -174,11 +176,11 @@ def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
         elif kind == "id":
             ident = _unescape(m.group("id"))
             needles.append(ident)
-            tests.append(lambda el, v=ident: el.get("id") == v)
+            tests.append(_attr_test("id", "=", ident, False))
         elif kind == "cls":
             ident = _unescape(m.group("cls"))
             needles.append(ident)
-            tests.append(lambda el, v=ident: v in (el.get("class") or "").split())
+            tests.append(_attr_test("class", "~=", ident, False))
         elif kind == "attr":
             value = m.group("dq") if m.group("dq") is not None else m.group("sq")
             if value is None:
@@ -194,7 +196,7 @@ def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
             close = _TOKEN.match(text, end)
             if close is None or close.lastgroup != "close":
                 raise _fail(text, end, "expected ')' closing :not(")
-            tests.append(lambda el, c=inner: not c.matches(el))
+            tests.append(_negate(inner))
             pos = close.end()
             continue
         pos = m.end()

@@ -48,24 +48,85 @@ RAWTEXT = frozenset(
 )
 VOID = frozenset(
     {
-        "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr",
-        "img", "image", "input", "keygen", "link", "meta", "param", "source", "track",
+        "area",
+        "base",
+        "basefont",
+        "bgsound",
+        "br",
+        "col",
+        "embed",
+        "frame",
+        "hr",
+        "img",
+        "image",
+        "input",
+        "keygen",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
         "wbr",
     }
 )
 HEAD_CONTENT = frozenset(
     {
-        "base", "basefont", "bgsound", "link", "meta", "title", "noscript", "noframes",
-        "style", "script", "template",
+        "base",
+        "basefont",
+        "bgsound",
+        "link",
+        "meta",
+        "title",
+        "noscript",
+        "noframes",
+        "style",
+        "script",
+        "template",
     }
 )
 P_CLOSERS = frozenset(
     {
-        "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir",
-        "div", "dl", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2",
-        "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "li", "listing", "main", "menu",
-        "nav", "ol", "p", "plaintext", "pre", "search", "section", "summary", "table",
-        "ul", "dd", "dt", "xmp",
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "center",
+        "details",
+        "dialog",
+        "dir",
+        "div",
+        "dl",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hgroup",
+        "hr",
+        "li",
+        "listing",
+        "main",
+        "menu",
+        "nav",
+        "ol",
+        "p",
+        "plaintext",
+        "pre",
+        "search",
+        "section",
+        "summary",
+        "table",
+        "ul",
+        "dd",
+        "dt",
+        "xmp",
     }
 )
 _CLOSED_BY: dict[str, frozenset[str]] = {
@@ -185,14 +246,11 @@ def _raw_body(name: str) -> bytes:
 
 
 RAW_END = {
-    name: re.compile(b"</" + name.encode() + rb"[\t\n\f\r />]", re.IGNORECASE)
-    for name in RAWTEXT
+    name: re.compile(b"</" + name.encode() + rb"[\t\n\f\r />]", re.IGNORECASE) for name in RAWTEXT
 }
 
 
-_SCRIPT_EVENT = re.compile(
-    rb"<!--|-->|</script[\t\n\f\r />]|<script[\t\n\f\r />]", re.IGNORECASE
-)
+_SCRIPT_EVENT = re.compile(rb"<!--|-->|</script[\t\n\f\r />]|<script[\t\n\f\r />]", re.IGNORECASE)
 _LONGEST_EVENT = 9  # len(b"</script>")
 
 # Script data states that matter for finding the end tag.

@@ -36,7 +36,7 @@ def tree_inputs() -> list[bytes]:
         for block in re.split(r"\n(?=#data\n)", "\n" + text):
             if not block.startswith("#data\n"):
                 continue
-            data = block[len("#data\n"):]
+            data = block[len("#data\n") :]
             end = re.search(r"\n#(errors|document-fragment|script-|new-errors)", data)
             out.append(data[: end.start() if end else None].encode("utf-8", "surrogatepass"))
     return out

@@ -31,7 +31,9 @@ def parse(data: bytes) -> ET.Element:
     return root
 
 
-def walk(node: ET.Element, ancestors: list[TreeElement]) -> Iterator[tuple[ET.Element, list[TreeElement]]]:
+def walk(
+    node: ET.Element, ancestors: list[TreeElement]
+) -> Iterator[tuple[ET.Element, list[TreeElement]]]:
     for child in node:
         if not isinstance(child.tag, str):
             continue  # comments, processing instructions
@@ -91,8 +93,12 @@ def dump(node: Any, depth: int = 0) -> list[str]:
 def _merge_text(lines: list[str]) -> list[str]:
     out: list[str] = []
     for line in lines:
-        if out and line.lstrip().startswith('"') and out[-1].lstrip().startswith('"') \
-                and len(line) - len(line.lstrip()) == len(out[-1]) - len(out[-1].lstrip()):
+        if (
+            out
+            and line.lstrip().startswith('"')
+            and out[-1].lstrip().startswith('"')
+            and len(line) - len(line.lstrip()) == len(out[-1]) - len(out[-1].lstrip())
+        ):
             out[-1] = out[-1][:-1] + line.lstrip()[1:]
         else:
             out.append(line)

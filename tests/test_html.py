@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.html import DocumentHandlers, Element, Handler, Rewriter, RewriteLimitError
+from proxy.html import DocumentHandlers, Element, Handler, RewriteLimitError, Rewriter
 from tests import oracle
 from tests.corpus import ddg_pages, pages, tokenizer_inputs, tree_inputs
 
@@ -59,7 +59,7 @@ HTML5LIB_INPUTS = tokenizer_inputs() + tree_inputs()
 @pytest.mark.parametrize("handlers", [NOTHING_FAST, NOTHING_FULL], ids=["fast", "full"])
 def test_html5lib_inputs_unchanged_whole_and_split(handlers: list[tuple[str, Handler]]) -> None:
     rnd = random.Random(7)
-    failures = []
+    failures: list[tuple[bytes, list[int] | None]] = []
     for data in HTML5LIB_INPUTS:
         if run(data, handlers) != data:
             failures.append((data, None))
@@ -67,7 +67,11 @@ def test_html5lib_inputs_unchanged_whole_and_split(handlers: list[tuple[str, Han
         if len(data) < 200 and handlers is NOTHING_FAST:
             cuts: list[list[int]] = [[i] for i in range(1, len(data))]
         else:
-            cuts = [sorted(rnd.sample(range(1, len(data)), min(3, len(data) - 1)))] if len(data) > 1 else []
+            cuts = (
+                [sorted(rnd.sample(range(1, len(data)), min(3, len(data) - 1)))]
+                if len(data) > 1
+                else []
+            )
         cuts.append(list(range(1, len(data))))  # a byte at a time
         for cut in cuts:
             if run(data, handlers, cut) != data:
@@ -156,36 +160,85 @@ def test_oracle_tree_construction_inputs() -> None:
 
 
 def test_every_corpus_tracker_page_loses_something() -> None:
-    changed = sum(oracle_rewrite(p.read_bytes(), True)[0] != p.read_bytes() for p in pages("with-trackers"))
+    changed = sum(
+        oracle_rewrite(p.read_bytes(), True)[0] != p.read_bytes() for p in pages("with-trackers")
+    )
     assert changed >= 30
 
 
 # -- table-driven operations -------------------------------------------------------------
 
-def op(fn: Callable[[Element], None]) -> Handler:
-    return fn
+
+def op(*steps: Callable[[Element], None]) -> Handler:
+    def handler(el: Element) -> None:
+        for step in steps:
+            step(el)
+
+    return handler
 
 
 CASES: list[tuple[str, str, Handler, str]] = [
-    ("remove nested", '<div class=x><div>a</div>b</div>c', remove, "c"),
+    ("remove nested", "<div class=x><div>a</div>b</div>c", remove, "c"),
     ("remove void", "<img src=t>x", remove, "x"),
     ("remove p implied by div", "<p>a<div>b</div>", remove, "<div>b</div>"),
     ("remove li implied", "<ul><li>a<li>b</ul>", remove, "<ul></ul>"),
     ("remove p closed by outer end", "<div><p>a</div>b", remove, "<div></div>b"),
     ("remove unclosed at EOF", "<div>a<span>b", remove, ""),
-    ("remove raw text with fake tags", '<script>if(a<b)document.write("</div>")</script>x', remove, "x"),
+    (
+        "remove raw text with fake tags",
+        '<script>if(a<b)document.write("</div>")</script>x',
+        remove,
+        "x",
+    ),
     ("replace", "<iframe src=x></iframe>y", op(lambda e: e.replace("<b>P</b>")), "<b>P</b>y"),
-    ("set attribute keeps others", "<a  href='x'  id=q>t</a>", op(lambda e: e.set_attribute("href", 'a"b<')),
-     "<a  href=\"a&quot;b<\"  id=q>t</a>"),
-    ("add attribute", "<a id=q>t</a>", op(lambda e: e.set_attribute("data-x", "1")), '<a id=q data-x="1">t</a>'),
-    ("add attribute self-closing", "<img id=q/>", op(lambda e: e.set_attribute("alt", "")), '<img id=q alt=""/>'),
-    ("remove attribute", '<a id=q href="x">t</a>', op(lambda e: e.remove_attribute("href")), "<a id=q>t</a>"),
-    ("insertions", "<b>t</b>", op(lambda e: (e.before("1"), e.prepend("2"), e.append("3"), e.after("4"))),
-     "1<b>2t3</b>4"),
-    ("insertions raw", "<title>t</title>", op(lambda e: (e.before("1"), e.prepend("2"), e.append("3"), e.after("4"))),
-     "1<title>2t3</title>4"),
-    ("insertions void", "<br>x", op(lambda e: (e.before("1"), e.after("4"))), "1<br>4x"),
-    ("remove then after", "<div>x</div>y", op(lambda e: (e.remove(), e.after("A"))), "Ay"),
+    (
+        "set attribute keeps others",
+        "<a  href='x'  id=q>t</a>",
+        op(lambda e: e.set_attribute("href", 'a"b<')),
+        '<a  href="a&quot;b<"  id=q>t</a>',
+    ),
+    (
+        "add attribute",
+        "<a id=q>t</a>",
+        op(lambda e: e.set_attribute("data-x", "1")),
+        '<a id=q data-x="1">t</a>',
+    ),
+    (
+        "add attribute self-closing",
+        "<img id=q/>",
+        op(lambda e: e.set_attribute("alt", "")),
+        '<img id=q alt=""/>',
+    ),
+    (
+        "remove attribute",
+        '<a id=q href="x">t</a>',
+        op(lambda e: e.remove_attribute("href")),
+        "<a id=q>t</a>",
+    ),
+    (
+        "insertions",
+        "<b>t</b>",
+        op(
+            lambda e: e.before("1"),
+            lambda e: e.prepend("2"),
+            lambda e: e.append("3"),
+            lambda e: e.after("4"),
+        ),
+        "1<b>2t3</b>4",
+    ),
+    (
+        "insertions raw",
+        "<title>t</title>",
+        op(
+            lambda e: e.before("1"),
+            lambda e: e.prepend("2"),
+            lambda e: e.append("3"),
+            lambda e: e.after("4"),
+        ),
+        "1<title>2t3</title>4",
+    ),
+    ("insertions void", "<br>x", op(lambda e: e.before("1"), lambda e: e.after("4")), "1<br>4x"),
+    ("remove then after", "<div>x</div>y", op(lambda e: e.remove(), lambda e: e.after("A")), "Ay"),
 ]
 
 
@@ -204,13 +257,21 @@ def test_operations(name: str, html: str, handler: Handler, expected: str) -> No
 @pytest.mark.parametrize(
     ("html", "selector", "expected"),
     [
-        ("<!-- <script src=x></script> --><script src=y></script>", "script", "<!-- <script src=x></script> -->"),
+        (
+            "<!-- <script src=x></script> --><script src=y></script>",
+            "script",
+            "<!-- <script src=x></script> -->",
+        ),
         ('<a title="<img src=t>"><img src=t>', "img", '<a title="<img src=t>">'),
         ("<a title='x>y'><img>", "img", "<a title='x>y'>"),
         ('<a ="x>"<img>', "img", '<a ="x>"'),  # '=' starts a name: the quote is no value
         ("<textarea><img></textarea><img>", "img", "<textarea><img></textarea>"),
         ("<title><img></title><IMG SRC=x>", "img", "<title><img></title>"),
-        ("<script><!--<script></script><img></script>--></script><img>", "img", "<script><!--<script></script><img></script>--></script>"),
+        (
+            "<script><!--<script></script><img></script>--></script><img>",
+            "img",
+            "<script><!--<script></script><img></script>--></script>",
+        ),
         ("<style></style ><img>", "img", "<style></style >"),
         ("<!--> <img>", "img", "<!--> "),
         ("<!-- --!> <img>", "img", "<!-- --!> "),
@@ -218,11 +279,21 @@ def test_operations(name: str, html: str, handler: Handler, expected: str) -> No
         ("</ <img> ><img>", "img", "</ <img> >"),
         ("<plaintext><img>", "img", "<plaintext><img>"),
         ("<DIV CLASS=fb-like>x</DiV>y", "div.fb-like", "y"),
-        ("<head><noscript><img src=p></noscript></head>", "noscript img", "<head><noscript></noscript></head>"),
-        ("<div class=a><p><span class=t>x</span></p></div><span class=t>y</span>", "div.a span.t",
-         "<div class=a><p></p></div><span class=t>y</span>"),
-        ("<div class=a><span class=t>x</span><p><span class=t>y</span></p></div>", "div.a > span.t",
-         "<div class=a><p><span class=t>y</span></p></div>"),
+        (
+            "<head><noscript><img src=p></noscript></head>",
+            "noscript img",
+            "<head><noscript></noscript></head>",
+        ),
+        (
+            "<div class=a><p><span class=t>x</span></p></div><span class=t>y</span>",
+            "div.a span.t",
+            "<div class=a><p></p></div><span class=t>y</span>",
+        ),
+        (
+            "<div class=a><span class=t>x</span><p><span class=t>y</span></p></div>",
+            "div.a > span.t",
+            "<div class=a><p><span class=t>y</span></p></div>",
+        ),
         ("<img src=a&#46;gif><img src=b.gif>", "img[src$='a.gif']", "<img src=b.gif>"),
     ],
 )
@@ -256,8 +327,10 @@ def test_element_attributes_decoded_in_order() -> None:
 @pytest.mark.parametrize(
     ("html", "expected"),
     [
-        ("<html><head><title>t</title></head><body>b</body></html>",
-         "<html><head>[HS]<title>t</title>[HE]</head><body>b[BE]</body></html>"),
+        (
+            "<html><head><title>t</title></head><body>b</body></html>",
+            "<html><head>[HS]<title>t</title>[HE]</head><body>b[BE]</body></html>",
+        ),
         ("<title>t</title><p>b", "[HS]<title>t</title>[HE]<p>b[BE]"),
         ("<!doctype html><body>b</body>", "<!doctype html>[HS][HE]<body>b[BE]</body>"),
         ("plain text", "plain text[HS][HE][BE]"),
@@ -286,10 +359,37 @@ def test_buffer_limit_fails_loudly() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from([b"<", b">", b"/", b"!", b"-", b"=", b'"', b"'", b" ", b"a", b"div",
-                                 b"script", b"img", b"<!--", b"-->", b"</", b"\x00", b"\xff", b"&",
-                                 b"style", b"class=x"]), max_size=60),
-       st.integers(min_value=1, max_value=50))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"<",
+                b">",
+                b"/",
+                b"!",
+                b"-",
+                b"=",
+                b'"',
+                b"'",
+                b" ",
+                b"a",
+                b"div",
+                b"script",
+                b"img",
+                b"<!--",
+                b"-->",
+                b"</",
+                b"\x00",
+                b"\xff",
+                b"&",
+                b"style",
+                b"class=x",
+            ]
+        ),
+        max_size=60,
+    ),
+    st.integers(min_value=1, max_value=50),
+)
 def test_random_bytes_keep_identity(parts: list[bytes], cut: int) -> None:
     data = b"".join(parts)
     assert run(data, NOTHING_FULL) == data

@@ -1,0 +1,332 @@
+"""``create_app(settings)``: the one place that wires the proxy together.
+
+Every method and path reaches ``handle``, which reads top to bottom as the pipeline in
+DESIGN.md: refuse what must not be forwarded, forward to the origin, then stream the
+answer back untouched, or through the HTML rewrite when it is HTML.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from proxy import codec, endpoints, pages, websocket
+from proxy.decisions import CLIENT_IP
+from proxy.html import RewriteLimitError
+from proxy.rewrite import (
+    BodyRewrite,
+    RequestInfo,
+    RewriteFactory,
+    identity_factory,
+    upstream_if_none_match,
+    variant_etag,
+)
+from proxy.settings import Settings
+from proxy.upstream import (
+    BodyTooLarge,
+    body_stream,
+    client_address,
+    request_headers,
+    response_headers,
+    target_url,
+)
+
+SETTINGS = web.AppKey("settings", Settings)
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+REWRITE: web.AppKey[RewriteFactory] = web.AppKey("rewrite")
+log = logging.getLogger("consent_proxy")
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+NO_BODY_STATUS = (204, 304)
+_CHUNK = 64 * 1024
+
+
+def create_app(settings: Settings, rewrite: RewriteFactory = identity_factory) -> web.Application:
+    app = web.Application(handler_args={"max_field_size": 16384})
+    app[SETTINGS] = settings
+    app[REWRITE] = rewrite
+    app.cleanup_ctx.append(_client_session)
+    endpoints.add_routes(app, settings)
+    app.router.add_route("*", "/{tail:.*}", handle, expect_handler=_expect)
+    return app
+
+
+async def _client_session(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=60)
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=settings.upstream_timeout, sock_read=settings.read_timeout
+    )
+    async with aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+        trust_env=False,
+    ) as session:
+        app[SESSION] = session
+        yield
+
+
+async def _expect(request: web.Request) -> web.StreamResponse | None:
+    """Answer ``Expect: 100-continue`` only when the announced body fits."""
+    limit = request.app[SETTINGS].max_body
+    if request.content_length is not None and request.content_length > limit:
+        return pages.error(413)
+    if request.headers.get("Expect", "").lower() != "100-continue":
+        return pages.error(417)
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    return None
+
+
+def _refusal(request: web.Request) -> web.StreamResponse | None:
+    """Requests that must never be forwarded: they could reach another host."""
+    if request.method == "CONNECT":
+        return pages.error(405, headers={"Allow": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"})
+    if not request.raw_path.startswith("/"):
+        return pages.error(400)  # absolute-form or asterisk-form target
+    hosts = request.headers.getall("Host", [])
+    if len(hosts) > 1 or any(c in h for h in hosts for c in "\0\r\n @"):
+        return pages.error(400)
+    limit = request.app[SETTINGS].max_body
+    if request.content_length is not None and request.content_length > limit:
+        return pages.error(413)
+    return None
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    refused = _refusal(request)
+    if refused is not None:
+        return refused
+    client = client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", []), settings.trusted_proxies
+    )
+    request[CLIENT_IP] = client
+    headers = request_headers(request, settings, client)
+    url = target_url(settings, request.raw_path)
+    if websocket.is_upgrade(request):
+        return await websocket.relay(request, request.app[SESSION], url, headers)
+    rewrite = request.app[REWRITE](
+        RequestInfo(request.method, request.path, request.headers, request.secure)
+    )
+    translated = _translate_validators(headers, rewrite.variant)
+    try:
+        upstream = await _send(request, settings, url, headers)
+        if upstream.status == 206 and _is_html(upstream) and request.method in ("GET", "HEAD"):
+            # A slice of a page cannot be rewritten: ask for the whole page instead.
+            upstream.close()
+            headers.popall("Range", None)
+            headers.popall("If-Range", None)
+            upstream = await _send(request, settings, url, headers)
+    except BodyTooLarge:
+        return pages.error(413, close=True)
+    except TimeoutError:
+        log.warning("upstream timeout: %s %s", request.method, request.path)
+        return pages.error(504)
+    except (aiohttp.ClientError, OSError) as exc:
+        log.warning("upstream failed: %s %s: %s", request.method, request.path, type(exc).__name__)
+        return pages.error(502)
+    async with upstream:
+        first = b""
+        html = _is_html(upstream)
+        if html is None:
+            try:
+                first = await upstream.content.readany()
+            except (aiohttp.ClientError, TimeoutError):
+                return pages.error(502)
+            html = _sniff_html(first)
+        body = _body(upstream, first)
+        if html and upstream.status not in NO_BODY_STATUS:
+            return await _rewrite(request, upstream, body, rewrite)
+        return await _passthrough(request, upstream, body, rewrite.variant if translated else None)
+
+
+async def _body(upstream: aiohttp.ClientResponse, first: bytes) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in upstream.content.iter_chunked(_CHUNK):
+        yield chunk
+
+
+_HTML_STARTS = (
+    b"<!doctype html",
+    b"<html",
+    b"<head",
+    b"<body",
+    b"<script",
+    b"<iframe",
+    b"<h1",
+    b"<div",
+    b"<font",
+    b"<table",
+    b"<a ",
+    b"<style",
+    b"<title",
+    b"<b ",
+    b"<br",
+    b"<p>",
+    b"<p ",
+    b"<!--",
+)
+
+
+def _translate_validators(headers: CIMultiDict[str], variant: str) -> bool:
+    inm = headers.get("If-None-Match")
+    if inm is None:
+        return False
+    value, translated = upstream_if_none_match(inm, variant)
+    headers.popall("If-None-Match")
+    if value is not None:
+        headers["If-None-Match"] = value
+    if translated or value is None:
+        headers.popall("If-Modified-Since", None)
+    return translated
+
+
+async def _send(
+    request: web.Request, settings: Settings, url: URL, headers: CIMultiDict[str]
+) -> aiohttp.ClientResponse:
+    session = request.app[SESSION]
+    has_body = request.body_exists and request.method not in ("GET", "HEAD")
+    data = body_stream(request, settings.max_body) if has_body else None
+    if has_body and request.content_length is None:
+        headers.popall("Content-Length", None)
+    async with asyncio.timeout(settings.upstream_timeout):
+        return await session.request(
+            request.method,
+            url,
+            headers=headers,
+            data=data,
+            allow_redirects=False,
+            compress=None,
+            chunked=None,
+        )
+
+
+def _is_html(upstream: aiohttp.ClientResponse) -> bool | None:
+    """By Content-Type; None when there is none and the body must be sniffed."""
+    ctype = upstream.headers.get("Content-Type")
+    if ctype is None:
+        if upstream.status in NO_BODY_STATUS or upstream.method == "HEAD":
+            return False
+        if "Content-Encoding" in upstream.headers:
+            return False
+        return None
+    return ctype.split(";", 1)[0].strip().lower() in HTML_TYPES
+
+
+def _sniff_html(data: bytes) -> bool:
+    """The WHATWG MIME sniffing patterns for HTML, after leading whitespace or BOM."""
+    head = data.lstrip(b"\xef\xbb\xbf").lstrip(b" \t\n\r\f")[:16].lower()
+    return head.startswith(_HTML_STARTS)
+
+
+async def _passthrough(
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    body: AsyncIterator[bytes],
+    variant: str | None,
+) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    headers = response_headers(upstream.headers, settings)
+    if variant is not None and upstream.status == 304 and "ETag" in headers:
+        headers["ETag"] = variant_etag(headers["ETag"], variant)
+    out = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+    length = upstream.headers.get("Content-Length")
+    if length is not None and length.isdigit() and upstream.status not in NO_BODY_STATUS:
+        out.content_length = int(length)
+    if request.method == "HEAD" or upstream.status in NO_BODY_STATUS or upstream.status < 200:
+        if length is not None and length.isdigit() and upstream.status != 204:
+            out.headers["Content-Length"] = length
+        await out.prepare(request)
+        return out
+    await out.prepare(request)
+    try:
+        async for chunk in body:
+            await out.write(chunk)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return _truncate(request, out, exc)
+    await out.write_eof()
+    return out
+
+
+def _truncate(
+    request: web.Request, out: web.StreamResponse, exc: BaseException
+) -> web.StreamResponse:
+    """The origin failed after the response began: cut the connection so the client
+    sees an incomplete transfer (no final chunk, or fewer bytes than announced)."""
+    log.warning(
+        "upstream failed mid-body: %s %s: %s", request.method, request.path, type(exc).__name__
+    )
+    if request.transport is not None:
+        request.transport.abort()
+    request.protocol.force_close()
+    return out
+
+
+async def _rewrite(
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    chunks: AsyncIterator[bytes],
+    rewrite: BodyRewrite,
+) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    headers = response_headers(upstream.headers, settings)
+    try:
+        decoder = codec.Decoder(
+            codec.parse_encodings(upstream.headers.get("Content-Encoding", "")), settings.max_html
+        )
+    except codec.DecodeError as exc:
+        log.warning("cannot decode HTML: %s: %s", request.path, exc)
+        return pages.error(502)
+    encoder = codec.Encoder(codec.choose_encoding(request.headers.get("Accept-Encoding")))
+    headers.popall("Content-Encoding", None)
+    headers.popall("Accept-Ranges", None)
+    headers.popall("Content-MD5", None)
+    headers.popall("Digest", None)
+    if "ETag" in headers:
+        headers["ETag"] = variant_etag(headers["ETag"], rewrite.variant)
+    if encoder.coding:
+        headers["Content-Encoding"] = encoder.coding
+    vary = {v.strip().lower() for v in headers.getall("Vary", []) for v in v.split(",")}
+    if "accept-encoding" not in vary and "*" not in vary:
+        headers.add("Vary", "Accept-Encoding")
+    rewrite.fix_headers(headers)
+    out = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+    if request.method == "HEAD":
+        await out.prepare(request)
+        return out
+    # The first piece is decoded and rewritten before anything is sent, so a body that
+    # cannot be decoded (or a bomb that explodes at once) still gets a clean 502.
+    try:
+        first = await anext(chunks, b"")
+        pending = rewrite.feed(decoder.feed(first)) if first else b""
+    except (codec.DecodeError, RewriteLimitError) as exc:
+        log.warning("cannot rewrite HTML: %s: %s", request.path, exc)
+        return pages.error(502)
+    except (aiohttp.ClientError, TimeoutError):
+        return pages.error(502)
+    await out.prepare(request)
+    try:
+        await out.write(encoder.feed(pending))
+        async for chunk in chunks:
+            data = rewrite.feed(decoder.feed(chunk))
+            if data:
+                await out.write(encoder.feed(data))
+        await out.write(
+            encoder.feed(rewrite.feed(decoder.flush()) + rewrite.close()) + encoder.finish()
+        )
+    except (aiohttp.ClientError, TimeoutError, codec.DecodeError, RewriteLimitError) as exc:
+        return _truncate(request, out, exc)
+    with contextlib.suppress(ConnectionResetError):
+        await out.write_eof()
+    return out

@@ -1,0 +1,63 @@
+"""``consent-proxy serve | demo``: the command line.
+
+Flags come from the settings table (``proxy.settings.FIELDS``), so every flag is
+also a ``CONSENT_PROXY_*`` variable and a key of the ``--config`` TOML file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from proxy.server import check_aiohttp, run_workers, serve
+from proxy.settings import FIELDS, SettingsError, load_settings
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="consent-proxy", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the proxy in front of an origin")
+    demo = sub.add_parser("demo", help="run the proxy in front of its built-in demo site")
+    for cmd in (serve, demo):
+        cmd.add_argument("--config", help="TOML settings file")
+        for spec in FIELDS:
+            if cmd is demo and spec.name == "upstream":
+                continue
+            cmd.add_argument(
+                "--" + spec.name.replace("_", "-"),
+                dest=spec.name,
+                default=None,
+                metavar=spec.expected.split()[-1].upper() if " " in spec.expected else "VALUE",
+                help=f"{spec.help} ({spec.expected})",
+            )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    try:
+        if args.command == "demo":
+            flags.setdefault("upstream", None)
+            flags["upstream"] = "http://127.0.0.1:1"  # replaced by the demo origin's port
+            settings = load_settings(flags, config=args.config)
+        else:
+            settings = load_settings(flags, config=args.config)
+    except SettingsError as exc:
+        print(f"consent-proxy: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for problem in check_aiohttp():
+        print(f"consent-proxy: warning: {problem}", file=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if args.command == "demo":
+        from proxy import demo
+
+        return demo.run(settings)
+    if settings.workers > 1:
+        return run_workers(settings)
+    return serve(settings)

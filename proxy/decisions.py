@@ -1,0 +1,75 @@
+"""What the proxy writes down: JSON-lines records with no raw IPs, cookies or queries.
+
+``truncate_ip`` keeps a network, never an address (IPv4 /24, IPv6 /48). The access
+log writes one line per response through aiohttp's access-logger hook.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
+
+CLIENT_IP = "consent_proxy.client_ip"
+
+
+def truncate_ip(address: str | None) -> str:
+    """The client's network: IPv4 with the last octet zeroed, IPv6 cut to /48."""
+    if not address:
+        return "-"
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "-"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One record per line: json.dumps escapes CR/LF, so input cannot forge a line."""
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=True, default=str)
+
+
+def open_log(name: str, target: str) -> logging.Logger:
+    """A logger writing bare lines to ``target`` (a path, or - for stdout)."""
+    logger = logging.getLogger(f"consent_proxy.{name}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        old.close()
+    handler: logging.Handler = (
+        logging.StreamHandler(sys.stdout) if target == "-" else logging.FileHandler(target)
+    )
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    return logger
+
+
+class AccessLogger(AbstractAccessLogger):
+    """aiohttp access log as JSON lines: path without query, truncated client address."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time_taken: float) -> None:
+        client = request.get(CLIENT_IP) or request.remote
+        self.logger.info(
+            json_line(
+                {
+                    "time": round(time.time(), 3),
+                    "kind": "access",
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status,
+                    "bytes": response.body_length,
+                    "duration_ms": round(time_taken * 1000, 2),
+                    "client": truncate_ip(client),
+                }
+            )
+        )

@@ -1,0 +1,103 @@
+"""Run proxy processes: bind, serve until SIGTERM, several workers on one port."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from proxy import decisions
+from proxy.app import create_app
+from proxy.settings import Settings, parse_listen
+
+EXIT_USAGE = 2
+
+
+def check_aiohttp() -> list[str]:
+    """Problems with the installed aiohttp that weaken request-smuggling defences."""
+    from aiohttp import http_parser
+
+    problems = []
+    version = tuple(int(p) for p in aiohttp.__version__.split(".")[:3] if p.isdigit())
+    if version < (3, 14, 1):
+        problems.append(f"aiohttp {aiohttp.__version__} is older than 3.14.1 (parser fixes)")
+    if http_parser.HttpRequestParser.__module__ != "aiohttp._http_parser":
+        problems.append(
+            "aiohttp's compiled HTTP parser is not in use (AIOHTTP_NO_EXTENSIONS set, or no "
+            "wheel for this platform); the pure-Python parser is slower and less strict"
+        )
+    return problems
+
+
+def _bind(settings: Settings, reuse_port: bool) -> socket.socket:
+    host, port = parse_listen(settings.listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def serve(settings: Settings, reuse_port: bool = False) -> int:
+    """Run one proxy process until SIGTERM/SIGINT; exit 0 after a graceful stop."""
+    try:
+        sock = _bind(settings, reuse_port)
+    except OSError as exc:
+        print(f"consent-proxy: error: --listen {settings.listen}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    app = create_app(settings)
+    host, port = sock.getsockname()[:2]
+    print(
+        f"consent-proxy: serving http://{host}:{port} -> {settings.upstream} (pid {os.getpid()})",
+        file=sys.stderr,
+        flush=True,
+    )
+    web.run_app(app, sock=sock, print=None, **server_options(settings))
+    return 0
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """Options for aiohttp's server shared by serve, demo and the workers."""
+    return {
+        "access_log_class": decisions.AccessLogger,
+        "access_log": decisions.open_log("access", settings.access_log),
+        "shutdown_timeout": settings.shutdown_timeout,
+        "handler_cancellation": True,
+        "auto_decompress": False,
+    }
+
+
+def _worker(settings: Settings) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(serve(settings, reuse_port=True))
+
+
+def run_workers(settings: Settings) -> int:
+    """N processes, each with its own SO_REUSEPORT socket on the same port."""
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_worker, args=(settings,), daemon=False) for _ in range(settings.workers)
+    ]
+    for proc in procs:
+        proc.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for proc in procs:
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for proc in procs:
+        proc.join()
+    return max((proc.exitcode or 0) for proc in procs)

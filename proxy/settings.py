@@ -1,0 +1,235 @@
+"""Frozen ``Settings`` from defaults, an optional TOML file, ``CONSENT_PROXY_*``
+environment variables and command-line flags (later sources win).
+
+Every setting is declared once in ``FIELDS``: its type, default and help; the CLI
+builds its flags from the same table. A bad value raises ``SettingsError`` naming
+the key, the value, where it came from and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yarl import URL
+
+ENV_PREFIX = "CONSENT_PROXY_"
+
+
+class SettingsError(ValueError):
+    """A setting with a value outside what it accepts."""
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Settings:
+    upstream: str = "http://127.0.0.1:8000"
+    listen: str = "127.0.0.1:8080"
+    preserve_host: bool = False
+    trusted_proxies: tuple[Network, ...] = ()
+    max_body: int = 10 * 1024 * 1024
+    max_html: int = 16 * 1024 * 1024
+    upstream_timeout: float = 30.0
+    read_timeout: float = 60.0
+    shutdown_timeout: float = 15.0
+    workers: int = 1
+    access_log: str = "-"
+    rules: str = "rules"
+    consent_cookie: str = "consent"
+    policy_version: int = 1
+    debug_headers: bool = True
+    decision_log: str = "-"
+    admin_token: str = ""
+    via: str = "consent-proxy"
+
+    @property
+    def upstream_url(self) -> URL:
+        return URL(self.upstream)
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return parse_listen(self.listen)
+
+
+@dataclass(frozen=True)
+class Field:
+    """How one setting is read from text and explained to the operator."""
+
+    name: str
+    parse: Callable[[str], Any]
+    expected: str
+    help: str
+    flag: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(text)
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _upstream(text: str) -> str:
+    url = URL(text)
+    if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
+        raise ValueError(text)
+    return str(url.with_path(url.path.rstrip("/") or "/"))
+
+
+def _bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(text)
+    return value
+
+
+def _networks(text: str) -> tuple[Network, ...]:
+    return tuple(
+        ipaddress.ip_network(p.strip(), strict=False) for p in text.split(",") if p.strip()
+    )
+
+
+def _token(text: str) -> str:
+    if not text or any(c in text for c in ' \t\r\n\0;,="\\') or not text.isascii():
+        raise ValueError(text)
+    return text
+
+
+def _header_value(text: str) -> str:
+    if any(c in text for c in "\r\n\0") or not text.isascii():
+        raise ValueError(text)
+    return text
+
+
+def _listen(text: str) -> str:
+    parse_listen(text)
+    return text
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("upstream", _upstream, "an http:// or https:// URL without query", "the origin server"),
+    Field("listen", _listen, "HOST:PORT", "address to listen on"),
+    Field("preserve_host", _bool, "true or false", "send the client's Host to the origin"),
+    Field(
+        "trusted_proxies",
+        _networks,
+        "comma-separated CIDRs",
+        "peers whose X-Forwarded-For is believed (e.g. your TLS terminator)",
+    ),
+    Field("max_body", _positive_int, "a positive number of bytes", "request body cap"),
+    Field(
+        "max_html",
+        _positive_int,
+        "a positive number of bytes",
+        "cap on a decoded HTML body (decompression bombs)",
+    ),
+    Field(
+        "upstream_timeout",
+        _positive_float,
+        "positive seconds",
+        "time for the origin to send response headers (504 after)",
+    ),
+    Field(
+        "read_timeout",
+        _positive_float,
+        "positive seconds",
+        "longest pause inside an origin's response body",
+    ),
+    Field(
+        "shutdown_timeout",
+        _positive_float,
+        "positive seconds",
+        "deadline for in-flight requests on SIGTERM",
+    ),
+    Field("workers", _positive_int, "a positive integer", "processes sharing the port"),
+    Field("access_log", str, "a file path or -", "JSON-lines access log (- is stdout)"),
+    Field("rules", str, "a directory", "rule files directory"),
+    Field("consent_cookie", _token, "a cookie name", "name of the consent cookie"),
+    Field(
+        "policy_version",
+        _positive_int,
+        "a positive integer",
+        "consent policy version; older choices count as no decision",
+    ),
+    Field("debug_headers", _bool, "true or false", "send X-Consent and X-Consent-Actions"),
+    Field("decision_log", str, "a file path or -", "JSON-lines decision log (- is stdout)"),
+    Field(
+        "admin_token",
+        _header_value,
+        "a token without CR/LF",
+        "bearer token for the admin endpoints (empty: loopback only)",
+    ),
+    Field("via", _token, "a token", "pseudonym used in the Via header"),
+)
+_BY_NAME = {f.name: f for f in FIELDS}
+
+
+def _convert(name: str, raw: Any, source: str) -> Any:
+    spec = _BY_NAME.get(name)
+    if spec is None:
+        known = ", ".join(sorted(_BY_NAME))
+        raise SettingsError(f"{source}: unknown setting {name!r}; known settings: {known}")
+    if isinstance(raw, bool):
+        raw = "true" if raw else "false"
+    elif isinstance(raw, list):
+        raw = ",".join(str(x) for x in raw)
+    try:
+        return spec.parse(str(raw))
+    except ValueError:
+        raise SettingsError(
+            f"{source}: {name} = {raw!r} is not valid; expected {spec.expected}"
+        ) from None
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config: str | None = None,
+) -> Settings:
+    """Merge defaults < TOML file < environment < flags into one ``Settings``."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    config = config or env.get(ENV_PREFIX + "CONFIG")
+    if config:
+        path = Path(config)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SettingsError(f"--config {config}: cannot read: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"--config {config}: not valid TOML: {exc}") from None
+        for key, raw in data.items():
+            values[key.replace("-", "_")] = _convert(key.replace("-", "_"), raw, str(path))
+    for key, raw in env.items():
+        if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "CONFIG":
+            name = key[len(ENV_PREFIX) :].lower()
+            values[name] = _convert(name, raw, f"environment {key}")
+    for name, raw in (flags or {}).items():
+        if raw is not None:
+            values[name] = _convert(name, raw, "--" + name.replace("_", "-"))
+    return dataclasses.replace(Settings(), **values)

@@ -1,0 +1,142 @@
+"""Talk to the one configured origin: request target and header hygiene, the request
+body stream with its cap, and the mapping of failures to 502/504.
+
+Hop-by-hop headers go first (the ones ``Connection`` lists, then the fixed set),
+forwarding headers are added after, so a client cannot delete ``X-Forwarded-For``
+by listing it in ``Connection``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import AsyncIterator, Iterable, Mapping
+
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from proxy import codec
+from proxy.settings import Network, Settings
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "http2-settings",
+    }
+)
+FORWARDING = (
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-real-ip",
+    "forwarded",
+)
+
+
+class BodyTooLarge(Exception):
+    """The request body crossed --max-body while streaming."""
+
+
+def connection_tokens(headers: Mapping[str, str] | CIMultiDict[str]) -> set[str]:
+    getall = getattr(headers, "getall", None)
+    values: Iterable[str] = getall("Connection", []) if getall else [headers.get("Connection", "")]
+    return {t.strip().lower() for v in values for t in v.split(",") if t.strip()}
+
+
+def strip_hop_by_hop(headers: CIMultiDict[str] | Mapping[str, str]) -> CIMultiDict[str]:
+    """A copy without hop-by-hop headers; repeated headers keep their order."""
+    drop = HOP_BY_HOP | connection_tokens(headers)
+    items = headers.items()
+    return CIMultiDict((k, v) for k, v in items if k.lower() not in drop)
+
+
+def _is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip().split("%", 1)[0])
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+def client_address(peer: str | None, forwarded_for: list[str], trusted: tuple[Network, ...]) -> str:
+    """The visitor's address: the peer, or, when the peer is a trusted proxy, the
+    rightmost address in X-Forwarded-For that is not a trusted proxy."""
+    client = peer or ""
+    if not trusted or not _is_trusted(client, trusted):
+        return client
+    chain = [a.strip() for v in forwarded_for for a in v.split(",") if a.strip()]
+    for address in reversed(chain):
+        try:
+            ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return client  # garbage in the chain: stop believing it
+        client = address
+        if not _is_trusted(address, trusted):
+            break
+    return client
+
+
+def target_url(settings: Settings, raw_path: str) -> URL:
+    """The origin URL for a request target; the origin's host and scheme, always."""
+    base = str(settings.upstream_url).rstrip("/")
+    return URL(base + raw_path, encoded=True)
+
+
+def request_headers(request: web.BaseRequest, settings: Settings, client: str) -> CIMultiDict[str]:
+    """Headers to send upstream for ``request``."""
+    incoming = request.headers
+    headers = strip_hop_by_hop(incoming)
+    from_trusted = bool(settings.trusted_proxies) and _is_trusted(
+        request.remote or "", settings.trusted_proxies
+    )
+    proto = request.scheme
+    host = incoming.get("Host", "")
+    if from_trusted:
+        proto = incoming.get("X-Forwarded-Proto", proto).split(",")[0].strip() or proto
+        host = incoming.get("X-Forwarded-Host", host).split(",")[0].strip() or host
+    for name in FORWARDING:
+        headers.popall(name, None)
+    headers.popall("Host", None)
+    if settings.preserve_host and host:
+        headers["Host"] = host
+    headers["Accept-Encoding"] = codec.offer_upstream(incoming.get("Accept-Encoding"))
+    headers["X-Forwarded-For"] = client
+    headers["X-Forwarded-Proto"] = proto if proto in ("http", "https") else "http"
+    if host:
+        headers["X-Forwarded-Host"] = host
+    via = ", ".join(incoming.getall("Via", []))
+    headers["Via"] = (
+        via + ", " if via else ""
+    ) + f"{request.version.major}.{request.version.minor} {settings.via}"
+    return headers
+
+
+def response_headers(
+    upstream: CIMultiDict[str] | Mapping[str, str], settings: Settings
+) -> CIMultiDict[str]:
+    headers = strip_hop_by_hop(upstream)
+    headers.popall("Content-Length", None)  # re-framed by the proxy
+    via = headers.get("Via")
+    headers.popall("Via", None)
+    headers["Via"] = (via + ", " if via else "") + f"1.1 {settings.via}"
+    return headers
+
+
+async def body_stream(request: web.BaseRequest, limit: int) -> AsyncIterator[bytes]:
+    """The request body as it arrives; BodyTooLarge as soon as it crosses ``limit``."""
+    seen = 0
+    async for chunk in request.content.iter_any():
+        seen += len(chunk)
+        if seen > limit:
+            raise BodyTooLarge(f"request body exceeds {limit} bytes")
+        yield chunk
