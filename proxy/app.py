@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
-from aiohttp import web
+from aiohttp import web, web_middlewares
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -30,8 +30,8 @@ from proxy.rewrite import (
 )
 from proxy.settings import Settings
 from proxy.upstream import (
+    BodyStream,
     BodyTooLarge,
-    body_stream,
     client_address,
     request_headers,
     response_headers,
@@ -49,7 +49,7 @@ _CHUNK = 64 * 1024
 
 
 def create_app(settings: Settings, rewrite: RewriteFactory = identity_factory) -> web.Application:
-    app = web.Application(handler_args={"max_field_size": 16384})
+    app = web.Application(middlewares=[_refuse], handler_args={"max_field_size": 16384})
     app[SETTINGS] = settings
     app[REWRITE] = rewrite
     app.cleanup_ctx.append(_client_session)
@@ -102,11 +102,17 @@ def _refusal(request: web.Request) -> web.StreamResponse | None:
     return None
 
 
-async def handle(request: web.Request) -> web.StreamResponse:
-    settings = request.app[SETTINGS]
+@web.middleware
+async def _refuse(request: web.Request, handler: web_middlewares.Handler) -> web.StreamResponse:
+    """Runs before routing decides anything, so odd targets never reach a route."""
     refused = _refusal(request)
     if refused is not None:
         return refused
+    return await handler(request)
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
     client = client_address(
         request.remote, request.headers.getall("X-Forwarded-For", []), settings.trusted_proxies
     )
@@ -119,20 +125,24 @@ async def handle(request: web.Request) -> web.StreamResponse:
         RequestInfo(request.method, request.path, request.headers, request.secure)
     )
     translated = _translate_validators(headers, rewrite.variant)
+    has_body = request.body_exists and request.method not in ("GET", "HEAD")
+    body = BodyStream(request, settings.max_body) if has_body else None
     try:
-        upstream = await _send(request, settings, url, headers)
+        upstream = await _send(request, settings, url, headers, body)
         if upstream.status == 206 and _is_html(upstream) and request.method in ("GET", "HEAD"):
             # A slice of a page cannot be rewritten: ask for the whole page instead.
             upstream.close()
             headers.popall("Range", None)
             headers.popall("If-Range", None)
-            upstream = await _send(request, settings, url, headers)
+            upstream = await _send(request, settings, url, headers, None)
     except BodyTooLarge:
         return pages.error(413, close=True)
     except TimeoutError:
         log.warning("upstream timeout: %s %s", request.method, request.path)
         return pages.error(504)
     except (aiohttp.ClientError, OSError) as exc:
+        if body is not None and body.exceeded:
+            return pages.error(413, close=True)
         log.warning("upstream failed: %s %s: %s", request.method, request.path, type(exc).__name__)
         return pages.error(502)
     async with upstream:
@@ -193,12 +203,15 @@ def _translate_validators(headers: CIMultiDict[str], variant: str) -> bool:
 
 
 async def _send(
-    request: web.Request, settings: Settings, url: URL, headers: CIMultiDict[str]
+    request: web.Request,
+    settings: Settings,
+    url: URL,
+    headers: CIMultiDict[str],
+    body: BodyStream | None,
 ) -> aiohttp.ClientResponse:
     session = request.app[SESSION]
-    has_body = request.body_exists and request.method not in ("GET", "HEAD")
-    data = body_stream(request, settings.max_body) if has_body else None
-    if has_body and request.content_length is None:
+    data = body.__aiter__() if body is not None else None
+    if body is not None and request.content_length is None:
         headers.popall("Content-Length", None)
     async with asyncio.timeout(settings.upstream_timeout):
         return await session.request(

@@ -14,9 +14,10 @@ import time
 from typing import Any
 
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp import web
 from aiohttp.web import BaseRequest, StreamResponse
 
-CLIENT_IP = "consent_proxy.client_ip"
+CLIENT_IP = web.RequestKey("client_ip", str)
 
 
 def truncate_ip(address: str | None) -> str:
@@ -65,7 +66,7 @@ class AccessLogger(AbstractAccessLogger):
                     "time": round(time.time(), 3),
                     "kind": "access",
                     "method": request.method,
-                    "path": request.path,
+                    "path": request.raw_path.split("?", 1)[0],
                     "status": response.status,
                     "bytes": response.body_length,
                     "duration_ms": round(time_taken * 1000, 2),

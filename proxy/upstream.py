@@ -132,11 +132,20 @@ def response_headers(
     return headers
 
 
-async def body_stream(request: web.BaseRequest, limit: int) -> AsyncIterator[bytes]:
-    """The request body as it arrives; BodyTooLarge as soon as it crosses ``limit``."""
-    seen = 0
-    async for chunk in request.content.iter_any():
-        seen += len(chunk)
-        if seen > limit:
-            raise BodyTooLarge(f"request body exceeds {limit} bytes")
-        yield chunk
+class BodyStream:
+    """The request body as it arrives; stops with BodyTooLarge as soon as it crosses
+    ``limit`` (``exceeded`` stays set: the HTTP client may wrap the exception)."""
+
+    def __init__(self, request: web.BaseRequest, limit: int) -> None:
+        self._request = request
+        self._limit = limit
+        self.exceeded = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self._request.content.iter_any():
+            seen += len(chunk)
+            if seen > self._limit:
+                self.exceeded = True
+                raise BodyTooLarge(f"request body exceeds {self._limit} bytes")
+            yield chunk

@@ -1,0 +1,162 @@
+"""Throughput of the HTML rewriter against DOM parsers doing the same job.
+
+    .venv/bin/python -m bench.rewrite [--rounds N]
+
+Over every page in ../shared/corpus/pages and ddg-privacy-test-pages, on one core:
+remove the same tracker elements with proxy.html.Rewriter, BeautifulSoup(html, "lxml"),
+lxml.html and selectolax (when installed); html.parser only tokenizes. Prints MB/s and
+the ratio to the rewriter, and checks byte identity of the rewriter in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html.parser
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from proxy.html import Element, Rewriter
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+HOSTS = ("google-analytics.com", "googletagmanager.com", "doubleclick.net",
+         "connect.facebook.net", "facebook.com", "platform.twitter.com")
+SNIPPETS = ("GoogleAnalyticsObject", "_gaq", "fbq(", "gtag(")
+
+
+def load() -> list[bytes]:
+    paths = sorted((CORPUS / "pages").glob("*/*.html"))
+    paths += sorted((CORPUS / "ddg-privacy-test-pages").rglob("*.html"))
+    return [p.read_bytes() for p in paths]
+
+
+# -- the job, as each contender expresses it ------------------------------------------------
+
+def src_hit(value: str | None) -> bool:
+    return value is not None and any(h in value for h in HOSTS)
+
+
+def is_tracker(tag: str, get: Callable[[str], str | None], text: str) -> bool:
+    if tag == "script":
+        return src_hit(get("src")) or any(s in text for s in SNIPPETS)
+    if tag in ("iframe", "img"):
+        return src_hit(get("src"))
+    if tag == "div":
+        return "fb-like" in (get("class") or "").split()
+    if tag == "a":
+        return "twitter-share-button" in (get("class") or "").split()
+    if tag == "link":
+        return (get("rel") or "") in ("preconnect", "dns-prefetch") and src_hit(get("href"))
+    return False
+
+
+def remove(el: Element) -> None:
+    el.remove()
+
+
+def remove_script(el: Element) -> None:
+    if any(s in el.text for s in SNIPPETS):
+        el.remove()
+
+
+OURS = [
+    *[(f"script[src*='{h}']", remove) for h in HOSTS],
+    ("script", remove_script),
+    *[(f"iframe[src*='{h}']", remove) for h in HOSTS],
+    *[(f"img[src*='{h}']", remove) for h in HOSTS],
+    ("div.fb-like", remove),
+    ("a.twitter-share-button", remove),
+    *[(f"link[rel=preconnect][href*='{h}'], link[rel=dns-prefetch][href*='{h}']", remove) for h in HOSTS],
+]
+TAGS = ("script", "iframe", "img", "div", "a", "link")
+
+
+def ours(page: bytes) -> bytes:
+    rw = Rewriter(OURS)
+    return rw.feed(page) + rw.close()
+
+
+def soup(page: bytes) -> bytes:
+    from bs4 import BeautifulSoup
+
+    doc = BeautifulSoup(page, "lxml")
+    for el in doc.find_all(TAGS):
+        if is_tracker(el.name, lambda n, e=el: e.get(n) if isinstance(e.get(n), str) else
+                      " ".join(e.get(n) or []) or None, el.string or ""):
+            el.decompose()
+    return str(doc).encode()
+
+
+def lxml_html(page: bytes) -> bytes:
+    import lxml.html
+
+    doc = lxml.html.document_fromstring(page)
+    for el in list(doc.iter(*TAGS)):
+        if is_tracker(el.tag, el.get, el.text or ""):
+            el.drop_tree()
+    out: bytes = lxml.html.tostring(doc)
+    return out
+
+
+def selectolax(page: bytes) -> bytes:
+    from selectolax.parser import HTMLParser
+
+    doc = HTMLParser(page)
+    for tag in TAGS:
+        for node in doc.css(tag):
+            if is_tracker(tag, lambda n, nd=node: nd.attributes.get(n), node.text() if tag == "script" else ""):
+                node.decompose()
+    return (doc.html or "").encode()
+
+
+def tokenize_only(page: bytes) -> bytes:
+    parser = html.parser.HTMLParser()
+    parser.feed(page.decode("utf-8", "replace"))
+    parser.close()
+    return b""
+
+
+def measure(fn: Callable[[bytes], bytes], pages: list[bytes], rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for page in pages:
+            fn(page)
+        best = min(best, time.perf_counter() - start)
+    return sum(map(len, pages)) / best / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    pages = load()
+    mb = sum(map(len, pages)) / 1e6
+    nothing = [("div.zz-none", remove), ("script", lambda el: None), ("img[src*=zz-none]", remove)]
+    identical = sum(1 for p in pages if (lambda rw: rw.feed(p) + rw.close())(Rewriter(nothing)) == p)
+    removed = sum(1 for p in pages if ours(p) != p)
+    print(f"{len(pages)} pages, {mb:.1f} MB; identity with no match: {identical}/{len(pages)}; "
+          f"pages with trackers removed: {removed}")
+    contenders: list[tuple[str, Callable[[bytes], bytes]]] = [
+        ("consent-proxy Rewriter (streaming, bytes kept)", ours),
+        ("selectolax (Lexbor) + serialize", selectolax),
+        ("lxml.html + serialize", lxml_html),
+        ("BeautifulSoup(html, 'lxml') + str()", soup),
+        ("html.parser, tokenize only", tokenize_only),
+    ]
+    base = 0.0
+    print(f"{'contender':<50} {'MB/s':>8} {'vs ours':>8}")
+    for name, fn in contenders:
+        try:
+            rate = measure(fn, pages, args.rounds if fn is not soup else 1)
+        except ImportError:
+            print(f"{name:<50} {'n/a':>8}  (not installed)")
+            continue
+        base = base or rate
+        print(f"{name:<50} {rate:8.1f} {rate / base:7.2f}x")
+    if identical != len(pages):
+        raise SystemExit("identity check FAILED")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""The command line as a user runs it: real processes, real curl."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CURL = shutil.which("curl")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "proxy", *args], capture_output=True, text=True,
+                          timeout=30, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle"),
+    [
+        (["serve", "--upstream", "ftp://x"], {}, "upstream = 'ftp://x' is not valid; expected an http:// or https:// URL"),
+        (["serve", "--listen", "nowhere"], {}, "listen = 'nowhere' is not valid; expected HOST:PORT"),
+        (["serve"], {"CONSENT_PROXY_MAX_BODY": "-5"}, "environment CONSENT_PROXY_MAX_BODY: max_body = '-5'"),
+        (["serve"], {"CONSENT_PROXY_WORKERS": "many"}, "workers = 'many' is not valid; expected a positive integer"),
+        (["serve", "--trusted-proxies", "10.0.0.0/33"], {}, "trusted_proxies"),
+    ],
+)
+def test_bad_settings_exit_2_naming_key_value_expected(args: list[str], env: dict[str, str], needle: str) -> None:
+    result = run_cli(*args, env=env)
+    assert result.returncode == 2
+    assert needle in result.stderr
+
+
+def test_config_file_errors_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "proxy.toml"
+    bad.write_text('upstream = "http://127.0.0.1:9"\nmax_bdy = 3\n')
+    result = run_cli("serve", "--config", str(bad))
+    assert result.returncode == 2
+    assert str(bad) in result.stderr and "unknown setting 'max_bdy'" in result.stderr
+    bad.write_text("upstream = [")
+    result = run_cli("serve", "--config", str(bad))
+    assert result.returncode == 2 and "not valid TOML" in result.stderr
+
+
+def test_settings_precedence(tmp_path: Path) -> None:
+    from proxy.settings import load_settings
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('upstream = "http://file.example"\nmax_body = 10\nworkers = 3\n')
+    s = load_settings({"max_body": "30"}, env={"CONSENT_PROXY_MAX_BODY": "20", "CONSENT_PROXY_WORKERS": "2"},
+                      config=str(cfg))
+    assert (s.upstream, s.max_body, s.workers) == ("http://file.example/", 30, 2)
+
+
+def spawn(args: list[str], logs: Path) -> subprocess.Popen[str]:
+    """Start a program with its output in files (``logs``.out/.err), not pipes."""
+    with open(f"{logs}.out", "w") as out, open(f"{logs}.err", "w") as err:
+        return subprocess.Popen(args, stdout=out, stderr=err, text=True, cwd=ROOT)
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited early with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listening on {port}")
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+    port = free_port()
+    # The console script, as the README tells a new user to run it.
+    script = Path(sys.executable).parent / "consent-proxy"
+    proc = spawn([str(script), "demo", "--listen", f"127.0.0.1:{port}"], tmp_path / "demo")
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}", proc, tmp_path / "demo.out"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+
+
+def curl(*args: str) -> subprocess.CompletedProcess[str]:
+    assert CURL, "curl is required (apt-get install curl)"
+    return subprocess.run([CURL, "-s", "--max-time", "10", *args], capture_output=True, text=True, timeout=20)
+
+
+def test_demo_with_curl_as_a_new_user(demo: tuple[str, subprocess.Popen[str], Path]) -> None:
+    url, proc, output = demo
+    page = curl("-i", url + "/")
+    assert page.returncode == 0
+    assert page.stdout.startswith("HTTP/1.1 200")
+    assert "Larkspur Bicycle Works" in page.stdout
+    assert re.search(r"(?im)^via: 1.1 consent-proxy", page.stdout)
+    for path in ("/bikes.html", "/workshop.html", "/privacy.html", "/static/site.css"):
+        assert curl("-o", "/dev/null", "-w", "%{http_code}", url + path).stdout == "200"
+    gz = curl("--compressed", "-D", "-", url + "/")
+    assert re.search(r"(?im)^content-encoding: (br|gzip)", gz.stdout) and "</html>" in gz.stdout
+    health = curl(url + "/_consent/health")
+    assert '"status": "ok"' in health.stdout
+    assert curl("-o", "/dev/null", "-w", "%{http_code}", "-H", "X-Forwarded-For: 1.2.3.4",
+                url + "/_consent/health").stdout == "404"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    out = output.read_text()
+    assert "curl" in out and url in out
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    assert any('"path":"/bikes.html"' in line and '"client":"127.0.0.0"' in line for line in lines)
+
+
+def serve(logs: Path, *extra: str) -> tuple[int, subprocess.Popen[str]]:
+    port = free_port()
+    proc = spawn([sys.executable, "-m", "proxy", "serve", "--listen", f"127.0.0.1:{port}", *extra], logs)
+    wait_for_port(port, proc)
+    return port, proc
+
+
+def test_sigterm_finishes_in_flight_requests_and_exits_0(tmp_path: Path) -> None:
+    origin_port = free_port()
+    origin = spawn([sys.executable, "-c", f"""
+import asyncio
+from aiohttp import web
+async def slow(request):
+    await asyncio.sleep(1.5)
+    return web.Response(text="finished")
+app = web.Application(); app.router.add_get("/slow", slow)
+web.run_app(app, host="127.0.0.1", port={origin_port}, print=None)
+"""], tmp_path / "origin")
+    try:
+        port, proc = serve(tmp_path / "proxy", "--upstream", f"http://127.0.0.1:{origin_port}",
+                           "--access-log", str(tmp_path / "a.log"))
+        wait_for_port(origin_port, origin)
+        slow = spawn([CURL or "curl", "-s", f"http://127.0.0.1:{port}/slow"], tmp_path / "curl")
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        assert slow.wait(timeout=15) == 0
+        assert (tmp_path / "curl.out").read_text() == "finished"
+        assert proc.wait(timeout=15) == 0
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    finally:
+        origin.terminate()
+        origin.wait()
+
+
+def test_workers_share_one_port(tmp_path: Path) -> None:
+    port, proc = serve(tmp_path / "proxy", "--upstream", "http://127.0.0.1:9", "--workers", "2")
+    try:
+        for _ in range(40):
+            r = curl("-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/")
+            assert r.stdout == "502"
+        time.sleep(0.2)
+        out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout
+        pids = {int(p) for p in out.split()}
+        assert len(pids) >= 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+
+
+def test_python_m_proxy_is_the_same_program() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0 and "serve" in result.stdout and "demo" in result.stdout
+
+
+def test_dockerfile_copies_only_existing_files() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    copies = re.findall(r"(?m)^COPY\s+(?:--\S+\s+)*(.+)$", text)
+    assert copies
+    for line in copies:
+        *sources, _dest = line.split()
+        for src in sources:
+            assert (ROOT / src).exists(), f"Dockerfile copies {src}, which does not exist"
+    assert re.search(r"(?m)^USER\s+(?!root)", text)
+    assert "HEALTHCHECK" in text and "EXPOSE" in text and "VOLUME" in text
