@@ -15,12 +15,19 @@ import html.parser
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from proxy.html import Element, Rewriter
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
-HOSTS = ("google-analytics.com", "googletagmanager.com", "doubleclick.net",
-         "connect.facebook.net", "facebook.com", "platform.twitter.com")
+HOSTS = (
+    "google-analytics.com",
+    "googletagmanager.com",
+    "doubleclick.net",
+    "connect.facebook.net",
+    "facebook.com",
+    "platform.twitter.com",
+)
 SNIPPETS = ("GoogleAnalyticsObject", "_gaq", "fbq(", "gtag(")
 
 
@@ -31,6 +38,7 @@ def load() -> list[bytes]:
 
 
 # -- the job, as each contender expresses it ------------------------------------------------
+
 
 def src_hit(value: str | None) -> bool:
     return value is not None and any(h in value for h in HOSTS)
@@ -66,7 +74,10 @@ OURS = [
     *[(f"img[src*='{h}']", remove) for h in HOSTS],
     ("div.fb-like", remove),
     ("a.twitter-share-button", remove),
-    *[(f"link[rel=preconnect][href*='{h}'], link[rel=dns-prefetch][href*='{h}']", remove) for h in HOSTS],
+    *[
+        (f"link[rel=preconnect][href*='{h}'], link[rel=dns-prefetch][href*='{h}']", remove)
+        for h in HOSTS
+    ],
 ]
 TAGS = ("script", "iframe", "img", "div", "a", "link")
 
@@ -81,14 +92,18 @@ def soup(page: bytes) -> bytes:
 
     doc = BeautifulSoup(page, "lxml")
     for el in doc.find_all(TAGS):
-        if is_tracker(el.name, lambda n, e=el: e.get(n) if isinstance(e.get(n), str) else
-                      " ".join(e.get(n) or []) or None, el.string or ""):
+
+        def get(name: str, el: Any = el) -> str | None:
+            value = el.get(name)
+            return value if value is None or isinstance(value, str) else " ".join(value)
+
+        if is_tracker(el.name, get, el.string or ""):
             el.decompose()
     return str(doc).encode()
 
 
 def lxml_html(page: bytes) -> bytes:
-    import lxml.html
+    import lxml.html  # type: ignore[import-untyped]
 
     doc = lxml.html.document_fromstring(page)
     for el in list(doc.iter(*TAGS)):
@@ -99,12 +114,13 @@ def lxml_html(page: bytes) -> bytes:
 
 
 def selectolax(page: bytes) -> bytes:
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser
 
-    doc = HTMLParser(page)
+    doc = LexborHTMLParser(page)
     for tag in TAGS:
         for node in doc.css(tag):
-            if is_tracker(tag, lambda n, nd=node: nd.attributes.get(n), node.text() if tag == "script" else ""):
+            attrs = node.attributes
+            if is_tracker(tag, attrs.get, node.text() if tag == "script" else ""):
                 node.decompose()
     return (doc.html or "").encode()
 
@@ -127,16 +143,22 @@ def measure(fn: Callable[[bytes], bytes], pages: list[bytes], rounds: int) -> fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     pages = load()
     mb = sum(map(len, pages)) / 1e6
     nothing = [("div.zz-none", remove), ("script", lambda el: None), ("img[src*=zz-none]", remove)]
-    identical = sum(1 for p in pages if (lambda rw: rw.feed(p) + rw.close())(Rewriter(nothing)) == p)
+    identical = sum(
+        1 for p in pages if (lambda rw: rw.feed(p) + rw.close())(Rewriter(nothing)) == p
+    )
     removed = sum(1 for p in pages if ours(p) != p)
-    print(f"{len(pages)} pages, {mb:.1f} MB; identity with no match: {identical}/{len(pages)}; "
-          f"pages with trackers removed: {removed}")
+    print(
+        f"{len(pages)} pages, {mb:.1f} MB; identity with no match: {identical}/{len(pages)}; "
+        f"pages with trackers removed: {removed}"
+    )
     contenders: list[tuple[str, Callable[[bytes], bytes]]] = [
         ("consent-proxy Rewriter (streaming, bytes kept)", ours),
         ("selectolax (Lexbor) + serialize", selectolax),

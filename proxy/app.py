@@ -13,7 +13,8 @@ import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
-from aiohttp import web, web_middlewares
+from aiohttp import web
+from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -103,7 +104,7 @@ def _refusal(request: web.Request) -> web.StreamResponse | None:
 
 
 @web.middleware
-async def _refuse(request: web.Request, handler: web_middlewares.Handler) -> web.StreamResponse:
+async def _refuse(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Runs before routing decides anything, so odd targets never reach a route."""
     refused = _refusal(request)
     if refused is not None:
@@ -154,10 +155,12 @@ async def handle(request: web.Request) -> web.StreamResponse:
             except (aiohttp.ClientError, TimeoutError):
                 return pages.error(502)
             html = _sniff_html(first)
-        body = _body(upstream, first)
+        chunks = _body(upstream, first)
         if html and upstream.status not in NO_BODY_STATUS:
-            return await _rewrite(request, upstream, body, rewrite)
-        return await _passthrough(request, upstream, body, rewrite.variant if translated else None)
+            return await _rewrite(request, upstream, chunks, rewrite)
+        return await _passthrough(
+            request, upstream, chunks, rewrite.variant if translated else None
+        )
 
 
 async def _body(upstream: aiohttp.ClientResponse, first: bytes) -> AsyncIterator[bytes]:

@@ -13,8 +13,8 @@ import sys
 import time
 from typing import Any
 
-from aiohttp.abc import AbstractAccessLogger
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
 CLIENT_IP = web.RequestKey("client_ip", str)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from proxy import tokens
-from proxy.selectors import Complex, parse_selector
+from proxy.selectors import Complex, Needle, parse_selector
 
 Handler = Callable[["Element"], None]
 
@@ -51,7 +51,8 @@ class Element:
         self.tag = tag
         self._raw = raw
         self._encoding = encoding
-        self._attrs = tokens.parse_attributes(raw, name_end, encoding)
+        self._name_end = name_end
+        self._parsed: list[tokens.Attribute] | None = None
         self._edits: dict[str, str | None] = {}
         self.removed = False
         self.replacement = ""
@@ -61,6 +62,12 @@ class Element:
         self.append_html: list[str] = []
         self.text: str = ""
         self.text_truncated = False
+
+    @property
+    def _attrs(self) -> list[tokens.Attribute]:
+        if self._parsed is None:  # parsed on first use: most candidates never need it
+            self._parsed = tokens.parse_attributes(self._raw, self._name_end, self._encoding)
+        return self._parsed
 
     @property
     def attributes(self) -> list[tuple[str, str]]:
@@ -170,7 +177,7 @@ class Rewriter:
         self._buffer_limit = buffer_limit
         self._by_tag: dict[str | None, list[tuple[Complex, Handler]]] = {}
         tracked: set[str | None] = set()
-        needles: dict[str, list[str]] = {}
+        needles: dict[str, list[Needle]] = {}
         unfiltered: set[str] = set()
         child = False
         for selector, handler in handlers:
@@ -403,7 +410,19 @@ class Rewriter:
             return None
         el: Element | None = None
         probe = Element(name, raw, name_end, self._encoding)
+        has_ref = b"&" in raw
+        lower = b""
         for cx, handler in candidates:
+            needle = cx.subject.needle
+            if needle is not None and not has_ref:
+                # The selector's literal must be in the tag: a cheap test before parsing.
+                text, any_case = needle
+                if any_case:
+                    lower = lower or raw.lower()
+                    if text.lower().encode(self._encoding, "ignore") not in lower:
+                        continue
+                elif text.encode(self._encoding, "ignore") not in raw:
+                    continue
             if cx.matches(probe, self._stack):
                 el = probe
                 if name in tokens.RAWTEXT:

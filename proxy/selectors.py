@@ -35,6 +35,7 @@ class ElementLike(Protocol):
 
 
 Predicate = Callable[[ElementLike], bool]
+Needle = tuple[str, bool]  # literal text, and whether any letter case matches
 
 _IDENT = r"-?(?:[A-Za-z_]|[^\x00-\x7f]|\\.)(?:[-\w]|[^\x00-\x7f]|\\.)*"
 _TOKEN = re.compile(
@@ -100,13 +101,13 @@ class Compound:
 
     tag: str | None
     tests: tuple[Predicate, ...]
-    needles: tuple[str, ...] = ()
+    needles: tuple[Needle, ...] = ()
 
     @property
-    def needle(self) -> str | None:
-        """A string that every matching start tag contains, in some letter case,
-        unless the tag contains a character reference; None when there is none."""
-        return max(self.needles, key=len) if self.needles else None
+    def needle(self) -> Needle | None:
+        """A string that every matching start tag contains (in any letter case when
+        the flag says so) unless the tag has a character reference; None if none."""
+        return max(self.needles, key=lambda n: len(n[0])) if self.needles else None
 
     def matches(self, el: ElementLike) -> bool:
         if self.tag is not None and el.tag != self.tag:
@@ -160,7 +161,7 @@ def _fail(text: str, pos: int, what: str) -> SelectorError:
 def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
     tag: str | None = None
     tests: list[Predicate] = []
-    needles: list[str] = []
+    needles: list[Needle] = []
     start = pos
     while pos < len(text):
         m = _TOKEN.match(text, pos)
@@ -175,11 +176,11 @@ def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
             tag = None if kind == "star" else _unescape(m.group("type")).lower()
         elif kind == "id":
             ident = _unescape(m.group("id"))
-            needles.append(ident)
+            needles.append((ident, False))
             tests.append(_attr_test("id", "=", ident, False))
         elif kind == "cls":
             ident = _unescape(m.group("cls"))
-            needles.append(ident)
+            needles.append((ident, False))
             tests.append(_attr_test("class", "~=", ident, False))
         elif kind == "attr":
             value = m.group("dq") if m.group("dq") is not None else m.group("sq")
@@ -187,7 +188,10 @@ def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
                 value = _unescape(m.group("bare") or "")
             flag = (m.group("flag") or "").lower()
             attr = _unescape(m.group("attr")).lower()
-            needles.append(value if m.group("op") and value else attr)
+            if m.group("op") and value:
+                needles.append((value, flag == "i"))
+            else:
+                needles.append((attr, True))
             tests.append(_attr_test(attr, m.group("op"), value, flag == "i"))
         elif kind == "not":
             if nested:

@@ -10,28 +10,55 @@ from __future__ import annotations
 import functools
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 WS = rb"\t\n\f\r "
 
 
-def _attrs(excluded: bytes = b"") -> bytes:
+def _tag_rest(needles: Iterable[tuple[str, bool]] = ()) -> bytes:
+    """The rest of a start or end tag after its first letter, through '>'."""
+    return rb"[^\t\n\f\r />]*+" + _attrs(needles) + b">"
+
+
+def _runs(needles: list[tuple[str, bool]]) -> Callable[[bytes, bytes], bytes]:
+    """Builds 'characters not in ``neg``, repeated' that cannot start a needle or '&'."""
+    if not needles:
+        return lambda neg, quant: b"[^" + neg + b"]" + quant
+    excluded = b"|".join(
+        [b"&", *(_ci(n) if any_case else re.escape(n.encode()) for n, any_case in needles)]
+    )
+    firsts = {"&"} | {n[0] for n, _ in needles}
+    firsts |= {c for n, any_case in needles if any_case for c in (n[0].lower(), n[0].upper())}
+    starts = b"".join(re.escape(c.encode()) for c in sorted(firsts))
+    return lambda neg, quant: (
+        b"(?:[^" + neg + starts + b"]++|(?!" + excluded + b")[" + starts + b"])" + quant
+    )
+
+
+def _attrs(needles: Iterable[tuple[str, bool]] = ()) -> bytes:
     """The attributes of a tag up to its closing '>'. An attribute is a name (whose
     first character may be '='), then optionally '=' and a value; a quoted value must
-    be closed, so an unterminated quote never ends a tag early. With ``excluded``
-    (an alternation), no character may start a match of it."""
+    be closed, so an unterminated quote never ends a tag early.
 
-    def chars(cls: bytes) -> bytes:
-        return b"(?:(?!" + excluded + b")" + cls + b")" if excluded else cls
+    With ``needles`` (text, any letter case?), the pattern fails on a tag that contains
+    one of them or a '&'. Only characters that can start a needle pay for the check.
+    """
+    needles = list(needles)
+    run = _runs(needles)
+
+    def one(neg: bytes) -> bytes:
+        return run(neg, b"")
 
     return (
-        b"(?:" + chars(rb"[\t\n\f\r /]") + b"++"
-        b"|" + chars(rb"[^\t\n\f\r />]") + chars(rb"[^\t\n\f\r />=]") + b"*+"
-        rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"
-        b'"' + chars(b'[^"]') + b'*+"'
-        b"|'" + chars(b"[^']") + b"*+'"
-        rb"|(?![\"'])" + chars(rb"[^\t\n\f\r >]") + b"*+)"
+        rb"(?:[\t\n\f\r /]++"
+        b"|"
+        + one(rb"\t\n\f\r />")
+        + run(rb"\t\n\f\r />=", b"*+")
+        + rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"
+        b'"' + run(b'"', b"*+") + b'"'
+        b"|'" + run(b"'", b"*+") + b"'"
+        rb"|(?![\"'])" + run(rb"\t\n\f\r >", b"*+") + b")"
         rb"|(?![\t\n\f\r ]*=)))*+"
     )
 
@@ -178,7 +205,7 @@ _SAFE_NEEDLE = re.compile(r"[^\t\n\f\r \"'=<>/&]{2,}")
 
 def skip_pattern(
     start_names: Iterable[str] | None,
-    filtered: dict[str, list[str]] | None = None,
+    filtered: dict[str, list[tuple[str, bool]]] | None = None,
     end_names: Iterable[str] = (),
 ) -> re.Pattern[bytes]:
     key = (
@@ -192,7 +219,7 @@ def skip_pattern(
 @functools.lru_cache(maxsize=256)
 def _skip_pattern(
     start_names: frozenset[str] | None,
-    filtered_items: tuple[tuple[str, tuple[str, ...]], ...],
+    filtered_items: tuple[tuple[str, tuple[tuple[str, bool], ...]], ...],
     end_names: frozenset[str],
 ) -> re.Pattern[bytes]:
     """A pattern consuming, in one C-level call, text, comments, doctypes and every
@@ -200,7 +227,7 @@ def _skip_pattern(
 
     Start tags named in ``start_names`` and end tags named in ``end_names`` stop it
     (``start_names=None``: every tag stops it). A start tag named in ``filtered``
-    stops it only if it contains one of the needles (in any letter case) or a '&';
+    stops it only if it contains one of the needles (text, any letter case?) or a '&';
     raw-text elements consumed that way take their content and end tag along.
     """
     parts = [
@@ -215,19 +242,18 @@ def _skip_pattern(
         filtered = {k: list(v) for k, v in filtered_items}
         always = set(start_names) | {"plaintext"}
         for name, needles in list(filtered.items()):
-            if name in always or not all(_SAFE_NEEDLE.fullmatch(n) for n in needles):
+            if name in always or not all(_SAFE_NEEDLE.fullmatch(n) for n, _ in needles):
                 always.add(name)
                 del filtered[name]
         always |= RAWTEXT - set(filtered) - _PLAIN_RAW
-        name_rest = rb"[A-Za-z][^\t\n\f\r />]*+" + _ATTRS + b">"
+        name_rest = rb"[A-Za-z]" + _tag_rest()
         parts.append(b"<" + _guard(always | set(filtered) | RAWTEXT) + name_rest)
         parts.append(b"</" + _guard(end_names) + name_rest)
         for name in sorted(_PLAIN_RAW - always - set(filtered)):
-            start = b"<" + _ci(name) + rb"(?=[\t\n\f\r />])" + _ATTRS + b">"
+            start = b"<" + _ci(name) + rb"(?=[\t\n\f\r />])" + _tag_rest()
             parts.append(start + _raw_body(name))
         for name, needles in sorted(filtered.items()):
-            excluded = b"|".join([b"&", *(_ci(n) for n in needles)])
-            tag = b"<" + _ci(name) + rb"(?=[\t\n\f\r />])" + _attrs(excluded) + b">"
+            tag = b"<" + _ci(name) + rb"(?=[\t\n\f\r />])" + _tag_rest(needles)
             if name in RAWTEXT:
                 tag += _raw_body(name)
             parts.append(tag)
@@ -242,7 +268,7 @@ def _raw_body(name: str) -> bytes:
     """Raw-text content and its end tag; script content with '<!--' is left to Python."""
     end = b"/" + _ci(name) + rb"(?=[\t\n\f\r />])"
     stop = end + (b"|!--" if name == "script" else b"")
-    return rb"(?:[^<]++|<(?!" + stop + b"))*+<" + end + _ATTRS + b">"
+    return rb"(?:[^<]++|<(?!" + stop + b"))*+<" + end + _tag_rest()
 
 
 RAW_END = {

@@ -26,21 +26,45 @@ def free_port() -> int:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "proxy", *args], capture_output=True, text=True,
-                          timeout=30, cwd=ROOT, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "env", "needle"),
     [
-        (["serve", "--upstream", "ftp://x"], {}, "upstream = 'ftp://x' is not valid; expected an http:// or https:// URL"),
-        (["serve", "--listen", "nowhere"], {}, "listen = 'nowhere' is not valid; expected HOST:PORT"),
-        (["serve"], {"CONSENT_PROXY_MAX_BODY": "-5"}, "environment CONSENT_PROXY_MAX_BODY: max_body = '-5'"),
-        (["serve"], {"CONSENT_PROXY_WORKERS": "many"}, "workers = 'many' is not valid; expected a positive integer"),
+        (
+            ["serve", "--upstream", "ftp://x"],
+            {},
+            "upstream = 'ftp://x' is not valid; expected an http:// or https:// URL",
+        ),
+        (
+            ["serve", "--listen", "nowhere"],
+            {},
+            "listen = 'nowhere' is not valid; expected HOST:PORT",
+        ),
+        (
+            ["serve"],
+            {"CONSENT_PROXY_MAX_BODY": "-5"},
+            "environment CONSENT_PROXY_MAX_BODY: max_body = '-5'",
+        ),
+        (
+            ["serve"],
+            {"CONSENT_PROXY_WORKERS": "many"},
+            "workers = 'many' is not valid; expected a positive integer",
+        ),
         (["serve", "--trusted-proxies", "10.0.0.0/33"], {}, "trusted_proxies"),
     ],
 )
-def test_bad_settings_exit_2_naming_key_value_expected(args: list[str], env: dict[str, str], needle: str) -> None:
+def test_bad_settings_exit_2_naming_key_value_expected(
+    args: list[str], env: dict[str, str], needle: str
+) -> None:
     result = run_cli(*args, env=env)
     assert result.returncode == 2
     assert needle in result.stderr
@@ -62,8 +86,11 @@ def test_settings_precedence(tmp_path: Path) -> None:
 
     cfg = tmp_path / "c.toml"
     cfg.write_text('upstream = "http://file.example"\nmax_body = 10\nworkers = 3\n')
-    s = load_settings({"max_body": "30"}, env={"CONSENT_PROXY_MAX_BODY": "20", "CONSENT_PROXY_WORKERS": "2"},
-                      config=str(cfg))
+    s = load_settings(
+        {"max_body": "30"},
+        env={"CONSENT_PROXY_MAX_BODY": "20", "CONSENT_PROXY_WORKERS": "2"},
+        config=str(cfg),
+    )
     assert (s.upstream, s.max_body, s.workers) == ("http://file.example/", 30, 2)
 
 
@@ -102,7 +129,9 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
 
 def curl(*args: str) -> subprocess.CompletedProcess[str]:
     assert CURL, "curl is required (apt-get install curl)"
-    return subprocess.run([CURL, "-s", "--max-time", "10", *args], capture_output=True, text=True, timeout=20)
+    return subprocess.run(
+        [CURL, "-s", "--max-time", "10", *args], capture_output=True, text=True, timeout=20
+    )
 
 
 def test_demo_with_curl_as_a_new_user(demo: tuple[str, subprocess.Popen[str], Path]) -> None:
@@ -118,8 +147,18 @@ def test_demo_with_curl_as_a_new_user(demo: tuple[str, subprocess.Popen[str], Pa
     assert re.search(r"(?im)^content-encoding: (br|gzip)", gz.stdout) and "</html>" in gz.stdout
     health = curl(url + "/_consent/health")
     assert '"status": "ok"' in health.stdout
-    assert curl("-o", "/dev/null", "-w", "%{http_code}", "-H", "X-Forwarded-For: 1.2.3.4",
-                url + "/_consent/health").stdout == "404"
+    assert (
+        curl(
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "X-Forwarded-For: 1.2.3.4",
+            url + "/_consent/health",
+        ).stdout
+        == "404"
+    )
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
     out = output.read_text()
@@ -130,14 +169,20 @@ def test_demo_with_curl_as_a_new_user(demo: tuple[str, subprocess.Popen[str], Pa
 
 def serve(logs: Path, *extra: str) -> tuple[int, subprocess.Popen[str]]:
     port = free_port()
-    proc = spawn([sys.executable, "-m", "proxy", "serve", "--listen", f"127.0.0.1:{port}", *extra], logs)
+    proc = spawn(
+        [sys.executable, "-m", "proxy", "serve", "--listen", f"127.0.0.1:{port}", *extra], logs
+    )
     wait_for_port(port, proc)
     return port, proc
 
 
 def test_sigterm_finishes_in_flight_requests_and_exits_0(tmp_path: Path) -> None:
     origin_port = free_port()
-    origin = spawn([sys.executable, "-c", f"""
+    origin = spawn(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import asyncio
 from aiohttp import web
 async def slow(request):
@@ -145,10 +190,18 @@ async def slow(request):
     return web.Response(text="finished")
 app = web.Application(); app.router.add_get("/slow", slow)
 web.run_app(app, host="127.0.0.1", port={origin_port}, print=None)
-"""], tmp_path / "origin")
+""",
+        ],
+        tmp_path / "origin",
+    )
     try:
-        port, proc = serve(tmp_path / "proxy", "--upstream", f"http://127.0.0.1:{origin_port}",
-                           "--access-log", str(tmp_path / "a.log"))
+        port, proc = serve(
+            tmp_path / "proxy",
+            "--upstream",
+            f"http://127.0.0.1:{origin_port}",
+            "--access-log",
+            str(tmp_path / "a.log"),
+        )
         wait_for_port(origin_port, origin)
         slow = spawn([CURL or "curl", "-s", f"http://127.0.0.1:{port}/slow"], tmp_path / "curl")
         time.sleep(0.5)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import brotli
 import pytest
-import zstandard
 from aiohttp.test_utils import TestServer
 
 from tests.conftest import canned_origin, raw_request, status_of
@@ -54,7 +53,7 @@ async def test_hop_by_hop_removed_before_forwarding_headers_added(proxy: TestSer
 @pytest.fixture
 async def canned(
     make_proxy: MakeProxy,
-) -> Callable[[bytes], Awaitable[tuple[TestServer, asyncio.Server]]]:
+) -> AsyncIterator[Callable[[bytes], Awaitable[tuple[TestServer, asyncio.Server]]]]:
     servers: list[asyncio.Server] = []
 
     async def start(response: bytes) -> tuple[TestServer, asyncio.Server]:
@@ -62,7 +61,7 @@ async def canned(
         servers.append(server)
         return await make_proxy(upstream), server
 
-    yield start  # type: ignore[misc]
+    yield start
     for server in servers:
         server.close()
 
@@ -332,14 +331,14 @@ async def test_cookies_not_shared_between_visitors(proxy: TestServer) -> None:
 async def test_body_cap_applies_while_streaming(origin: TestServer, make_proxy: MakeProxy) -> None:
     proxy = await make_proxy(url(origin, "/"), max_body=100_000)
 
-    async def chunks() -> object:
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(50):
             yield b"x" * 10_000
 
     async with aiohttp.ClientSession() as s:
         async with s.post(url(proxy, "/upload"), data=b"y" * 50_000) as r:
             assert (await r.json())["received"] == 50_000
-        async with s.post(url(proxy, "/upload"), data=chunks()) as r:  # type: ignore[arg-type]
+        async with s.post(url(proxy, "/upload"), data=chunks()) as r:
             assert r.status == 413
     response = await raw_request(
         proxy,
@@ -398,7 +397,7 @@ async def test_access_log_is_json_without_query_and_full_ip(
 
 
 async def test_client_gone_releases_upstream(proxy: TestServer, origin: TestServer) -> None:
-    reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+    _, writer = await asyncio.open_connection(proxy.host, proxy.port)
     writer.write(b"GET /slow-headers?s=1 HTTP/1.1\r\nHost: x\r\n\r\n")
     await writer.drain()
     writer.close()
