@@ -163,9 +163,15 @@ async def handle(request: web.Request) -> web.StreamResponse:
         )
 
 
-async def _body(upstream: aiohttp.ClientResponse, first: bytes) -> AsyncIterator[bytes]:
-    if first:
-        yield first
+def _body(upstream: aiohttp.ClientResponse, first: bytes) -> AsyncIterator[bytes]:
+    """The origin's body as it arrives, after the bytes already read for sniffing."""
+    if not first:
+        return upstream.content.iter_chunked(_CHUNK).__aiter__()
+    return _prefixed(first, upstream)
+
+
+async def _prefixed(first: bytes, upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    yield first
     async for chunk in upstream.content.iter_chunked(_CHUNK):
         yield chunk
 

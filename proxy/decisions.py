@@ -6,6 +6,7 @@ log writes one line per response through aiohttp's access-logger hook.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -20,6 +21,7 @@ from aiohttp.web import BaseRequest, StreamResponse
 CLIENT_IP = web.RequestKey("client_ip", str)
 
 
+@functools.lru_cache(maxsize=4096)
 def truncate_ip(address: str | None) -> str:
     """The client's network: IPv4 with the last octet zeroed, IPv6 cut to /48."""
     if not address:
