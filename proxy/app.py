@@ -10,25 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from cachetools import LRUCache
 from multidict import CIMultiDict
 from yarl import URL
 
 from proxy import codec, endpoints, pages, websocket
-from proxy.decisions import CLIENT_IP
+from proxy.consent import read_consent
+from proxy.decisions import CLIENT_IP, REQUEST_ID, json_line, open_log
+from proxy.enforce import ConsentRewrite, Plan, compile_plan
 from proxy.html import RewriteLimitError
-from proxy.rewrite import (
-    BodyRewrite,
-    RequestInfo,
-    RewriteFactory,
-    identity_factory,
-    upstream_if_none_match,
-    variant_etag,
-)
+from proxy.rewrite import BodyRewrite, RequestInfo, RewriteFactory
+from proxy.rules import RuleSet, load_rules
 from proxy.settings import Settings
 from proxy.upstream import (
     BodyStream,
@@ -38,10 +38,14 @@ from proxy.upstream import (
     response_headers,
     target_url,
 )
+from proxy.validators import upstream_if_none_match, variant_etag
+from proxy.watch import RulesState, watch
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 REWRITE: web.AppKey[RewriteFactory] = web.AppKey("rewrite")
+RULES = web.AppKey("rules", RulesState)
+DECISIONS = web.AppKey("decisions", logging.Logger)
 log = logging.getLogger("consent_proxy")
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -49,14 +53,52 @@ NO_BODY_STATUS = (204, 304)
 _CHUNK = 64 * 1024
 
 
-def create_app(settings: Settings, rewrite: RewriteFactory = identity_factory) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    rules: RuleSet | None = None,
+    rewrite: RewriteFactory | None = None,
+) -> web.Application:
+    """The proxy application. Rules are loaded from ``settings.rules`` unless given
+    (RuleError if invalid: a proxy must not start with half its rules)."""
     app = web.Application(middlewares=[_refuse], handler_args={"max_field_size": 16384})
     app[SETTINGS] = settings
-    app[REWRITE] = rewrite
+    state = RulesState(rules or load_rules(settings.rules), Path(settings.rules))
+    app[RULES] = state
+    app[DECISIONS] = open_log("decisions", settings.decision_log)
+    app[REWRITE] = rewrite or consent_rewrites(settings, state)
     app.cleanup_ctx.append(_client_session)
-    endpoints.add_routes(app, settings)
+    if rules is None:
+        app.cleanup_ctx.append(_rules_watcher)
+    endpoints.add_routes(app, settings, state)
     app.router.add_route("*", "/{tail:.*}", handle, expect_handler=_expect)
     return app
+
+
+def consent_rewrites(settings: Settings, state: RulesState) -> RewriteFactory:
+    """Per request: read the consent, find the compiled plan (one per rules generation
+    and consent variant), and rewrite the page with it."""
+    policy = settings.consent_policy
+    plans: LRUCache[tuple[str, str], Plan] = LRUCache(maxsize=256)
+
+    def factory(info: RequestInfo) -> BodyRewrite:
+        consent = read_consent(info.headers, policy)
+        ruleset = state.current  # one read: the whole request uses this set
+        key = (ruleset.generation, consent.variant)
+        plan = plans.get(key)
+        if plan is None:
+            plan = plans[key] = compile_plan(ruleset, consent)
+        return ConsentRewrite(plan, info.path, debug_headers=settings.debug_headers)
+
+    return factory
+
+
+async def _rules_watcher(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(watch(app[RULES]))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:
@@ -118,6 +160,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         request.remote, request.headers.getall("X-Forwarded-For", []), settings.trusted_proxies
     )
     request[CLIENT_IP] = client
+    request[REQUEST_ID] = uuid.uuid4().hex[:16]
     headers = request_headers(request, settings, client)
     url = target_url(settings, request.raw_path)
     if websocket.is_upgrade(request):
@@ -295,6 +338,23 @@ def _truncate(
     return out
 
 
+def _rewritten_headers(
+    request: web.Request, upstream: aiohttp.ClientResponse, variant: str, coding: str | None
+) -> CIMultiDict[str]:
+    """Response headers for a body the proxy rewrites (and maybe re-encodes)."""
+    headers = response_headers(upstream.headers, request.app[SETTINGS])
+    for name in ("Content-Encoding", "Accept-Ranges", "Content-MD5", "Digest"):
+        headers.popall(name, None)
+    if "ETag" in headers:
+        headers["ETag"] = variant_etag(headers["ETag"], variant)
+    if coding:
+        headers["Content-Encoding"] = coding
+    vary = {v.strip().lower() for v in headers.getall("Vary", []) for v in v.split(",")}
+    if "accept-encoding" not in vary and "*" not in vary:
+        headers.add("Vary", "Accept-Encoding")
+    return headers
+
+
 async def _rewrite(
     request: web.Request,
     upstream: aiohttp.ClientResponse,
@@ -302,41 +362,43 @@ async def _rewrite(
     rewrite: BodyRewrite,
 ) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    headers = response_headers(upstream.headers, settings)
     try:
         decoder = codec.Decoder(
             codec.parse_encodings(upstream.headers.get("Content-Encoding", "")), settings.max_html
         )
     except codec.DecodeError as exc:
         log.warning("cannot decode HTML: %s: %s", request.path, exc)
-        return pages.error(502)
+        return _decided(request, pages.error(502), rewrite)
     encoder = codec.Encoder(codec.choose_encoding(request.headers.get("Accept-Encoding")))
-    headers.popall("Content-Encoding", None)
-    headers.popall("Accept-Ranges", None)
-    headers.popall("Content-MD5", None)
-    headers.popall("Digest", None)
-    if "ETag" in headers:
-        headers["ETag"] = variant_etag(headers["ETag"], rewrite.variant)
-    if encoder.coding:
-        headers["Content-Encoding"] = encoder.coding
-    vary = {v.strip().lower() for v in headers.getall("Vary", []) for v in v.split(",")}
-    if "accept-encoding" not in vary and "*" not in vary:
-        headers.add("Vary", "Accept-Encoding")
-    rewrite.fix_headers(headers)
-    out = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+    headers = _rewritten_headers(request, upstream, rewrite.variant, encoder.coding)
     if request.method == "HEAD":
+        rewrite.fix_headers(headers)
+        out = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
         await out.prepare(request)
-        return out
+        return _decided(request, out, rewrite)
     # The first piece is decoded and rewritten before anything is sent, so a body that
-    # cannot be decoded (or a bomb that explodes at once) still gets a clean 502.
+    # cannot be decoded (or a bomb that explodes at once) still gets a clean 502, and a
+    # page that arrived whole is answered whole, with a Content-Length.
     try:
         first = await anext(chunks, b"")
         pending = rewrite.feed(decoder.feed(first)) if first else b""
+        whole = upstream.content.is_eof()
+        if whole:
+            pending += rewrite.feed(decoder.flush()) + rewrite.close()
     except (codec.DecodeError, RewriteLimitError) as exc:
         log.warning("cannot rewrite HTML: %s: %s", request.path, exc)
-        return pages.error(502)
+        return _decided(request, pages.error(502), rewrite)
     except (aiohttp.ClientError, TimeoutError):
-        return pages.error(502)
+        return _decided(request, pages.error(502), rewrite)
+    rewrite.fix_headers(headers)
+    out = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+    if whole:
+        body = encoder.feed(pending) + encoder.finish()
+        out.content_length = len(body)
+        await out.prepare(request)
+        await out.write(body)
+        await out.write_eof()
+        return _decided(request, out, rewrite)
     await out.prepare(request)
     try:
         await out.write(encoder.feed(pending))
@@ -348,7 +410,30 @@ async def _rewrite(
             encoder.feed(rewrite.feed(decoder.flush()) + rewrite.close()) + encoder.finish()
         )
     except (aiohttp.ClientError, TimeoutError, codec.DecodeError, RewriteLimitError) as exc:
+        _decided(request, out, rewrite)
         return _truncate(request, out, exc)
     with contextlib.suppress(ConnectionResetError):
         await out.write_eof()
+    return _decided(request, out, rewrite)
+
+
+def _decided(
+    request: web.Request, out: web.StreamResponse, rewrite: BodyRewrite
+) -> web.StreamResponse:
+    """One decision-log line per HTML response: what was done, under which consent."""
+    record = rewrite.record()
+    if record:
+        request.app[DECISIONS].info(
+            json_line(
+                {
+                    "time": round(time.time(), 3),
+                    "kind": "decision",
+                    "request_id": request[REQUEST_ID],
+                    "method": request.method,
+                    "path": request.raw_path.split("?", 1)[0],
+                    "status": out.status,
+                    **record,
+                }
+            )
+        )
     return out

@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from proxy import offline
 from proxy.server import check_aiohttp, run_workers, serve
 from proxy.settings import FIELDS, SettingsError, load_settings
 
@@ -22,6 +23,15 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the proxy in front of an origin")
     demo = sub.add_parser("demo", help="run the proxy in front of its built-in demo site")
+    check = sub.add_parser("check", help="validate the rules and run their examples")
+    check.add_argument("--rules", default=None, help="rules directory (default: rules)")
+    rewrite = sub.add_parser("rewrite", help="rewrite a page offline, as a visitor would get it")
+    rewrite.add_argument("file", help="an HTML file, or - for standard input")
+    rewrite.add_argument(
+        "--consent", required=True, help="all, none, or a cookie value like analytics=1&social=0"
+    )
+    rewrite.add_argument("--rules", default=None, help="rules directory (default: rules)")
+    rewrite.add_argument("--explain", action="store_true", help="say on stderr what each rule did")
     for cmd in (serve, demo):
         cmd.add_argument("--config", help="TOML settings file")
         for spec in FIELDS:
@@ -39,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "check":
+        return offline.check(args.rules or load_settings({}).rules)
+    if args.command == "rewrite":
+        return offline.rewrite(
+            args.file, args.consent, args.rules or load_settings({}).rules, args.explain
+        )
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     try:
         if args.command == "demo":

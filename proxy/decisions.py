@@ -19,6 +19,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
 CLIENT_IP = web.RequestKey("client_ip", str)
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -12,6 +12,7 @@ from importlib import resources
 from aiohttp import web
 
 from proxy.app import create_app
+from proxy.rules import RuleError, all_errors
 from proxy.server import server_options
 from proxy.settings import Settings
 
@@ -80,7 +81,12 @@ async def _serve(settings: Settings) -> None:
     settings = dataclasses.replace(settings, upstream=f"http://127.0.0.1:{port}")
     options = server_options(settings)
     shutdown = options.pop("shutdown_timeout")
-    runner = web.AppRunner(create_app(settings), shutdown_timeout=shutdown, **options)
+    try:
+        app = create_app(settings)
+    except RuleError as exc:
+        await origin.cleanup()
+        raise SystemExit("\n".join(f"consent-proxy: error: {e}" for e in all_errors(exc))) from None
+    runner = web.AppRunner(app, shutdown_timeout=shutdown, **options)
     await runner.setup()
     host, listen_port = settings.host_port
     site = web.TCPSite(runner, host, listen_port)

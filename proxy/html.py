@@ -26,11 +26,12 @@ class RewriteLimitError(ValueError):
 
 @dataclass(frozen=True)
 class DocumentHandlers:
-    """HTML inserted at the start and end of <head> and at the end of <body>."""
+    """HTML inserted at the start and end of <head> and at the end of <body>; a
+    callable is asked for its HTML when the place is reached."""
 
-    head_start: str = ""
-    head_end: str = ""
-    body_end: str = ""
+    head_start: str | Callable[[], str] = ""
+    head_end: str | Callable[[], str] = ""
+    body_end: str | Callable[[], str] = ""
 
 
 @dataclass
@@ -195,9 +196,10 @@ class Rewriter:
         self._full = child or None in tracked or None in self._by_tag
         self._tracked = frozenset(t for t in tracked if t is not None)
         doc = document_handlers or DocumentHandlers()
-        self._doc = {
-            key: getattr(doc, key).encode(encoding, "xmlcharrefreplace")
+        self._doc: dict[str, bytes | Callable[[], str]] = {
+            key: value if callable(value) else value.encode(encoding, "xmlcharrefreplace")
             for key in ("head_start", "head_end", "body_end")
+            for value in (getattr(doc, key),)
         }
         self._head_open = False
         self._identity = not handlers and not any(self._doc.values())
@@ -295,6 +297,8 @@ class Rewriter:
         data = self._doc[key]
         if data:
             self._doc[key] = b""
+            if callable(data):
+                data = data().encode(self._encoding, "xmlcharrefreplace")
             self._out.append(data)
 
     # -- tags -----------------------------------------------------------------------

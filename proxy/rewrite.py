@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from multidict import CIMultiDict
 
@@ -24,6 +24,8 @@ class BodyRewrite(Protocol):
     def close(self) -> bytes: ...
 
     def fix_headers(self, headers: CIMultiDict[str]) -> None: ...
+
+    def record(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -53,56 +55,9 @@ class Identity:
     def fix_headers(self, headers: CIMultiDict[str]) -> None:
         return None
 
+    def record(self) -> dict[str, Any]:
+        return {}
+
 
 def identity_factory(info: RequestInfo) -> BodyRewrite:
     return Identity()
-
-
-# -- validators -------------------------------------------------------------------------
-
-
-def _split_tags(header: str) -> list[str]:
-    tags: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for ch in header:
-        if ch == '"':
-            quoted = not quoted
-        if ch == "," and not quoted:
-            tags.append("".join(current).strip())
-            current = []
-        else:
-            current.append(ch)
-    tags.append("".join(current).strip())
-    return [t for t in tags if t]
-
-
-def variant_etag(etag: str, variant: str) -> str:
-    """The weak ETag of a rewritten body: the origin's tag plus the variant."""
-    opaque = etag[2:] if etag.startswith("W/") else etag
-    opaque = opaque.strip('"').replace("~", "_")
-    return f'W/"{opaque}~{variant}"'
-
-
-def upstream_if_none_match(header: str, variant: str) -> tuple[str | None, bool]:
-    """Translate a client's If-None-Match for the origin.
-
-    Tags from this variant go back to the origin's tag; tags from another variant are
-    dropped (their page must be rendered again); other tags pass as they are. Returns
-    the header to send (None: send none) and whether a variant tag was translated.
-    """
-    if header.strip() == "*":
-        return header, False
-    kept: list[str] = []
-    translated = False
-    for tag in _split_tags(header):
-        body = tag[2:] if tag.startswith("W/") else tag
-        opaque = body.strip('"')
-        if "~" in opaque:
-            origin, _, tag_variant = opaque.rpartition("~")
-            if tag_variant == variant:
-                kept.append(f'W/"{origin}"')
-                translated = True
-            continue
-        kept.append(tag)
-    return (", ".join(kept) if kept else None), translated

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from proxy import decisions
 from proxy.app import create_app
+from proxy.rules import RuleError, all_errors
 from proxy.settings import Settings, parse_listen
 
 EXIT_USAGE = 2
@@ -55,7 +56,13 @@ def serve(settings: Settings, reuse_port: bool = False) -> int:
     except OSError as exc:
         print(f"consent-proxy: error: --listen {settings.listen}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except RuleError as exc:
+        sock.close()
+        for error in all_errors(exc):
+            print(f"consent-proxy: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     host, port = sock.getsockname()[:2]
     print(
         f"consent-proxy: serving http://{host}:{port} -> {settings.upstream} (pid {os.getpid()})",

@@ -19,6 +19,8 @@ from typing import Any
 
 from yarl import URL
 
+from proxy.consent import MAX_AGE_LIMIT, OPTIONAL, ConsentPolicy
+
 ENV_PREFIX = "CONSENT_PROXY_"
 
 
@@ -49,6 +51,12 @@ class Settings:
     decision_log: str = "-"
     admin_token: str = ""
     via: str = "consent-proxy"
+    default_granted: frozenset[str] = frozenset()
+    consent_max_age: int = 182 * 24 * 3600
+
+    @property
+    def consent_policy(self) -> ConsentPolicy:
+        return ConsentPolicy(self.consent_cookie, self.policy_version, self.default_granted)
 
     @property
     def upstream_url(self) -> URL:
@@ -126,6 +134,20 @@ def _header_value(text: str) -> str:
     return text
 
 
+def _categories(text: str) -> frozenset[str]:
+    names = frozenset(p.strip() for p in text.split(",") if p.strip())
+    if not names <= set(OPTIONAL):
+        raise ValueError(text)
+    return names
+
+
+def _max_age(text: str) -> int:
+    value = int(text)
+    if not 0 < value <= MAX_AGE_LIMIT:
+        raise ValueError(text)
+    return value
+
+
 def _listen(text: str) -> str:
     parse_listen(text)
     return text
@@ -185,6 +207,18 @@ FIELDS: tuple[Field, ...] = (
         "bearer token for the admin endpoints (empty: loopback only)",
     ),
     Field("via", _token, "a token", "pseudonym used in the Via header"),
+    Field(
+        "default_granted",
+        _categories,
+        "comma-separated categories from " + ", ".join(OPTIONAL),
+        "categories granted before a visitor decides (opt-out regimes); default none",
+    ),
+    Field(
+        "consent_max_age",
+        _max_age,
+        f"seconds, at most {MAX_AGE_LIMIT} (13 months)",
+        "how long the consent cookie is kept",
+    ),
 )
 _BY_NAME = {f.name: f for f in FIELDS}
 

@@ -12,6 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from proxy.app import create_app
+from proxy.rewrite import RewriteFactory, identity_factory
+from proxy.rules import EMPTY, RuleSet
 from proxy.server import server_options
 from proxy.settings import Settings
 from tests.origin import origin_app
@@ -27,8 +29,16 @@ async def origin(aiohttp_server: Factory) -> TestServer:
 @pytest.fixture
 def make_proxy(aiohttp_server: Factory, tmp_path: Any) -> Callable[..., Awaitable[TestServer]]:
     async def start(
-        upstream: str, app: web.Application | None = None, **changes: Any
+        upstream: str,
+        app: web.Application | None = None,
+        *,
+        rewrite: RewriteFactory | None = identity_factory,
+        rules: RuleSet | None = EMPTY,
+        **changes: Any,
     ) -> TestServer:
+        """The proxy in front of ``upstream``; by default with the identity rewrite
+        (the proxy's mechanics); ``rewrite=None`` enforces consent with ``rules``
+        (None: load them from settings.rules and watch the directory)."""
         settings = dataclasses.replace(
             Settings(
                 upstream=upstream,
@@ -42,7 +52,8 @@ def make_proxy(aiohttp_server: Factory, tmp_path: Any) -> Callable[..., Awaitabl
         options = server_options(settings)
         options.pop("shutdown_timeout")
         options.pop("handler_cancellation")  # the test server always sets it
-        return await aiohttp_server(app or create_app(settings), **options)
+        app = app or create_app(settings, rules=rules, rewrite=rewrite)
+        return await aiohttp_server(app, **options)
 
     return start
 

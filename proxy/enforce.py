@@ -1,0 +1,252 @@
+"""Rules + consent → what the rewriter does to a page, and the headers that go with it.
+
+``compile_plan`` picks the blocks of denied categories and the injects of granted ones
+(cached per rules generation and consent variant by the caller). ``ConsentRewrite``
+runs a plan over one page (a ``BodyRewrite``), counting what each rule did.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import time
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from multidict import CIMultiDict
+
+from proxy.consent import Consent
+from proxy.html import DocumentHandlers, Element, Handler, Rewriter
+from proxy.rules import Block, Rule, RuleSet
+from proxy.selectors import parse_selector
+
+LABELS = {
+    "preferences": "preference",
+    "analytics": "analytics",
+    "advertising": "advertising",
+    "social": "social media",
+}
+URL_ATTRIBUTES = ("src", "href", "data-src")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do to every page for one consent variant under one rule set."""
+
+    generation: str
+    consent: Consent
+    blocks: tuple[tuple[Rule, Block, str], ...]  # rule, block, selector the rewriter runs
+    inserts: DocumentHandlers
+
+    @property
+    def variant(self) -> str:
+        return f"{self.consent.variant}-{self.generation}"
+
+
+def compile_plan(ruleset: RuleSet, consent: Consent) -> Plan:
+    blocks: list[tuple[Rule, Block, str]] = []
+    places: dict[str, list[str]] = {"head-start": [], "head-end": [], "body-end": []}
+    for rule in ruleset.active:
+        if consent.allows(rule.category):
+            for inject in rule.injects:
+                places[inject.where].append(inject.html)
+        else:
+            blocks.extend((rule, block, rewriter_selector(block)) for block in rule.blocks)
+    inserts = DocumentHandlers(
+        "".join(places["head-start"]), "".join(places["head-end"]), "".join(places["body-end"])
+    )
+    return Plan(ruleset.generation, consent, tuple(blocks), inserts)
+
+
+@cache
+def rewriter_selector(block: Block) -> str:
+    """The block's selector narrowed to its hosts, so the rewriter's literal pre-filter
+    skips tags that cannot match; the handler still checks the host exactly."""
+    if not block.hosts:
+        return block.selector
+    return ", ".join(
+        f"{cx.text}[{attr}*='{host}' i]"
+        for cx in parse_selector(block.selector)
+        for host in block.hosts
+        for attr in URL_ATTRIBUTES
+    )
+
+
+def host_of(url: str) -> str | None:
+    url = url.strip()
+    if url.startswith("//"):
+        url = "http:" + url
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.rstrip(".") if host else None
+
+
+def hosted_by(el: Element, hosts: tuple[str, ...]) -> bool:
+    for attr in URL_ATTRIBUTES:
+        value = el.get(attr)
+        host = host_of(value) if value else None
+        if host and any(host == h or host.endswith("." + h) for h in hosts):
+            return True
+    return False
+
+
+@cache
+def _template(name: str) -> str:
+    return resources.files("proxy").joinpath("assets", name).read_text(encoding="utf-8").strip()
+
+
+def placeholder_html(rule: Rule) -> str:
+    """The box that stands in for a held element. It is phrasing content (it may sit in
+    a <p>); its button submits a form placed at the end of <body> (grant_form)."""
+    esc = html.escape
+    return _template("placeholder.html").format(
+        vendor=esc(rule.name),
+        rule=esc(rule.id),
+        category=esc(rule.category),
+        category_label=esc(LABELS.get(rule.category, rule.category)),
+    )
+
+
+def grant_form(category: str, next_path: str) -> str:
+    """The form a placeholder's button posts: grant ``category``, come back here."""
+    return _template("placeholder-form.html").format(
+        category=html.escape(category), next=html.escape(next_path)
+    )
+
+
+class ConsentRewrite:
+    """One page through one plan (a ``BodyRewrite``)."""
+
+    def __init__(
+        self, plan: Plan, path: str, *, nonce: str | None = None, debug_headers: bool = True
+    ) -> None:
+        self.plan = plan
+        self._debug = debug_headers
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self._path = path
+        self._nonce = nonce
+        self._styled = False
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.seconds = 0.0
+        self.complete = False
+        self._held: list[str] = []  # categories with a placeholder on this page
+        self._forms_placed = False
+        handlers = [(sel, self._handler(rule, block)) for rule, block, sel in plan.blocks]
+        inserts = plan.inserts
+        if any(block.action == "placeholder" for _, block, _ in plan.blocks):
+            static = inserts.body_end if isinstance(inserts.body_end, str) else ""
+            inserts = dataclasses.replace(inserts, body_end=lambda: static + self._forms())
+        self._rw = Rewriter(handlers, inserts)
+
+    @property
+    def variant(self) -> str:
+        return self.plan.variant
+
+    def _handler(self, rule: Rule, block: Block) -> Handler:
+        def handle(el: Element) -> None:
+            if block.hosts and not hosted_by(el, block.hosts):
+                return
+            if block.contains and not any(s in el.text for s in block.contains):
+                return
+            if block.action == "placeholder":
+                markup = self._style() + placeholder_html(rule)
+                if rule.category not in self._held:
+                    self._held.append(rule.category)
+                    if self._forms_placed:  # the end of <body> has passed already
+                        markup += grant_form(rule.category, self._path)
+                el.replace(markup)
+            else:
+                el.remove()
+            self.counts[(rule.id, block.action)] += 1
+
+        return handle
+
+    def _forms(self) -> str:
+        self._forms_placed = True
+        return "".join(grant_form(c, self._path) for c in self._held)
+
+    def _style(self) -> str:
+        """The placeholder styles, once per page, before the first placeholder."""
+        if self._styled:
+            return ""
+        self._styled = True
+        nonce = f' nonce="{html.escape(self._nonce)}"' if self._nonce else ""
+        return f"<style{nonce}>{_template('placeholder.css')}</style>"
+
+    def feed(self, chunk: bytes) -> bytes:
+        start = time.perf_counter()
+        out = self._rw.feed(chunk)
+        self.seconds += time.perf_counter() - start
+        self.bytes_in += len(chunk)
+        self.bytes_out += len(out)
+        return out
+
+    def close(self) -> bytes:
+        start = time.perf_counter()
+        out = self._rw.close()
+        self.seconds += time.perf_counter() - start
+        self.bytes_out += len(out)
+        self.complete = True
+        return out
+
+    def actions(self) -> str:
+        """``google-analytics=remove*2, facebook=placeholder*1`` (so far)."""
+        return ", ".join(
+            f"{rule}={action}*{n}" for (rule, action), n in sorted(self.counts.items())
+        )
+
+    def fix_headers(self, headers: CIMultiDict[str]) -> None:
+        consent_dependent_headers(headers)
+        if not self._debug:
+            return
+        headers["X-Consent"] = f"{self.plan.consent.header()}; rules={self.plan.generation}"
+        actions = self.actions() or "none"
+        headers["X-Consent-Actions"] = actions if self.complete else f"{actions}; partial"
+
+    def record(self) -> dict[str, Any]:
+        """What the decision log keeps about this page."""
+        return {
+            "consent": dict(self.plan.consent.sources),
+            "granted": sorted(self.plan.consent.granted),
+            "source": self.plan.consent.source,
+            "rules": self.plan.generation,
+            "actions": [
+                {"rule": rule, "action": action, "count": n}
+                for (rule, action), n in sorted(self.counts.items())
+            ],
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "rewrite_ms": round(self.seconds * 1000, 3),
+            "complete": self.complete,
+        }
+
+
+def consent_dependent_headers(headers: CIMultiDict[str]) -> None:
+    """A body that depends on consent is private, varies on Cookie and Sec-GPC and
+    keeps no Last-Modified (validators are per variant, see validators.py)."""
+    directives = [
+        d.strip() for v in headers.getall("Cache-Control", []) for d in v.split(",") if d.strip()
+    ]
+    kept = [
+        d
+        for d in directives
+        if d.split("=")[0].strip().lower() not in ("public", "s-maxage", "private")
+    ]
+    headers.popall("Cache-Control", None)
+    headers["Cache-Control"] = ", ".join(["private", *kept])
+    vary = [
+        v.strip() for value in headers.getall("Vary", []) for v in value.split(",") if v.strip()
+    ]
+    lower = {v.lower() for v in vary}
+    if "*" not in lower:
+        vary += [v for v in ("Cookie", "Sec-GPC") if v.lower() not in lower]
+        headers.popall("Vary", None)
+        headers["Vary"] = ", ".join(vary)
+    headers.popall("Last-Modified", None)

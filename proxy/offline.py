@@ -1,0 +1,68 @@
+"""The offline commands: ``check`` (rules and their examples) and ``rewrite`` (a page
+as a visitor with a given consent would get it). For QA without a server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from proxy.checks import run_examples
+from proxy.consent import ConsentPolicy, parse_consent_arg
+from proxy.enforce import ConsentRewrite, compile_plan
+from proxy.rules import RuleError, RuleSet, all_errors, load_rules
+
+EXIT_FAILED = 1
+
+
+def _load(directory: str) -> RuleSet | None:
+    try:
+        return load_rules(directory)
+    except RuleError as exc:
+        for error in all_errors(exc):
+            print(f"consent-proxy: {error}", file=sys.stderr)
+        return None
+
+
+def check(directory: str, policy: ConsentPolicy | None = None) -> int:
+    """Exit 0 when every rule file validates and every example passes, 1 otherwise."""
+    ruleset = _load(directory)
+    if ruleset is None:
+        return EXIT_FAILED
+    outcomes = run_examples(ruleset, policy or ConsentPolicy())
+    failed = [o for o in outcomes if not o.passed]
+    for outcome in failed:
+        print(f"consent-proxy: {outcome.message()}", file=sys.stderr)
+    print(
+        f"{len(ruleset.rules)} rules ({len(ruleset.active)} enabled), generation "
+        f"{ruleset.generation}: {len(outcomes) - len(failed)} of {len(outcomes)} examples passed"
+    )
+    return EXIT_FAILED if failed else 0
+
+
+def rewrite(
+    file: str, consent_text: str, directory: str, explain: bool, policy: ConsentPolicy | None = None
+) -> int:
+    policy = policy or ConsentPolicy()
+    try:
+        consent = parse_consent_arg(consent_text, policy)
+    except ValueError as exc:
+        print(f"consent-proxy: error: {exc}", file=sys.stderr)
+        return 2
+    ruleset = _load(directory)
+    if ruleset is None:
+        return 2
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        print(f"consent-proxy: error: {file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    page = ConsentRewrite(compile_plan(ruleset, consent), "/", debug_headers=False)
+    sys.stdout.buffer.write(page.feed(data) + page.close())
+    sys.stdout.buffer.flush()
+    if explain:
+        print(f"consent: {consent.header()}; rules={ruleset.generation}", file=sys.stderr)
+        for (rule, action), count in sorted(page.counts.items()):
+            print(f"{rule}: {action} x{count}", file=sys.stderr)
+        if not page.counts:
+            print("no rule changed the page", file=sys.stderr)
+    return 0

@@ -1,0 +1,93 @@
+"""Hot reload of the rules directory: poll, wait until writes settle, swap atomically.
+
+The whole directory is read as one snapshot and parsed into a new ``RuleSet``; the
+running set is replaced in one assignment, so a request sees the old set or the new
+one, never a mix. An invalid snapshot is refused with a log line and the last good
+set keeps serving (``RulesState.error`` says why, for the health endpoint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from proxy.rules import IGNORED, RuleError, RuleSet, all_errors, build_ruleset, read_dir
+
+log = logging.getLogger("consent_proxy.rules")
+Signature = tuple[tuple[str, int, int], ...]
+
+
+@dataclass
+class RulesState:
+    """The rule set in force, and what happened at the last reload."""
+
+    current: RuleSet
+    directory: Path
+    error: str | None = None
+    loaded_at: float = field(default_factory=time.time)
+    signature: Signature = ()
+
+
+def signature(directory: Path) -> Signature:
+    """Names, sizes and modification times: cheap to compare every poll."""
+    entries = []
+    try:
+        for path in directory.glob("*.toml"):
+            if IGNORED.search(path.name):
+                continue
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue  # renamed away between listing and stat
+            entries.append((path.name, st.st_size, st.st_mtime_ns))
+    except OSError:
+        return ()
+    return tuple(sorted(entries))
+
+
+def reload_once(state: RulesState) -> bool:
+    """Load the directory now; True when a new rule set took over."""
+    try:
+        ruleset = build_ruleset(read_dir(state.directory), str(state.directory))
+    except RuleError as exc:
+        state.error = "; ".join(str(e) for e in all_errors(exc))
+        log.warning(
+            "rules not reloaded, keeping generation %s: %s", state.current.generation, state.error
+        )
+        return False
+    except OSError as exc:
+        state.error = f"{state.directory}: {exc.strerror}"
+        log.warning("rules not reloaded: %s", state.error)
+        return False
+    state.error = None
+    if ruleset.generation == state.current.generation:
+        return False
+    state.current = ruleset
+    state.loaded_at = time.time()
+    log.info("rules reloaded: generation %s, %d rules", ruleset.generation, len(ruleset.rules))
+    return True
+
+
+async def watch(state: RulesState, interval: float = 0.5) -> None:
+    """Poll forever. A change is loaded once the directory looks the same on two polls
+    in a row, so a file being written slowly is read when it is complete."""
+    state.signature = signature(state.directory)
+    pending: Signature | None = None
+    while True:
+        await asyncio.sleep(interval)
+        current = signature(state.directory)
+        if current == state.signature:
+            pending = None
+            continue
+        if current != pending:
+            pending = current  # changed since the last poll: wait for it to settle
+            continue
+        state.signature = current
+        pending = None
+        try:
+            reload_once(state)
+        except Exception:  # the watcher must outlive any surprise in one reload
+            log.exception("rules reload failed")
