@@ -28,7 +28,7 @@ from proxy.decisions import CLIENT_IP, REQUEST_ID, json_line, open_log
 from proxy.enforce import ConsentRewrite, Plan, compile_plan
 from proxy.html import RewriteLimitError
 from proxy.rewrite import BodyRewrite, RequestInfo, RewriteFactory
-from proxy.rules import RuleSet, load_rules
+from proxy.rules import RuleSet
 from proxy.settings import Settings
 from proxy.upstream import (
     BodyStream,
@@ -63,7 +63,10 @@ def create_app(
     (RuleError if invalid: a proxy must not start with half its rules)."""
     app = web.Application(middlewares=[_refuse], handler_args={"max_field_size": 16384})
     app[SETTINGS] = settings
-    state = RulesState(rules or load_rules(settings.rules), Path(settings.rules))
+    if rules is None:
+        state = RulesState.load(Path(settings.rules))
+    else:
+        state = RulesState(rules, Path(settings.rules))
     app[RULES] = state
     app[DECISIONS] = open_log("decisions", settings.decision_log)
     app[REWRITE] = rewrite or consent_rewrites(settings, state)

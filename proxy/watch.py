@@ -14,7 +14,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proxy.rules import IGNORED, RuleError, RuleSet, all_errors, build_ruleset, read_dir
+from proxy.rules import (
+    IGNORED,
+    RuleError,
+    RuleSet,
+    all_errors,
+    build_ruleset,
+    load_rules,
+    read_dir,
+)
 
 log = logging.getLogger("consent_proxy.rules")
 Signature = tuple[tuple[str, int, int], ...]
@@ -28,7 +36,14 @@ class RulesState:
     directory: Path
     error: str | None = None
     loaded_at: float = field(default_factory=time.time)
-    signature: Signature = ()
+    signature: Signature | None = None  # of the directory when ``current`` was read
+
+    @classmethod
+    def load(cls, directory: Path) -> RulesState:
+        """Read the directory now (RuleError if invalid). The signature is taken first,
+        so a change made while reading is seen by the watcher."""
+        before = signature(directory)
+        return cls(load_rules(directory), directory, signature=before)
 
 
 def signature(directory: Path) -> Signature:
@@ -74,7 +89,8 @@ def reload_once(state: RulesState) -> bool:
 async def watch(state: RulesState, interval: float = 0.5) -> None:
     """Poll forever. A change is loaded once the directory looks the same on two polls
     in a row, so a file being written slowly is read when it is complete."""
-    state.signature = signature(state.directory)
+    if state.signature is None:
+        state.signature = signature(state.directory)
     pending: Signature | None = None
     while True:
         await asyncio.sleep(interval)
