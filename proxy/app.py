@@ -91,7 +91,9 @@ def consent_rewrites(settings: Settings, state: RulesState) -> RewriteFactory:
         plan = plans.get(key)
         if plan is None:
             plan = plans[key] = compile_plan(ruleset, consent)
-        return ConsentRewrite(plan, info.path, debug_headers=settings.debug_headers)
+        return ConsentRewrite(
+            plan, info.path, consent=consent, debug_headers=settings.debug_headers
+        )
 
     return factory
 
@@ -169,7 +171,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if websocket.is_upgrade(request):
         return await websocket.relay(request, request.app[SESSION], url, headers)
     rewrite = request.app[REWRITE](
-        RequestInfo(request.method, request.path, request.headers, request.secure)
+        RequestInfo(request.method, request.raw_path, request.headers, request.secure)
     )
     translated = _translate_validators(headers, rewrite.variant)
     has_body = request.body_exists and request.method not in ("GET", "HEAD")
@@ -385,7 +387,7 @@ async def _rewrite(
     try:
         first = await anext(chunks, b"")
         pending = rewrite.feed(decoder.feed(first)) if first else b""
-        whole = upstream.content.is_eof()
+        whole = upstream.content.at_eof()
         if whole:
             pending += rewrite.feed(decoder.flush()) + rewrite.close()
     except (codec.DecodeError, RewriteLimitError) as exc:

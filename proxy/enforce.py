@@ -124,9 +124,18 @@ class ConsentRewrite:
     """One page through one plan (a ``BodyRewrite``)."""
 
     def __init__(
-        self, plan: Plan, path: str, *, nonce: str | None = None, debug_headers: bool = True
+        self,
+        plan: Plan,
+        path: str,
+        *,
+        consent: Consent | None = None,
+        nonce: str | None = None,
+        debug_headers: bool = True,
     ) -> None:
         self.plan = plan
+        # The plan is shared by every visitor of its variant; the headers and the log
+        # speak of this visitor's own answers (default and GPC can give one variant).
+        self.consent = consent or plan.consent
         self._debug = debug_headers
         self.counts: Counter[tuple[str, str]] = Counter()
         self._path = path
@@ -206,16 +215,18 @@ class ConsentRewrite:
         consent_dependent_headers(headers)
         if not self._debug:
             return
-        headers["X-Consent"] = f"{self.plan.consent.header()}; rules={self.plan.generation}"
+        headers["X-Consent"] = f"{self.consent.header()}; rules={self.plan.generation}"
         actions = self.actions() or "none"
-        headers["X-Consent-Actions"] = actions if self.complete else f"{actions}; partial"
+        # Headers leave before a long page has streamed through: say when more may come.
+        final = self.complete or not self.plan.blocks
+        headers["X-Consent-Actions"] = actions if final else f"{actions}; partial"
 
     def record(self) -> dict[str, Any]:
         """What the decision log keeps about this page."""
         return {
-            "consent": dict(self.plan.consent.sources),
-            "granted": sorted(self.plan.consent.granted),
-            "source": self.plan.consent.source,
+            "consent": dict(self.consent.sources),
+            "granted": sorted(self.consent.granted),
+            "source": self.consent.source,
             "rules": self.plan.generation,
             "actions": [
                 {"rule": rule, "action": action, "count": n}

@@ -33,7 +33,7 @@ class RequestInfo:
     """What a rewrite may know about the request (no body, no peer address)."""
 
     method: str
-    path: str
+    path: str  # as the client sent it, with the query (placeholders come back here)
     headers: Mapping[str, str]
     secure: bool
 

@@ -33,12 +33,12 @@ def make_proxy(aiohttp_server: Factory, tmp_path: Any) -> Callable[..., Awaitabl
         app: web.Application | None = None,
         *,
         rewrite: RewriteFactory | None = identity_factory,
-        rules: RuleSet | None = EMPTY,
+        ruleset: RuleSet | None = EMPTY,
         **changes: Any,
     ) -> TestServer:
         """The proxy in front of ``upstream``; by default with the identity rewrite
-        (the proxy's mechanics); ``rewrite=None`` enforces consent with ``rules``
-        (None: load them from settings.rules and watch the directory)."""
+        (the proxy's mechanics); ``rewrite=None`` enforces consent with ``ruleset``
+        (None: load ``rules=DIR`` from settings and watch the directory)."""
         settings = dataclasses.replace(
             Settings(
                 upstream=upstream,
@@ -52,7 +52,7 @@ def make_proxy(aiohttp_server: Factory, tmp_path: Any) -> Callable[..., Awaitabl
         options = server_options(settings)
         options.pop("shutdown_timeout")
         options.pop("handler_cancellation")  # the test server always sets it
-        app = app or create_app(settings, rules=rules, rewrite=rewrite)
+        app = app or create_app(settings, rules=ruleset, rewrite=rewrite)
         return await aiohttp_server(app, **options)
 
     return start
