@@ -349,3 +349,55 @@ def test_rewrite_command_offline(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert bad.returncode == 2 and "expected all, none" in bad.stderr
+
+
+async def test_inject_for_granted_categories_only(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy
+) -> None:
+    from proxy.rules import RuleSet, parse_rule
+
+    rule = parse_rule("chat", 'name = "Chat"\ncategory = "preferences"\n[[inject]]\nwhere = "body-end"\n'
+                      'html = "<script src=\\"/chat.js\\"></script>"\n[[inject]]\nwhere = "head-start"\n'
+                      'html = "<meta name=\\"chat\\" content=\\"on\\">"\n', "chat.toml")
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(text="<html><head><title>t</title></head><body><p>x</p></body></html>",
+                            content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", serve)
+    origin = await aiohttp_server(app)
+    proxy = await make_proxy(str(origin.make_url("/")), rewrite=None,
+                             ruleset=RuleSet((rule,), "g1"), debug_headers=False)
+    granted, r = await fetch(proxy, "/", "consent=v=1&preferences=1")
+    assert granted == (b'<html><head><meta name="chat" content="on"><title>t</title></head>'
+                       b'<body><p>x</p><script src="/chat.js"></script></body></html>')
+    assert "X-Consent" not in r.headers and "X-Consent-Actions" not in r.headers
+    assert r.headers["Cache-Control"].startswith("private")
+    denied, _ = await fetch(proxy, "/")
+    assert b"chat" not in denied
+
+
+async def test_health_reports_a_refused_reload(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy, tmp_path: Path
+) -> None:
+    rules = tmp_path / "r"
+    rules.mkdir()
+    shutil.copy(ROOT / "rules" / "google-analytics.toml", rules)
+    origin = await page_origin(aiohttp_server)
+    proxy = await make_proxy(str(origin.make_url("/")), rewrite=None, ruleset=None, rules=str(rules))
+    async with aiohttp.ClientSession() as s:
+        async with s.get(proxy.make_url("/_consent/health")) as r:
+            health = await r.json()
+        assert health["status"] == "ok" and health["rules"]["enabled"] == ["google-analytics"]
+        (rules / "bad.toml").write_text('name = "B"\ncategory = "x"\n')
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            async with s.get(proxy.make_url("/_consent/health")) as r:
+                health = await r.json()
+            if health["status"] != "ok":
+                break
+        assert health["status"] == "degraded"
+        assert "bad.toml:2: category" in health["rules"]["reload_error"]
+        async with s.get(proxy.make_url("/_consent/health"), headers={"X-Forwarded-For": "1.2.3.4"}) as r:
+            assert r.status == 404  # not for the public
