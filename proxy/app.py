@@ -30,6 +30,7 @@ from proxy.html import RewriteLimitError
 from proxy.rewrite import BodyRewrite, RequestInfo, RewriteFactory
 from proxy.rules import RuleSet
 from proxy.settings import Settings
+from proxy.ui import Templates
 from proxy.upstream import (
     BodyStream,
     BodyTooLarge,
@@ -82,6 +83,7 @@ def consent_rewrites(settings: Settings, state: RulesState) -> RewriteFactory:
     """Per request: read the consent, find the compiled plan (one per rules generation
     and consent variant), and rewrite the page with it."""
     policy = settings.consent_policy
+    templates = Templates(settings.templates, settings.privacy_url)
     plans: LRUCache[tuple[str, str], Plan] = LRUCache(maxsize=256)
 
     def factory(info: RequestInfo) -> BodyRewrite:
@@ -92,7 +94,11 @@ def consent_rewrites(settings: Settings, state: RulesState) -> RewriteFactory:
         if plan is None:
             plan = plans[key] = compile_plan(ruleset, consent)
         return ConsentRewrite(
-            plan, info.path, consent=consent, debug_headers=settings.debug_headers
+            plan,
+            info.path,
+            consent=consent,
+            templates=templates,
+            debug_headers=settings.debug_headers,
         )
 
     return factory

@@ -78,7 +78,11 @@ async def _serve(settings: Settings) -> None:
     origin_site = web.TCPSite(origin, "127.0.0.1", 0)
     await origin_site.start()
     port = origin.addresses[0][1]
-    settings = dataclasses.replace(settings, upstream=f"http://127.0.0.1:{port}")
+    settings = dataclasses.replace(
+        settings,
+        upstream=f"http://127.0.0.1:{port}",
+        privacy_url=settings.privacy_url or "/privacy.html",
+    )
     options = server_options(settings)
     shutdown = options.pop("shutdown_timeout")
     try:

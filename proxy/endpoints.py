@@ -1,26 +1,115 @@
-"""The proxy's own paths under /_consent/ (never forwarded to the origin).
+"""The proxy's own paths (never forwarded to the origin): /_consent (the visitor's
+choice: GET state or preferences page, POST a choice), /.well-known/gpc.json, and the
+admin endpoint /_consent/health.
 
-Admin endpoints (health) answer only loopback peers that came without a proxy in
-between, or requests bearing ``Authorization: Bearer <admin_token>``.
+Admin endpoints answer only loopback peers that came without a proxy in between, or
+requests bearing ``Authorization: Bearer <admin_token>``.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import time
+from collections.abc import Mapping, Sequence
 
 from aiohttp import web
+from multidict import MultiDict
 
+from proxy import choices, csp, ui
+from proxy.consent import OPTIONAL, choice_value, read_consent, set_cookie_header
 from proxy.settings import Settings
+from proxy.upstream import forwarded_proto
 from proxy.watch import RulesState
 
 STARTED = web.AppKey("started", float)
 GPC_SINCE = "2026-11-29"
+_MAX_FORM = 16 * 1024
 
 
 def add_routes(app: web.Application, settings: Settings, rules: RulesState) -> None:
     app[STARTED] = time.monotonic()
+    templates = ui.Templates(settings.templates, settings.privacy_url)
+    policy = settings.consent_policy
+
+    def state(request: web.Request) -> dict[str, object]:
+        consent = read_consent(request.headers, policy)
+        vendors = ui.vendors_by_category(rules.current)
+        return {
+            "decided": consent.decided,
+            "source": consent.source,
+            "policy_version": policy.version,
+            "categories": {
+                c: {
+                    "granted": consent.allows(c),
+                    "source": dict(consent.sources)[c],
+                    "vendors": vendors[c],
+                }
+                for c in OPTIONAL
+            },
+        }
+
+    async def get_consent(request: web.Request) -> web.StreamResponse:
+        if _wants_json(request):
+            return web.json_response(state(request), headers=_PRIVATE)
+        consent = read_consent(request.headers, policy)
+        page = ui.preferences_page(
+            templates, consent, rules.current, request.query.get("next", "/")
+        )
+        css = templates.text("preferences.css").strip()
+        headers = {
+            **_PRIVATE,
+            "Content-Security-Policy": (
+                f"default-src 'none'; style-src {csp.sha256_source(css)}; form-action 'self'; "
+                "frame-ancestors 'none'; base-uri 'none'"
+            ),
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "same-origin",
+        }
+        return web.Response(text=page, content_type="text/html", headers=headers)
+
+    async def post_consent(request: web.Request) -> web.StreamResponse:
+        if not choices.same_origin_post(request.headers):
+            return web.json_response(
+                {"error": "cross-site consent changes are refused"}, status=403, headers=_PRIVATE
+            )
+        fields = await _fields(request)
+        if fields is None:
+            return web.json_response(
+                {"error": "expected a form or a JSON object"}, status=400, headers=_PRIVATE
+            )
+        current = read_consent(request.headers, policy)
+        granted = choices.chosen(current, fields)
+        if granted is None:
+            return web.json_response(
+                {
+                    "error": "expected accept=all, reject=all or category=0|1 for one of "
+                    + ", ".join(OPTIONAL)
+                },
+                status=400,
+                headers=_PRIVATE,
+            )
+        secure = forwarded_proto(request, settings) == "https"
+        cookie = set_cookie_header(
+            choice_value(granted, policy.version),
+            policy,
+            secure=secure,
+            max_age=settings.consent_max_age,
+        )
+        denied = {c for c in OPTIONAL if c not in granted}
+        expire = choices.cookies_to_expire(request.headers.get("Cookie", ""), rules.current, denied)
+        next_path = ui.safe_next(_first(fields, "next"))
+        if _wants_json(request):
+            response: web.StreamResponse = web.json_response(
+                {"granted": sorted(granted), "policy_version": policy.version}, headers=_PRIVATE
+            )
+        else:
+            response = web.Response(status=303, headers={**_PRIVATE, "Location": next_path})
+        response.headers.add("Set-Cookie", cookie)
+        for header in choices.expiry_headers(expire, request.headers.get("Host", ""), secure):
+            response.headers.add("Set-Cookie", header)
+        return response
 
     async def health(request: web.Request) -> web.StreamResponse:
         if not is_admin(request, settings.admin_token):
@@ -45,8 +134,52 @@ def add_routes(app: web.Application, settings: Settings, rules: RulesState) -> N
             headers={"Cache-Control": "public, max-age=86400"},
         )
 
+    app.router.add_get("/_consent", get_consent)
+    app.router.add_post("/_consent", post_consent)
     app.router.add_get("/_consent/health", health)
     app.router.add_get("/.well-known/gpc.json", gpc)
+
+
+_PRIVATE = {"Cache-Control": "no-store", "Vary": "Cookie"}
+
+
+def _wants_json(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept or request.content_type == "application/json"
+
+
+def _first(fields: Mapping[str, Sequence[str]], key: str) -> str | None:
+    values = fields.get(key)
+    return values[0] if values else None
+
+
+async def _fields(request: web.Request) -> Mapping[str, Sequence[str]] | None:
+    """The posted fields, from a form or a JSON object; None when unreadable."""
+    if request.content_length is not None and request.content_length > _MAX_FORM:
+        return None
+    raw = await request.content.read(_MAX_FORM + 1)
+    if len(raw) > _MAX_FORM:
+        return None
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        out: MultiDict[str] = MultiDict()
+        for key, value in data.items():
+            if isinstance(value, bool):
+                value = "1" if value else "0"
+            if isinstance(value, (str, int)):
+                out.add(str(key), str(value))
+        return {k: out.getall(k) for k in out}
+    from urllib.parse import parse_qs
+
+    try:
+        return parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
+    except (UnicodeDecodeError, ValueError):
+        return None
 
 
 def is_admin(request: web.Request, token: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -19,10 +20,12 @@ from urllib.parse import urlsplit
 
 from multidict import CIMultiDict
 
+from proxy import csp
 from proxy.consent import Consent
 from proxy.html import DocumentHandlers, Element, Handler, Rewriter
 from proxy.rules import Block, Rule, RuleSet
 from proxy.selectors import parse_selector
+from proxy.ui import Templates, banner_css, banner_html
 
 LABELS = {
     "preferences": "preference",
@@ -41,6 +44,8 @@ class Plan:
     consent: Consent
     blocks: tuple[tuple[Rule, Block, str], ...]  # rule, block, selector the rewriter runs
     inserts: DocumentHandlers
+    inline_styles: tuple[str, ...] = ()  # contents of inline <style>/<script> in injects,
+    inline_scripts: tuple[str, ...] = ()  # for the page's Content-Security-Policy
 
     @property
     def variant(self) -> str:
@@ -59,7 +64,14 @@ def compile_plan(ruleset: RuleSet, consent: Consent) -> Plan:
     inserts = DocumentHandlers(
         "".join(places["head-start"]), "".join(places["head-end"]), "".join(places["body-end"])
     )
-    return Plan(ruleset.generation, consent, tuple(blocks), inserts)
+    injected = "".join(v for values in places.values() for v in values)
+    styles = tuple(m.group(1) for m in _INLINE_STYLE.finditer(injected))
+    scripts = tuple(m.group(1) for m in _INLINE_SCRIPT.finditer(injected))
+    return Plan(ruleset.generation, consent, tuple(blocks), inserts, styles, scripts)
+
+
+_INLINE_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style", re.S | re.I)
+_INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script", re.S | re.I)
 
 
 @cache
@@ -129,9 +141,11 @@ class ConsentRewrite:
         path: str,
         *,
         consent: Consent | None = None,
-        nonce: str | None = None,
+        templates: Templates | None = None,
         debug_headers: bool = True,
     ) -> None:
+        """``templates``: show the banner to a visitor who has not decided (the proxy
+        does; offline rewrites and rule examples do not)."""
         self.plan = plan
         # The plan is shared by every visitor of its variant; the headers and the log
         # speak of this visitor's own answers (default and GPC can give one variant).
@@ -139,8 +153,9 @@ class ConsentRewrite:
         self._debug = debug_headers
         self.counts: Counter[tuple[str, str]] = Counter()
         self._path = path
-        self._nonce = nonce
+        self._templates = templates
         self._styled = False
+        self._document: bool | None = None  # a whole page (not a fragment)? first bytes tell
         self.bytes_in = 0
         self.bytes_out = 0
         self.seconds = 0.0
@@ -148,10 +163,9 @@ class ConsentRewrite:
         self._held: list[str] = []  # categories with a placeholder on this page
         self._forms_placed = False
         handlers = [(sel, self._handler(rule, block)) for rule, block, sel in plan.blocks]
-        inserts = plan.inserts
-        if any(block.action == "placeholder" for _, block, _ in plan.blocks):
-            static = inserts.body_end if isinstance(inserts.body_end, str) else ""
-            inserts = dataclasses.replace(inserts, body_end=lambda: static + self._forms())
+        handlers.append(("meta[http-equiv='content-security-policy' i]", self._meta_csp))
+        static = plan.inserts.body_end if isinstance(plan.inserts.body_end, str) else ""
+        inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
         self._rw = Rewriter(handlers, inserts)
 
     @property
@@ -177,19 +191,40 @@ class ConsentRewrite:
 
         return handle
 
-    def _forms(self) -> str:
+    def _body_end(self) -> str:
+        """At the end of <body>: the forms placeholders post, and the banner for a
+        visitor who has not decided (on whole pages only, not HTML fragments)."""
         self._forms_placed = True
-        return "".join(grant_form(c, self._path) for c in self._held)
+        out = "".join(grant_form(c, self._path) for c in self._held)
+        if self._templates is not None and not self.consent.decided and self._document:
+            out += banner_html(self._templates, self._path)
+        return out
 
     def _style(self) -> str:
         """The placeholder styles, once per page, before the first placeholder."""
         if self._styled:
             return ""
         self._styled = True
-        nonce = f' nonce="{html.escape(self._nonce)}"' if self._nonce else ""
-        return f"<style{nonce}>{_template('placeholder.css')}</style>"
+        return f"<style>{_template('placeholder.css')}</style>"
+
+    def _inline_styles(self) -> list[str]:
+        styles = [_template("placeholder.css"), *self.plan.inline_styles]
+        if self._templates is not None:
+            styles.append(banner_css(self._templates))
+        return styles
+
+    def _meta_csp(self, el: Element) -> None:
+        policy = el.get("content")
+        if policy:
+            fixed = csp.allow_form_self(csp.allow_inline(policy, "style", self._inline_styles()))
+            fixed = csp.allow_inline(fixed, "script", self.plan.inline_scripts)
+            if fixed != policy:
+                el.set_attribute("content", fixed)
 
     def feed(self, chunk: bytes) -> bytes:
+        if self._document is None:
+            head = chunk[:4096].lower()
+            self._document = any(t in head for t in (b"<html", b"<body", b"<!doctype html"))
         start = time.perf_counter()
         out = self._rw.feed(chunk)
         self.seconds += time.perf_counter() - start
@@ -213,6 +248,15 @@ class ConsentRewrite:
 
     def fix_headers(self, headers: CIMultiDict[str]) -> None:
         consent_dependent_headers(headers)
+        for name in ("Content-Security-Policy", "Content-Security-Policy-Report-Only"):
+            policies = headers.getall(name, [])
+            if policies:
+                headers.popall(name)
+            for policy in policies:
+                policy = csp.allow_form_self(
+                    csp.allow_inline(policy, "style", self._inline_styles())
+                )
+                headers.add(name, csp.allow_inline(policy, "script", self.plan.inline_scripts))
         if not self._debug:
             return
         headers["X-Consent"] = f"{self.consent.header()}; rules={self.plan.generation}"

@@ -53,6 +53,8 @@ class Settings:
     via: str = "consent-proxy"
     default_granted: frozenset[str] = frozenset()
     consent_max_age: int = 182 * 24 * 3600
+    templates: str = ""
+    privacy_url: str = ""
 
     @property
     def consent_policy(self) -> ConsentPolicy:
@@ -146,6 +148,12 @@ def _max_age(text: str) -> int:
     if not 0 < value <= MAX_AGE_LIMIT:
         raise ValueError(text)
     return value
+
+
+def _link(text: str) -> str:
+    if text and not (text.startswith("/") or text.startswith(("http://", "https://"))):
+        raise ValueError(text)
+    return _header_value(text)
 
 
 def _listen(text: str) -> str:

@@ -86,6 +86,16 @@ def client_address(peer: str | None, forwarded_for: list[str], trusted: tuple[Ne
     return client
 
 
+def forwarded_proto(request: web.BaseRequest, settings: Settings) -> str:
+    """The scheme the visitor used: ours, or what a trusted proxy in front says."""
+    proto = request.scheme
+    if settings.trusted_proxies and _is_trusted(request.remote or "", settings.trusted_proxies):
+        proto = (
+            request.headers.get("X-Forwarded-Proto", proto).split(",")[0].strip().lower() or proto
+        )
+    return proto if proto in ("http", "https") else "http"
+
+
 def target_url(settings: Settings, raw_path: str) -> URL:
     """The origin URL for a request target; the origin's host and scheme, always."""
     base = str(settings.upstream_url).rstrip("/")

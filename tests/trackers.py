@@ -26,6 +26,10 @@ HOSTS = (
     "scorecardresearch.com",
 )
 SNIPPETS = (
+    "quantserve.com/",
+    "scorecardresearch.com/",
+    "fbevents.js",
+    "fbds.js",
     "GoogleAnalyticsObject",
     "_gaq.push",
     "google-analytics.com/ga.js",

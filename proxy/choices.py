@@ -1,0 +1,88 @@
+"""A visitor's choice, as posted to /_consent: what it grants, whether the post may be
+trusted (not cross-site), and which vendor cookies to expire when consent is withdrawn.
+Pure functions; endpoints.py does the HTTP."""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
+
+from proxy.consent import OPTIONAL, Consent
+from proxy.rules import RuleSet
+
+
+def chosen(current: Consent, fields: Mapping[str, Sequence[str]]) -> set[str] | None:
+    """The optional categories granted after this post, or None if it says nothing.
+
+    ``accept=all`` and ``reject=all`` decide everything. Otherwise each category named
+    takes its last value ("1" grants; forms send a hidden "0" before a checkbox), and
+    categories not named keep what the visitor has now (a placeholder grants one)."""
+    if "all" in fields.get("accept", ()):
+        return set(OPTIONAL)
+    if "all" in fields.get("reject", ()):
+        return set()
+    named = [c for c in OPTIONAL if fields.get(c)]
+    if not named:
+        return None
+    granted = {c for c in OPTIONAL if current.allows(c)}
+    for category in named:
+        if fields[category][-1] in ("1", "true", "on", "yes"):
+            granted.add(category)
+        else:
+            granted.discard(category)
+    return granted
+
+
+def same_origin_post(headers: Mapping[str, str]) -> bool:
+    """Browsers label cross-site requests: refuse them (CSRF). Clients that send
+    neither Origin nor Sec-Fetch-Site (curl, scripts) are not browsers and pass."""
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = headers.get("Origin")
+    if origin is None:
+        return True
+    if origin == "null":
+        return False
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    host = (headers.get("Host") or "").lower()
+    return parts.netloc.lower() == host and parts.scheme in ("http", "https")
+
+
+def cookies_to_expire(cookie_header: str, ruleset: RuleSet, denied: set[str]) -> list[str]:
+    """Names of cookies the visitor has that rules of denied categories name."""
+    present = {part.partition("=")[0].strip() for part in cookie_header.split(";") if "=" in part}
+    patterns = [p for r in ruleset.active if r.category in denied for p in r.cookies]
+    return sorted(n for n in present if n and any(fnmatch.fnmatchcase(n, p) for p in patterns))
+
+
+def cookie_domains(host: str) -> list[str | None]:
+    """Where a vendor may have set a cookie: host-only, the host and its parents."""
+    name = host.rsplit(":", 1)[0].strip("[]").lower().rstrip(".") if host else ""
+    try:
+        ipaddress.ip_address(name)
+        return [None]
+    except ValueError:
+        pass
+    labels = name.split(".")
+    if len(labels) < 2:
+        return [None]
+    return [None, *(".".join(labels[i:]) for i in range(len(labels) - 1))]
+
+
+def expiry_headers(names: list[str], host: str, secure: bool) -> list[str]:
+    out = []
+    for name in names:
+        for domain in cookie_domains(host):
+            attrs = [f"{name}=", "Path=/", "Max-Age=0", "Expires=Thu, 01 Jan 1970 00:00:00 GMT"]
+            if domain:
+                attrs.append(f"Domain={domain}")
+            if secure:
+                attrs.append("Secure")
+            out.append("; ".join(attrs))
+    return out

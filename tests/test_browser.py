@@ -1,0 +1,259 @@
+"""The visitor's side in a real browser: Debian's Chromium driven by Playwright.
+
+Every request that is not to the proxy is recorded and answered with an empty
+response, so each test sees exactly which third-party requests a page made.
+Screenshots go to test-output/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
+
+from proxy.demo import origin_app
+from proxy.rules import load_rules
+from tests.corpus import CORPUS
+from tests.trackers import tracker_host
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "test-output"
+RULES = load_rules(ROOT / "rules")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+MakeProxy = Callable[..., Awaitable[TestServer]]
+CORPUS_PAGES = ("cnn.html", "guardian-1.html")
+CSP_NONCE = "r4nd0m"
+CSP_PAGE = f"""<!doctype html><html><head><title>Strict</title>
+<style nonce="{CSP_NONCE}">body{{font-family:serif}}</style>
+<script nonce="{CSP_NONCE}">document.documentElement.dataset.ok = "1";</script>
+<script async src="https://www.google-analytics.com/analytics.js"></script>
+</head><body><h1>Strict CSP page</h1><p>Text.</p></body></html>"""
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)")
+
+
+@dataclass
+class Site:
+    proxy: TestServer
+    external: list[str] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return str(self.proxy.make_url(path))
+
+    def trackers(self) -> list[str]:
+        return [u for u in self.external if tracker_host(u)]
+
+    def hosts(self) -> set[str]:
+        return {(urlsplit(u).hostname or "") for u in self.trackers()}
+
+
+@pytest.fixture
+async def site(aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy) -> Site:
+    app = origin_app()
+
+    async def corpus(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in CORPUS_PAGES:
+            raise web.HTTPNotFound()
+        body = (CORPUS / "pages" / "with-trackers" / name).read_bytes()
+        return web.Response(body=body, content_type="text/html")
+
+    async def strict(request: web.Request) -> web.Response:
+        policy = (f"default-src 'self'; script-src 'nonce-{CSP_NONCE}'; style-src 'nonce-{CSP_NONCE}'; "
+                  "img-src 'self'; form-action 'self'; base-uri 'none'")
+        return web.Response(text=CSP_PAGE, content_type="text/html",
+                            headers={"Content-Security-Policy": policy})
+
+    app.router.add_get("/corpus/{name}", corpus)
+    app.router.add_get("/strict", strict)
+    origin = await aiohttp_server(app)
+    proxy = await make_proxy(str(origin.make_url("/")), rewrite=None, ruleset=RULES,
+                             privacy_url="/privacy.html")
+    return Site(proxy)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        await browser.close()
+
+
+async def context_for(browser: Browser, site: Site, javascript: bool = True) -> BrowserContext:
+    context = await browser.new_context(java_script_enabled=javascript, viewport={"width": 1100, "height": 800})
+    origin = site.url("/").rstrip("/")
+
+    async def route(route: Route) -> None:
+        url = route.request.url
+        if url.startswith(origin):
+            await route.continue_()
+        else:
+            site.external.append(url)
+            await route.fulfill(status=204, body="")
+
+    await context.route("**/*", route)
+    return context
+
+
+async def open_page(context: BrowserContext, url: str) -> Page:
+    page = await context.new_page()
+    await page.goto(url, wait_until="load")
+    await page.wait_for_timeout(300)  # late requests from async scripts
+    return page
+
+
+def shot(name: str) -> Path:
+    OUT.mkdir(exist_ok=True)
+    return OUT / name
+
+
+async def test_first_visit_banner_and_no_tracker_requests(browser: Browser, site: Site) -> None:
+    context = await context_for(browser, site)
+    for path in ("/", "/workshop.html", *(f"/corpus/{n}" for n in CORPUS_PAGES)):
+        page = await open_page(context, site.url(path))
+        banner = page.locator("#cp-banner")
+        assert await banner.is_visible(), path
+        assert await page.get_by_role("dialog", name="Your privacy choices").is_visible()
+        if path == "/":
+            await page.screenshot(path=shot("banner.png"))
+            box = await page.locator("#cp-banner .cpb-box").bounding_box()
+            assert box is not None and box["width"] > 300
+    assert site.trackers() == []
+    await context.close()
+
+
+async def test_reject_all_sets_cookie_and_stays_clean(browser: Browser, site: Site) -> None:
+    context = await context_for(browser, site)
+    page = await open_page(context, site.url("/bikes.html"))
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Reject all").click()
+    assert page.url == site.url("/bikes.html")
+    assert await page.locator("#cp-banner").count() == 0
+    cookies = {c["name"]: c for c in await context.cookies()}
+    consent = cookies["consent"]
+    assert consent["value"] == "v=1&preferences=0&analytics=0&advertising=0&social=0"
+    assert consent["path"] == "/" and consent["sameSite"] == "Lax"
+    assert not consent["secure"]  # plain HTTP here; Secure comes with HTTPS
+    months = (consent["expires"] - time.time()) / (30 * 24 * 3600)
+    assert 5.5 < months <= 13
+    await open_page(context, site.url("/"))
+    assert site.trackers() == []
+    await context.close()
+
+
+async def test_accept_all_brings_the_trackers_back(browser: Browser, site: Site) -> None:
+    context = await context_for(browser, site)
+    page = await open_page(context, site.url("/"))
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Accept all").click()
+    await page.wait_for_timeout(500)
+    assert await page.locator("#cp-banner").count() == 0
+    hosts = site.hosts()
+    for expected in ("google-analytics.com", "doubleclick.net", "facebook", "twitter.com"):
+        assert any(expected in h for h in hosts), (expected, hosts)
+    await context.close()
+
+
+async def test_placeholder_loads_its_widget_only(browser: Browser, site: Site) -> None:
+    context = await context_for(browser, site)
+    page = await open_page(context, site.url("/"))
+    placeholder = page.locator('[data-consent-placeholder="facebook"]').first
+    assert await placeholder.is_visible()
+    await placeholder.scroll_into_view_if_needed()
+    await page.evaluate("document.getElementById('cp-banner').style.display='none'")
+    await placeholder.screenshot(path=shot("placeholder.png"))
+    await page.evaluate("document.getElementById('cp-banner').style.display=''")
+    async with page.expect_navigation():
+        await placeholder.get_by_role("button").click()
+    await page.wait_for_timeout(500)
+    assert page.url == site.url("/")
+    assert await page.locator("[data-consent-placeholder]").count() == 0
+    assert await page.locator(".fb-like").count() == 1
+    hosts = site.hosts()
+    assert any("facebook" in h for h in hosts) and any("twitter" in h for h in hosts), hosts
+    assert not any("google-analytics" in h or "doubleclick" in h for h in hosts), hosts
+    await context.close()
+
+
+async def test_whole_flow_by_keyboard(browser: Browser, site: Site) -> None:
+    context = await context_for(browser, site)
+    page = await open_page(context, site.url("/"))
+    for _ in range(80):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate("document.activeElement && document.activeElement.textContent")
+        inside = await page.evaluate("!!document.activeElement.closest('#cp-banner')")
+        if inside and focused == "Choose":
+            break
+    else:
+        pytest.fail("the banner's Choose link cannot be reached with Tab")
+    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "focus must be visible"
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+    assert "/_consent" in page.url
+    await page.screenshot(path=shot("preferences.png"), full_page=True)
+    for _ in range(30):
+        await page.keyboard.press("Tab")
+        name = await page.evaluate("document.activeElement.name + '=' + document.activeElement.value")
+        if name == "analytics=1":
+            break
+    await page.keyboard.press("Space")
+    for _ in range(30):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.textContent") == "Save my choices":
+            break
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+    assert page.url == site.url("/")
+    assert await page.locator("#cp-banner").count() == 0
+    await page.wait_for_timeout(300)
+    hosts = site.hosts()
+    assert any("google-analytics" in h for h in hosts)
+    assert not any("doubleclick" in h or "facebook" in h for h in hosts), hosts
+    await context.close()
+
+
+async def test_without_javascript(browser: Browser, site: Site) -> None:
+    context = await context_for(browser, site, javascript=False)
+    page = await open_page(context, site.url("/"))
+    assert await page.locator("#cp-banner").is_visible()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Reject all").click()
+    assert await page.locator("#cp-banner").count() == 0
+    assert "consent" in {c["name"] for c in await context.cookies()}
+    assert site.trackers() == []
+    await context.close()
+
+
+async def test_strict_csp_page_shows_a_working_banner(browser: Browser, site: Site) -> None:
+    context = await context_for(browser, site)
+    page = await context.new_page()
+    messages: list[str] = []
+    page.on("console", lambda msg: messages.append(msg.text))
+    await page.goto(site.url("/strict"), wait_until="load")
+    await page.wait_for_timeout(300)
+    position = await page.evaluate("getComputedStyle(document.getElementById('cp-banner')).position")
+    assert position == "fixed", "the banner's style was blocked"
+    assert await page.evaluate("document.documentElement.dataset.ok") == "1"  # the page's own script ran
+    assert not [m for m in messages if "Content Security Policy" in m], messages
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Accept all").click()
+    assert await page.locator("#cp-banner").count() == 0
+    # With consent, the page's own policy (not the proxy) blocks analytics.js; nothing
+    # the proxy added (inline styles, the form's post) may be refused.
+    ours = [m for m in messages if "Content Security Policy" in m and ("inline" in m or "form-action" in m)]
+    assert not ours, ours
+    await context.close()
