@@ -110,7 +110,11 @@ def without_proxy_markup(root: ET.Element) -> ET.Element:
         added = (
             "cp-ph" in cls.split()
             or (el.tag == "form" and el.get("id", "").startswith("cp-grant-"))
-            or (el.tag == "style" and ".cp-ph" in (el.text or ""))
+            or (
+                el.tag == "style"
+                and (".cp-ph" in (el.text or "") or "#cp-banner" in (el.text or ""))
+            )
+            or (isinstance(el.tag, str) and el.get("id") == "cp-banner")
         )
         if added and id(el) in parents:
             oracle.remove(root, [el])
@@ -142,7 +146,7 @@ async def test_tracker_pages_through_the_proxy(site: TestServer, path: Path) -> 
 
 async def test_clean_pages_unchanged_either_way(site: TestServer) -> None:
     for path in pages("clean")[:10]:
-        body, _ = await fetch(site, f"/p/{path.name}")
+        body, _ = await fetch(site, f"/p/{path.name}", NONE)
         assert body == path.read_bytes(), path.name
 
 
@@ -196,7 +200,8 @@ async def test_demo_page_placeholders(
     body, _r = await fetch(proxy, "/?utm=1")
     text = body.decode()
     assert text.count('class="cp-ph"') == 3  # two Facebook, one Twitter
-    assert text.count("<style>") == 1
+    assert text.count("<style>.cp-ph") == 1
+    assert text.count('id="cp-banner"') == 1
     assert '<form id="cp-grant-social" method="post" action="/_consent" hidden>' in text
     assert '<input type="hidden" name="next" value="/?utm=1">' in text or 'value="/"' in text
     assert text.index('id="cp-grant-social"') < text.index("</body>")
@@ -356,22 +361,31 @@ async def test_inject_for_granted_categories_only(
 ) -> None:
     from proxy.rules import RuleSet, parse_rule
 
-    rule = parse_rule("chat", 'name = "Chat"\ncategory = "preferences"\n[[inject]]\nwhere = "body-end"\n'
-                      'html = "<script src=\\"/chat.js\\"></script>"\n[[inject]]\nwhere = "head-start"\n'
-                      'html = "<meta name=\\"chat\\" content=\\"on\\">"\n', "chat.toml")
+    rule = parse_rule(
+        "chat",
+        'name = "Chat"\ncategory = "preferences"\n[[inject]]\nwhere = "body-end"\n'
+        'html = "<script src=\\"/chat.js\\"></script>"\n[[inject]]\nwhere = "head-start"\n'
+        'html = "<meta name=\\"chat\\" content=\\"on\\">"\n',
+        "chat.toml",
+    )
 
     async def serve(request: web.Request) -> web.Response:
-        return web.Response(text="<html><head><title>t</title></head><body><p>x</p></body></html>",
-                            content_type="text/html")
+        return web.Response(
+            text="<html><head><title>t</title></head><body><p>x</p></body></html>",
+            content_type="text/html",
+        )
 
     app = web.Application()
     app.router.add_get("/", serve)
     origin = await aiohttp_server(app)
-    proxy = await make_proxy(str(origin.make_url("/")), rewrite=None,
-                             ruleset=RuleSet((rule,), "g1"), debug_headers=False)
+    proxy = await make_proxy(
+        str(origin.make_url("/")), rewrite=None, ruleset=RuleSet((rule,), "g1"), debug_headers=False
+    )
     granted, r = await fetch(proxy, "/", "consent=v=1&preferences=1")
-    assert granted == (b'<html><head><meta name="chat" content="on"><title>t</title></head>'
-                       b'<body><p>x</p><script src="/chat.js"></script></body></html>')
+    assert granted == (
+        b'<html><head><meta name="chat" content="on"><title>t</title></head>'
+        b'<body><p>x</p><script src="/chat.js"></script></body></html>'
+    )
     assert "X-Consent" not in r.headers and "X-Consent-Actions" not in r.headers
     assert r.headers["Cache-Control"].startswith("private")
     denied, _ = await fetch(proxy, "/")
@@ -385,7 +399,9 @@ async def test_health_reports_a_refused_reload(
     rules.mkdir()
     shutil.copy(ROOT / "rules" / "google-analytics.toml", rules)
     origin = await page_origin(aiohttp_server)
-    proxy = await make_proxy(str(origin.make_url("/")), rewrite=None, ruleset=None, rules=str(rules))
+    proxy = await make_proxy(
+        str(origin.make_url("/")), rewrite=None, ruleset=None, rules=str(rules)
+    )
     async with aiohttp.ClientSession() as s:
         async with s.get(proxy.make_url("/_consent/health")) as r:
             health = await r.json()
@@ -399,5 +415,7 @@ async def test_health_reports_a_refused_reload(
                 break
         assert health["status"] == "degraded"
         assert "bad.toml:2: category" in health["rules"]["reload_error"]
-        async with s.get(proxy.make_url("/_consent/health"), headers={"X-Forwarded-For": "1.2.3.4"}) as r:
+        async with s.get(
+            proxy.make_url("/_consent/health"), headers={"X-Forwarded-For": "1.2.3.4"}
+        ) as r:
             assert r.status == 404  # not for the public

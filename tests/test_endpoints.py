@@ -1,0 +1,235 @@
+"""/_consent over HTTP: setting and reading a choice, CSRF, redirects, cookie expiry,
+the banner's placement, and the page's Content-Security-Policy."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from proxy import csp
+from proxy.rules import load_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = load_rules(ROOT / "rules")
+MakeProxy = Callable[..., Awaitable[TestServer]]
+PAGE = "<!doctype html><html><head><title>t</title></head><body><p>hi</p></body></html>"
+
+
+@pytest.fixture
+async def site(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy
+) -> TestServer:
+    async def page(request: web.Request) -> web.Response:
+        headers = {}
+        if request.query.get("csp"):
+            headers["Content-Security-Policy"] = request.query["csp"]
+        body = PAGE if not request.query.get("fragment") else "<li>item</li>"
+        return web.Response(text=body, content_type="text/html", headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", page)
+    origin = await aiohttp_server(app)
+    return await make_proxy(
+        str(origin.make_url("/")),
+        rewrite=None,
+        ruleset=RULES,
+        trusted_proxies=(ipaddress.ip_network("127.0.0.0/8"),),
+    )
+
+
+async def post(
+    site: TestServer, data: object, headers: dict[str, str] | None = None, json: bool = False
+) -> aiohttp.ClientResponse:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as s:
+        url = site.make_url("/_consent")
+        request = (
+            s.post(url, json=data, allow_redirects=False, headers=headers or {})
+            if json
+            else s.post(url, data=data, allow_redirects=False, headers=headers or {})
+        )
+        async with request as r:
+            await r.read()
+            return r
+
+
+async def test_accept_all_sets_cookie_and_redirects(site: TestServer) -> None:
+    r = await post(site, {"accept": "all", "next": "/shop?x=1"})
+    assert r.status == 303 and r.headers["Location"] == "/shop?x=1"
+    (cookie,) = r.headers.getall("Set-Cookie")
+    assert cookie == (
+        "consent=v=1&preferences=1&analytics=1&advertising=1&social=1; Path=/; "
+        "SameSite=Lax; Max-Age=15724800"
+    )
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+async def test_refusal_is_stored_and_secure_over_https(site: TestServer) -> None:
+    r = await post(site, {"reject": "all"}, {"X-Forwarded-Proto": "https"})
+    cookie = r.headers["Set-Cookie"]
+    assert cookie.startswith("consent=v=1&preferences=0&analytics=0&advertising=0&social=0;")
+    assert cookie.endswith("; Secure")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        "javascript:x",
+        "/ok\r\nSet-Cookie: x=1",
+        "",
+    ],
+)
+async def test_next_must_be_a_same_site_path(site: TestServer, target: str) -> None:
+    r = await post(site, {"accept": "all", "next": target})
+    assert r.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "null"},
+    ],
+)
+async def test_cross_site_posts_refused(site: TestServer, headers: dict[str, str]) -> None:
+    r = await post(site, {"accept": "all"}, headers)
+    assert r.status == 403 and "Set-Cookie" not in r.headers
+
+
+async def test_same_origin_browser_post_accepted(site: TestServer) -> None:
+    origin = str(site.make_url("/")).rstrip("/")
+    r = await post(site, {"accept": "all"}, {"Origin": origin, "Sec-Fetch-Site": "same-origin"})
+    assert r.status == 303
+
+
+async def test_one_category_keeps_the_others(site: TestServer) -> None:
+    r = await post(
+        site, {"social": "1"}, {"Cookie": "consent=v=1&analytics=1&advertising=0&social=0"}
+    )
+    assert r.headers["Set-Cookie"].startswith(
+        "consent=v=1&preferences=0&analytics=1&advertising=0&social=1;"
+    )
+    form = [
+        ("analytics", "0"),
+        ("analytics", "1"),
+        ("social", "0"),
+    ]  # hidden 0 + checked box; unchecked
+    r = await post(site, form)
+    assert r.headers["Set-Cookie"].startswith(
+        "consent=v=1&preferences=0&analytics=1&advertising=0&social=0;"
+    )
+
+
+async def test_withdrawal_expires_vendor_cookies_on_host_and_parents(site: TestServer) -> None:
+    r = await post(
+        site,
+        {"reject": "all"},
+        {"Cookie": "_ga=GA1.2.3; _ga_ABC=1; _fbp=fb.1; mine=keep", "Host": "www.shop.example"},
+    )
+    cookies = r.headers.getall("Set-Cookie")
+    assert cookies[0].startswith("consent=")
+    expired = [c for c in cookies[1:]]
+    for name in ("_ga", "_ga_ABC", "_fbp"):
+        for domain in ("", "; Domain=www.shop.example", "; Domain=shop.example"):
+            assert (
+                f"{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT{domain}"
+                in expired
+            )
+    assert not any(c.startswith("mine=") for c in cookies)
+
+
+async def test_json_api(site: TestServer) -> None:
+    r = await post(
+        site, {"analytics": True, "social": False}, {"Accept": "application/json"}, json=True
+    )
+    assert r.status == 200 and r.headers["Set-Cookie"].startswith(
+        "consent=v=1&preferences=0&analytics=1&"
+    )
+    async with aiohttp.ClientSession() as s:
+        async with s.get(
+            site.make_url("/_consent"),
+            headers={"Accept": "application/json", "Cookie": "consent=v=1&analytics=1"},
+        ) as g:
+            state = await g.json()
+    assert state["decided"] is True and state["categories"]["analytics"]["granted"] is True
+    assert "Google Analytics" in state["categories"]["analytics"]["vendors"]
+    bad = await post(site, {"x": 1}, {"Accept": "application/json"}, json=True)
+    assert bad.status == 400
+    bad = await post(site, b"not json", {"Content-Type": "application/json"})
+    assert bad.status == 400
+
+
+async def test_preferences_page(site: TestServer) -> None:
+    async with aiohttp.ClientSession() as s:
+        async with s.get(
+            site.make_url("/_consent?next=/back"), headers={"Cookie": "consent=v=1&social=1"}
+        ) as r:
+            page = await r.text()
+    assert r.status == 200 and "Cookie preferences" in page
+    assert 'name="social" value="1" checked' in page and 'name="analytics" value="1"  ' in page
+    assert 'value="/back"' in page and "Facebook" in page
+    assert r.headers["Content-Security-Policy"].startswith("default-src 'none'; style-src 'sha256-")
+
+
+async def test_banner_only_for_undecided_and_only_on_pages(site: TestServer) -> None:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as s:
+        async with s.get(site.make_url("/a?b=c")) as r:
+            page = await r.text()
+        assert 'id="cp-banner"' in page and page.index("cp-banner") < page.index("</body>")
+        assert '<input type="hidden" name="next" value="/a?b=c">' in page
+        async with s.get(site.make_url("/a"), headers={"Cookie": "consent=v=1&analytics=0"}) as r:
+            assert "cp-banner" not in await r.text()
+        async with s.get(site.make_url("/a?fragment=1")) as r:
+            assert await r.text() == "<li>item</li>"
+
+
+async def test_page_csp_gets_hashes_for_our_styles(site: TestServer) -> None:
+    policy = "default-src 'self'; style-src 'nonce-abc'; form-action 'none'"
+    async with aiohttp.ClientSession() as s:
+        async with s.get(site.make_url("/"), params={"csp": policy}) as r:
+            got = r.headers["Content-Security-Policy"]
+    assert got.startswith("default-src 'self'; style-src 'nonce-abc' 'sha256-")
+    assert got.endswith("form-action 'self'")
+    loose = "default-src 'self'; style-src 'self' 'unsafe-inline'"
+    async with aiohttp.ClientSession() as s:
+        async with s.get(site.make_url("/"), params={"csp": loose}) as r:
+            assert r.headers["Content-Security-Policy"] == loose
+
+
+@pytest.mark.parametrize(
+    ("policy", "kind", "expected"),
+    [
+        ("default-src 'self'", "style", "default-src 'self' H"),
+        ("script-src 'nonce-x'", "style", "script-src 'nonce-x'"),  # styles unrestricted
+        (
+            "style-src 'unsafe-inline'",
+            "style",
+            "style-src 'unsafe-inline'",
+        ),  # relies on it: untouched
+        ("style-src 'unsafe-inline' 'nonce-y'", "style", "style-src 'unsafe-inline' 'nonce-y' H"),
+        ("style-src 'none'; img-src *", "style", "style-src H; img-src *"),
+        (
+            "style-src-elem 'self'; style-src 'unsafe-inline'",
+            "style",
+            "style-src-elem 'self' H; style-src 'unsafe-inline'",
+        ),
+        (
+            "default-src 'none'; script-src 'strict-dynamic' 'nonce-z'",
+            "script",
+            "default-src 'none'; script-src 'strict-dynamic' 'nonce-z' H",
+        ),
+    ],
+)
+def test_allow_inline(policy: str, kind: str, expected: str) -> None:
+    h = csp.sha256_source("x{}")
+    assert csp.allow_inline(policy, kind, ["x{}"]) == expected.replace("H", h)
