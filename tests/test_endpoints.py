@@ -233,3 +233,30 @@ async def test_page_csp_gets_hashes_for_our_styles(site: TestServer) -> None:
 def test_allow_inline(policy: str, kind: str, expected: str) -> None:
     h = csp.sha256_source("x{}")
     assert csp.allow_inline(policy, kind, ["x{}"]) == expected.replace("H", h)
+
+
+async def test_meta_csp_gets_hashes_too(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy
+) -> None:
+    page = (
+        '<!doctype html><html><head><meta http-equiv="Content-Security-Policy" '
+        "content=\"style-src 'self'; form-action 'none'\"></head><body>x</body></html>"
+    )
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", serve)
+    origin = await aiohttp_server(app)
+    proxy = await make_proxy(str(origin.make_url("/")), rewrite=None, ruleset=RULES)
+    async with aiohttp.ClientSession() as s, s.get(proxy.make_url("/")) as r:
+        body = await r.text()
+    meta = body[body.index("<meta") : body.index(">", body.index("<meta")) + 1]
+    assert "style-src 'self' 'sha256-" in meta and "form-action 'self'" in meta
+    banner_css = body[
+        body.index("<style>#cp-banner") + len("<style>") : body.index(
+            "</style>", body.index("<style>#cp-banner")
+        )
+    ]
+    assert csp.sha256_source(banner_css) in meta

@@ -404,3 +404,28 @@ async def test_client_gone_releases_upstream(proxy: TestServer, origin: TestServ
     await asyncio.sleep(1.5)
     async with aiohttp.ClientSession() as s, s.get(url(proxy, "/echo")) as r:
         assert r.status == 200
+
+
+async def test_preserve_host(origin: TestServer, make_proxy: MakeProxy) -> None:
+    proxy = await make_proxy(url(origin, "/"), preserve_host=True)
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url(proxy, "/echo"), headers={"Host": "shop.example"}) as r:
+            seen = headers_of(await r.read())
+    assert seen["host"] == ["shop.example"]
+
+
+@pytest.mark.parametrize(
+    ("address", "network"),
+    [
+        ("203.0.113.77", "203.0.113.0"),
+        ("2001:db8:abcd:12:1::7", "2001:db8:abcd::"),
+        ("::ffff:198.51.100.9", "198.51.100.0"),
+        ("fe80::1%eth0", "fe80::"),
+        ("garbage", "-"),
+        (None, "-"),
+    ],
+)
+def test_logged_addresses_are_networks(address: str | None, network: str) -> None:
+    from proxy.decisions import truncate_ip
+
+    assert truncate_ip(address) == network
