@@ -22,9 +22,8 @@ from multidict import CIMultiDict
 
 from proxy import csp
 from proxy.consent import Consent
-from proxy.html import DocumentHandlers, Element, Handler, Rewriter
+from proxy.html import DocumentHandlers, Element, Handler, HandlerSpec, Rewriter
 from proxy.rules import Block, Rule, RuleSet
-from proxy.selectors import parse_selector
 from proxy.ui import Templates, banner_css, banner_html
 
 LABELS = {
@@ -42,10 +41,16 @@ class Plan:
 
     generation: str
     consent: Consent
-    blocks: tuple[tuple[Rule, Block, str], ...]  # rule, block, selector the rewriter runs
+    blocks: tuple[tuple[Rule, Block], ...]
     inserts: DocumentHandlers
     inline_styles: tuple[str, ...] = ()  # contents of inline <style>/<script> in injects,
     inline_scripts: tuple[str, ...] = ()  # for the page's Content-Security-Policy
+    # Blocks that look at script text, by selector, searched with one pattern per selector.
+    by_text: tuple[tuple[str, re.Pattern[str], tuple[tuple[Rule, Block], ...]], ...] = ()
+
+    @property
+    def acts(self) -> bool:
+        return bool(self.blocks or self.by_text)
 
     @property
     def variant(self) -> str:
@@ -53,39 +58,38 @@ class Plan:
 
 
 def compile_plan(ruleset: RuleSet, consent: Consent) -> Plan:
-    blocks: list[tuple[Rule, Block, str]] = []
+    blocks: list[tuple[Rule, Block]] = []
+    by_text: dict[str, list[tuple[Rule, Block]]] = {}
     places: dict[str, list[str]] = {"head-start": [], "head-end": [], "body-end": []}
     for rule in ruleset.active:
         if consent.allows(rule.category):
             for inject in rule.injects:
                 places[inject.where].append(inject.html)
         else:
-            blocks.extend((rule, block, rewriter_selector(block)) for block in rule.blocks)
+            for block in rule.blocks:
+                if block.contains and not block.hosts:
+                    by_text.setdefault(block.selector, []).append((rule, block))
+                else:
+                    blocks.append((rule, block))
     inserts = DocumentHandlers(
         "".join(places["head-start"]), "".join(places["head-end"]), "".join(places["body-end"])
     )
     injected = "".join(v for values in places.values() for v in values)
     styles = tuple(m.group(1) for m in _INLINE_STYLE.finditer(injected))
     scripts = tuple(m.group(1) for m in _INLINE_SCRIPT.finditer(injected))
-    return Plan(ruleset.generation, consent, tuple(blocks), inserts, styles, scripts)
+    text_groups = tuple(
+        (
+            selector,
+            re.compile("|".join(re.escape(c) for rb in group for c in rb[1].contains)),
+            tuple(group),
+        )
+        for selector, group in by_text.items()
+    )
+    return Plan(ruleset.generation, consent, tuple(blocks), inserts, styles, scripts, text_groups)
 
 
 _INLINE_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style", re.S | re.I)
 _INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script", re.S | re.I)
-
-
-@cache
-def rewriter_selector(block: Block) -> str:
-    """The block's selector narrowed to its hosts, so the rewriter's literal pre-filter
-    skips tags that cannot match; the handler still checks the host exactly."""
-    if not block.hosts:
-        return block.selector
-    return ", ".join(
-        f"{cx.text}[{attr}*='{host}' i]"
-        for cx in parse_selector(block.selector)
-        for host in block.hosts
-        for attr in URL_ATTRIBUTES
-    )
 
 
 def host_of(url: str) -> str | None:
@@ -162,11 +166,7 @@ class ConsentRewrite:
         self.complete = False
         self._held: list[str] = []  # categories with a placeholder on this page
         self._forms_placed = False
-        handlers = [(sel, self._handler(rule, block)) for rule, block, sel in plan.blocks]
-        handlers.append(("meta[http-equiv='content-security-policy' i]", self._meta_csp))
-        static = plan.inserts.body_end if isinstance(plan.inserts.body_end, str) else ""
-        inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
-        self._rw = Rewriter(handlers, inserts)
+        self._rewriter: Rewriter | None = None  # made when the first HTML arrives
 
     @property
     def variant(self) -> str:
@@ -178,18 +178,55 @@ class ConsentRewrite:
                 return
             if block.contains and not any(s in el.text for s in block.contains):
                 return
-            if block.action == "placeholder":
-                markup = self._style() + placeholder_html(rule)
-                if rule.category not in self._held:
-                    self._held.append(rule.category)
-                    if self._forms_placed:  # the end of <body> has passed already
-                        markup += grant_form(rule.category, self._path)
-                el.replace(markup)
-            else:
-                el.remove()
-            self.counts[(rule.id, block.action)] += 1
+            self._act(el, rule, block)
 
         return handle
+
+    def _text_handler(
+        self, pattern: re.Pattern[str], group: tuple[tuple[Rule, Block], ...]
+    ) -> Handler:
+        """One look at an element's text for every rule that searches it."""
+
+        def handle(el: Element) -> None:
+            if pattern.search(el.text) is None:
+                return
+            for rule, block in group:
+                if any(s in el.text for s in block.contains):
+                    self._act(el, rule, block)
+                    return
+
+        return handle
+
+    def _act(self, el: Element, rule: Rule, block: Block) -> None:
+        if block.action == "placeholder":
+            markup = self._style() + placeholder_html(rule)
+            if rule.category not in self._held:
+                self._held.append(rule.category)
+                if self._forms_placed:  # the end of <body> has passed already
+                    markup += grant_form(rule.category, self._path)
+            el.replace(markup)
+        else:
+            el.remove()
+        self.counts[(rule.id, block.action)] += 1
+
+    @property
+    def _rw(self) -> Rewriter:
+        if self._rewriter is None:
+            plan = self.plan
+            # Hosts are hints: the rewriter looks closer only at tags that name one.
+            handlers: list[HandlerSpec] = [
+                (block.selector, self._handler(rule, block), block.hosts)
+                for rule, block in plan.blocks
+            ]
+            handlers += [
+                (selector, self._text_handler(pattern, group))
+                for selector, pattern, group in plan.by_text
+            ]
+            handlers.append(("meta[http-equiv='content-security-policy' i]", self._meta_csp))
+            static = plan.inserts.body_end if isinstance(plan.inserts.body_end, str) else ""
+            inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
+            self._rewriter = Rewriter(handlers, inserts)
+        return self._rewriter
 
     def _body_end(self) -> str:
         """At the end of <body>: the forms placeholders post, and the banner for a
@@ -262,7 +299,7 @@ class ConsentRewrite:
         headers["X-Consent"] = f"{self.consent.header()}; rules={self.plan.generation}"
         actions = self.actions() or "none"
         # Headers leave before a long page has streamed through: say when more may come.
-        final = self.complete or not self.plan.blocks
+        final = self.complete or not self.plan.acts
         headers["X-Consent-Actions"] = actions if final else f"{actions}; partial"
 
     def record(self) -> dict[str, Any]:

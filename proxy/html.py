@@ -11,6 +11,9 @@ about consent.
 
 from __future__ import annotations
 
+import functools
+import html as htmllib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +21,10 @@ from proxy import tokens
 from proxy.selectors import Complex, Needle, parse_selector
 
 Handler = Callable[["Element"], None]
+# (selector, handler) or (selector, handler, hints): with hints, the handler only acts
+# on tags that contain one of them (any letter case, character references decoded),
+# which lets the rewriter skip every other tag of that name without looking closer.
+HandlerSpec = tuple[str, Handler] | tuple[str, Handler, tuple[str, ...]]
 
 
 class RewriteLimitError(ValueError):
@@ -161,12 +168,92 @@ class _Raw:
     scan: int = 0
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    """The complex selectors of one handler whose subject has a given tag."""
+
+    index: int  # which handler
+    complexes: tuple[Complex, ...]
+    # Every match contains one of these literals unless the tag has a character
+    # reference; None when some selector has no literal to look for.
+    exact: re.Pattern[bytes] | None
+    any_case: re.Pattern[bytes] | None
+    filtered: bool
+
+
+@dataclass(frozen=True)
+class _Program:
+    """What a list of selectors compiles to, shared by every rewriter that uses it."""
+
+    by_tag: dict[str | None, tuple[_Candidate, ...]]
+    full: bool  # every element must be seen (child combinator or untyped compound)
+    tracked: frozenset[str]  # ancestor types the combinators look for
+    skip: re.Pattern[bytes]
+    skip_doc: re.Pattern[bytes]  # the same, also stopping at head/body/html
+
+
+_SKIP_ALL = tokens.skip_pattern(None)
+
+
+def _alternation(literals: set[bytes]) -> re.Pattern[bytes] | None:
+    if not literals:
+        return None
+    return re.compile(b"|".join(re.escape(x) for x in sorted(literals, key=len, reverse=True)))
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(specs: tuple[tuple[str, tuple[str, ...]], ...]) -> _Program:
+    groups: dict[tuple[str | None, int], list[Complex]] = {}
+    tracked: set[str | None] = set()
+    needles: dict[str, list[Needle]] = {}
+    unfiltered: set[str] = set()
+    child = False
+    for index, (selector, hints) in enumerate(specs):
+        for cx in parse_selector(selector):
+            tag = cx.subject.tag
+            groups.setdefault((tag, index), []).append(cx)
+            tracked.update(part.tag for part in cx.parts[:-1])
+            child = child or ">" in cx.links
+            found: list[Needle] = [(h, True) for h in hints]
+            if not found and cx.subject.needle is not None:
+                found = [cx.subject.needle]
+            if tag is not None and not found:
+                unfiltered.add(tag)
+            elif tag is not None:
+                needles.setdefault(tag, []).extend(found)
+    by_tag: dict[str | None, list[_Candidate]] = {}
+    for (tag, index), complexes in groups.items():
+        hints = specs[index][1]
+        if hints:
+            hinted = _alternation({h.lower().encode("utf-8", "ignore") for h in hints})
+            candidate = _Candidate(index, tuple(complexes), None, hinted, True)
+            by_tag.setdefault(tag, []).append(candidate)
+            continue
+        own = [cx.subject.needle for cx in complexes]
+        filtered = all(n is not None for n in own)
+        exact = {n[0].encode("utf-8", "ignore") for n in own if n is not None and not n[1]}
+        any_case = {n[0].lower().encode("utf-8", "ignore") for n in own if n is not None and n[1]}
+        candidate = _Candidate(
+            index, tuple(complexes), _alternation(exact), _alternation(any_case), filtered
+        )
+        by_tag.setdefault(tag, []).append(candidate)
+    full = child or None in tracked or None in by_tag
+    named = frozenset(t for t in tracked if t is not None)
+    always = unfiltered | named
+    for name in always:
+        needles.pop(name, None)
+    doc_names = {"head", "body", "html"}
+    skip = tokens.skip_pattern(None if full else always, needles, named)
+    skip_doc = tokens.skip_pattern(None if full else always | doc_names, needles, named | doc_names)
+    return _Program({k: tuple(v) for k, v in by_tag.items()}, full, named, skip, skip_doc)
+
+
 class Rewriter:
     """Feed bytes, get bytes; see the module docstring."""
 
     def __init__(
         self,
-        handlers: Sequence[tuple[str, Handler]] = (),
+        handlers: Sequence[HandlerSpec] = (),
         document_handlers: DocumentHandlers | None = None,
         *,
         encoding: str = "utf-8",
@@ -176,25 +263,11 @@ class Rewriter:
         self._encoding = encoding
         self._text_limit = text_limit
         self._buffer_limit = buffer_limit
-        self._by_tag: dict[str | None, list[tuple[Complex, Handler]]] = {}
-        tracked: set[str | None] = set()
-        needles: dict[str, list[Needle]] = {}
-        unfiltered: set[str] = set()
-        child = False
-        for selector, handler in handlers:
-            for cx in parse_selector(selector):
-                tag = cx.subject.tag
-                self._by_tag.setdefault(tag, []).append((cx, handler))
-                tracked.update(part.tag for part in cx.parts[:-1])
-                child = child or ">" in cx.links
-                needle = cx.subject.needle
-                if tag is not None and needle is None:
-                    unfiltered.add(tag)
-                elif tag is not None and needle is not None:
-                    needles.setdefault(tag, []).append(needle)
-        # A child combinator or an untyped compound needs every element seen.
-        self._full = child or None in tracked or None in self._by_tag
-        self._tracked = frozenset(t for t in tracked if t is not None)
+        program = _compile(tuple((h[0], h[2] if len(h) > 2 else ()) for h in handlers))
+        self._program = program
+        self._handlers = [h[1] for h in handlers]
+        self._full = program.full
+        self._tracked = program.tracked
         doc = document_handlers or DocumentHandlers()
         self._doc: dict[str, bytes | Callable[[], str]] = {
             key: value if callable(value) else value.encode(encoding, "xmlcharrefreplace")
@@ -203,15 +276,8 @@ class Rewriter:
         }
         self._head_open = False
         self._identity = not handlers and not any(self._doc.values())
-        always = unfiltered | self._tracked
-        ends = set(self._tracked)
-        if any(self._doc.values()):
-            always |= {"head", "body", "html"}
-            ends |= {"head", "body", "html"}
-        for name in always:
-            needles.pop(name, None)
-        self._skip_fast = tokens.skip_pattern(None if self._full else always, needles, ends)
-        self._skip_all = tokens.skip_pattern(None)
+        self._skip_fast = program.skip_doc if any(self._doc.values()) else program.skip
+        self._skip_all = _SKIP_ALL
         self._buf = b""
         self._out: list[bytes] = []
         self._stack: list[_Open] = []  # tracked open elements, for combinators
@@ -404,35 +470,37 @@ class Rewriter:
     def _match(
         self, name: str, raw: bytes, name_end: int, deferred: list[Handler]
     ) -> Element | None:
-        """Run the handlers of matching selectors (those of raw-text elements wait for
-        their text, in ``deferred``); return the element if any matched."""
-        candidates = self._by_tag.get(name, [])
-        anywhere = self._by_tag.get(None)
+        """Run the handlers of matching selectors, once each (those of raw-text elements
+        wait for their text, in ``deferred``); return the element if any matched."""
+        candidates = self._program.by_tag.get(name, ())
+        anywhere = self._program.by_tag.get(None)
         if anywhere:
-            candidates = candidates + anywhere
+            candidates = (*candidates, *anywhere)
         if not candidates:
             return None
         el: Element | None = None
         probe = Element(name, raw, name_end, self._encoding)
-        has_ref = b"&" in raw
+        # A literal every match contains must be in the tag (with character references
+        # decoded): a cheap test before any attribute is parsed.
+        text = raw
+        if b"&" in raw:
+            decoded = htmllib.unescape(raw.decode(self._encoding, "surrogateescape"))
+            text = decoded.encode(self._encoding, "surrogateescape")
         lower = b""
-        for cx, handler in candidates:
-            needle = cx.subject.needle
-            if needle is not None and not has_ref:
-                # The selector's literal must be in the tag: a cheap test before parsing.
-                text, any_case = needle
-                if any_case:
-                    lower = lower or raw.lower()
-                    if text.lower().encode(self._encoding, "ignore") not in lower:
-                        continue
-                elif text.encode(self._encoding, "ignore") not in raw:
+        for cand in candidates:
+            if cand.filtered:
+                hit = cand.exact is not None and cand.exact.search(text) is not None
+                if not hit and cand.any_case is not None:
+                    lower = lower or text.lower()
+                    hit = cand.any_case.search(lower) is not None
+                if not hit:
                     continue
-            if cx.matches(probe, self._stack):
+            if any(cx.matches(probe, self._stack) for cx in cand.complexes):
                 el = probe
                 if name in tokens.RAWTEXT:
-                    deferred.append(handler)
+                    deferred.append(self._handlers[cand.index])
                 else:
-                    handler(el)
+                    self._handlers[cand.index](el)
                     if el.removed:
                         break
         return el

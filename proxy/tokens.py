@@ -200,6 +200,7 @@ def _guard(names: Iterable[str]) -> bytes:
     return b"(?:(?=[^" + re.escape(letters.encode()) + b"])|(?!(?:" + alts + rb")[\t\n\f\r />]))"
 
 
+_MAX_NEEDLES = 8
 _SAFE_NEEDLE = re.compile(r"[^\t\n\f\r \"'=<>/&]{2,}")
 
 
@@ -242,7 +243,11 @@ def _skip_pattern(
         filtered = {k: list(v) for k, v in filtered_items}
         always = set(start_names) | {"plaintext"}
         for name, needles in list(filtered.items()):
-            if name in always or not all(_SAFE_NEEDLE.fullmatch(n) for n, _ in needles):
+            needles = sorted(set(needles))
+            filtered[name] = needles
+            # Many needles make the per-character check dearer than letting Python look.
+            too_many = len(needles) > _MAX_NEEDLES
+            if name in always or too_many or not all(_SAFE_NEEDLE.fullmatch(n) for n, _ in needles):
                 always.add(name)
                 del filtered[name]
         always |= RAWTEXT - set(filtered) - _PLAIN_RAW
