@@ -3,9 +3,11 @@
     .venv/bin/python -m bench.proxy [--seconds 5] [--connections 32]
 
 Starts an origin (a 2 KB text file and a 150 KB HTML page from the corpus), then loads,
-one after the other on loopback: the origin directly, consent-proxy in front of it, a
-bare aiohttp forwarding loop, and nginx proxy_pass (when nginx is installed). The load
-generator is wrk (Debian package `wrk`) or, without it, a bounded aiohttp client.
+one after the other on loopback: the origin directly, consent-proxy in front of it with
+its built-in rules (for a visitor who accepted everything: the page passes untouched;
+for one yet to decide: trackers removed, banner added), a bare aiohttp forwarding loop,
+and nginx proxy_pass (when nginx is installed). The load generator is wrk (Debian
+package `wrk`) or, without it, a bounded aiohttp client.
 """
 
 from __future__ import annotations
@@ -112,9 +114,13 @@ def started(args: list[str], port: int) -> Iterator[None]:
             proc.wait()
 
 
-def wrk(url: str, seconds: int, connections: int) -> tuple[float, float, float]:
+ACCEPTED = "Cookie: consent=v=1&preferences=1&analytics=1&advertising=1&social=1"
+
+
+def wrk(url: str, seconds: int, connections: int, header: str = "") -> tuple[float, float, float]:
+    extra = ["-H", header] if header else []
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *extra, url],
         capture_output=True,
         text=True,
         check=True,
@@ -131,8 +137,12 @@ def wrk(url: str, seconds: int, connections: int) -> tuple[float, float, float]:
     return rps, pct("50"), pct("99")
 
 
-def aiohttp_load(url: str, seconds: int, connections: int) -> tuple[float, float, float]:
+def aiohttp_load(
+    url: str, seconds: int, connections: int, header: str = ""
+) -> tuple[float, float, float]:
     import aiohttp
+
+    headers = dict([header.split(": ", 1)]) if header else {}
 
     async def run() -> tuple[float, float, float]:
         latencies: list[float] = []
@@ -142,7 +152,7 @@ def aiohttp_load(url: str, seconds: int, connections: int) -> tuple[float, float
             async def worker() -> None:
                 while time.monotonic() < deadline:
                     start = time.perf_counter()
-                    async with s.get(url) as r:
+                    async with s.get(url, headers=headers) as r:
                         await r.read()
                     latencies.append((time.perf_counter() - start) * 1000)
 
@@ -165,25 +175,26 @@ def main() -> None:
     py = sys.executable
     origin_port, proxy_port, bare_port, nginx_port = (free_port() for _ in range(4))
     origin = f"http://127.0.0.1:{origin_port}"
-    targets: list[tuple[str, list[str] | None, int]] = [
-        ("origin direct", None, origin_port),
-        (
-            "consent-proxy (passthrough hook)",
-            [
-                py,
-                "-m",
-                "proxy",
-                "serve",
-                "--upstream",
-                origin,
-                "--listen",
-                f"127.0.0.1:{proxy_port}",
-                "--access-log",
-                os.devnull,
-            ],
-            proxy_port,
-        ),
-        ("bare aiohttp forwarding loop", [py, "-c", BARE, str(bare_port), origin], bare_port),
+    proxy_cmd = [
+        py,
+        "-m",
+        "proxy",
+        "serve",
+        "--upstream",
+        origin,
+        "--listen",
+        f"127.0.0.1:{proxy_port}",
+        "--access-log",
+        os.devnull,
+        "--decision-log",
+        os.devnull,
+    ]
+    # (name, command or None for the origin itself, port, request header)
+    targets: list[tuple[str, list[str] | None, int, str]] = [
+        ("origin direct", None, origin_port, ""),
+        ("consent-proxy, visitor who accepted all", proxy_cmd, proxy_port, ACCEPTED),
+        ("consent-proxy, visitor yet to decide", proxy_cmd, proxy_port, ""),
+        ("bare aiohttp forwarding loop", [py, "-c", BARE, str(bare_port), origin], bare_port, ""),
     ]
     tmp = tempfile.mkdtemp(prefix="bench-nginx-")
     nginx = shutil.which("nginx") or (
@@ -193,7 +204,7 @@ def main() -> None:
         conf = Path(tmp) / "nginx.conf"
         conf.write_text(NGINX.format(dir=tmp, origin=origin_port, port=nginx_port))
         targets.append(
-            ("nginx proxy_pass", [nginx, "-c", str(conf), "-g", "daemon off;"], nginx_port)
+            ("nginx proxy_pass", [nginx, "-c", str(conf), "-g", "daemon off;"], nginx_port, "")
         )
     print(
         f"load: {load.__name__}, {args.connections} connections, {args.seconds}s per row; "
@@ -202,21 +213,21 @@ def main() -> None:
     with started([py, "-c", ORIGIN, str(origin_port), str(PAGE)], origin_port):
         for path in ("/small", "/page"):
             results: dict[str, tuple[float, float, float]] = {}
-            for name, cmd, port in targets:
+            for name, cmd, port, header in targets:
                 url = f"http://127.0.0.1:{port}{path}"
                 if cmd is None:
-                    results[name] = load(url, args.seconds, args.connections)
+                    results[name] = load(url, args.seconds, args.connections, header)
                 else:
                     with started(cmd, port):
-                        load(url, 1, args.connections)  # warm up
-                        results[name] = load(url, args.seconds, args.connections)
+                        load(url, 1, args.connections, header)  # warm up
+                        results[name] = load(url, args.seconds, args.connections, header)
             base = results["bare aiohttp forwarding loop"][0]
             print(
-                f"\n{path}  {'target':<34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}"
+                f"\n{path}  {'target':<42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}"
             )
             for name, (rps, p50, p99) in results.items():
                 pad = " " * len(path)
-                print(f"{pad}  {name:<34} {rps:9.0f} {p50:8.2f} {p99:8.2f} {rps / base:7.2f}x")
+                print(f"{pad}  {name:<42} {rps:9.0f} {p50:8.2f} {p99:8.2f} {rps / base:7.2f}x")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -176,10 +176,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
     url = target_url(settings, request.raw_path)
     if websocket.is_upgrade(request):
         return await websocket.relay(request, request.app[SESSION], url, headers)
-    rewrite = request.app[REWRITE](
-        RequestInfo(request.method, request.raw_path, request.headers, request.secure)
-    )
-    translated = _translate_validators(headers, rewrite.variant)
+    info = RequestInfo(request.method, request.raw_path, request.headers, request.secure)
+    # Made only when needed: for a validator to translate, or an HTML answer.
+    rewrite = request.app[REWRITE](info) if "If-None-Match" in headers else None
+    translated = rewrite is not None and _translate_validators(headers, rewrite.variant)
     has_body = request.body_exists and request.method not in ("GET", "HEAD")
     body = BodyStream(request, settings.max_body) if has_body else None
     try:
@@ -211,10 +211,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
             html = _sniff_html(first)
         chunks = _body(upstream, first)
         if html and upstream.status not in NO_BODY_STATUS:
-            return await _rewrite(request, upstream, chunks, rewrite)
-        return await _passthrough(
-            request, upstream, chunks, rewrite.variant if translated else None
-        )
+            return await _rewrite(request, upstream, chunks, rewrite or request.app[REWRITE](info))
+        variant = rewrite.variant if rewrite is not None and translated else None
+        return await _passthrough(request, upstream, chunks, variant)
 
 
 def _body(upstream: aiohttp.ClientResponse, first: bytes) -> AsyncIterator[bytes]:

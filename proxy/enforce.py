@@ -211,6 +211,8 @@ class ConsentRewrite:
 
     @property
     def _rw(self) -> Rewriter:
+        if self._rewriter is None and not self._changes_anything():
+            self._rewriter = Rewriter()  # byte for byte, at no cost
         if self._rewriter is None:
             plan = self.plan
             # Hosts are hints: the rewriter looks closer only at tags that name one.
@@ -227,6 +229,12 @@ class ConsentRewrite:
             inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
             self._rewriter = Rewriter(handlers, inserts)
         return self._rewriter
+
+    def _changes_anything(self) -> bool:
+        inserts = self.plan.inserts
+        injects = inserts.head_start or inserts.head_end or inserts.body_end
+        banner = self._templates is not None and not self.consent.decided
+        return bool(self.plan.acts or injects or banner)
 
     def _body_end(self) -> str:
         """At the end of <body>: the forms placeholders post, and the banner for a
