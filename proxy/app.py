@@ -24,7 +24,7 @@ from yarl import URL
 
 from proxy import codec, endpoints, pages, websocket
 from proxy.consent import read_consent
-from proxy.decisions import CLIENT_IP, REQUEST_ID, json_line, open_log
+from proxy.decisions import CLIENT_IP, JsonLines, open_log
 from proxy.enforce import ConsentRewrite, Plan, compile_plan
 from proxy.html import RewriteLimitError
 from proxy.rewrite import BodyRewrite, RequestInfo, RewriteFactory
@@ -46,7 +46,8 @@ SETTINGS = web.AppKey("settings", Settings)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 REWRITE: web.AppKey[RewriteFactory] = web.AppKey("rewrite")
 RULES = web.AppKey("rules", RulesState)
-DECISIONS = web.AppKey("decisions", logging.Logger)
+DECISIONS = web.AppKey("decisions", JsonLines)
+ACCESS_LOG = web.AppKey("access_log", JsonLines)
 log = logging.getLogger("consent_proxy")
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -69,7 +70,9 @@ def create_app(
     else:
         state = RulesState(rules, Path(settings.rules))
     app[RULES] = state
+    app[ACCESS_LOG] = open_log("access", settings.access_log)
     app[DECISIONS] = open_log("decisions", settings.decision_log)
+    app.on_cleanup.append(_close_logs)
     app[REWRITE] = rewrite or consent_rewrites(settings, state)
     app.cleanup_ctx.append(_client_session)
     if rules is None:
@@ -102,6 +105,11 @@ def consent_rewrites(settings: Settings, state: RulesState) -> RewriteFactory:
         )
 
     return factory
+
+
+async def _close_logs(app: web.Application) -> None:
+    for log_file in (app[ACCESS_LOG], app[DECISIONS]):
+        log_file.close()
 
 
 async def _rules_watcher(app: web.Application) -> AsyncIterator[None]:
@@ -171,7 +179,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
         request.remote, request.headers.getall("X-Forwarded-For", []), settings.trusted_proxies
     )
     request[CLIENT_IP] = client
-    request[REQUEST_ID] = uuid.uuid4().hex[:16]
     headers = request_headers(request, settings, client)
     url = target_url(settings, request.raw_path)
     if websocket.is_upgrade(request):
@@ -433,17 +440,15 @@ def _decided(
     """One decision-log line per HTML response: what was done, under which consent."""
     record = rewrite.record()
     if record:
-        request.app[DECISIONS].info(
-            json_line(
-                {
-                    "time": round(time.time(), 3),
-                    "kind": "decision",
-                    "request_id": request[REQUEST_ID],
-                    "method": request.method,
-                    "path": request.raw_path.split("?", 1)[0],
-                    "status": out.status,
-                    **record,
-                }
-            )
+        request.app[DECISIONS].write(
+            {
+                "time": round(time.time(), 3),
+                "kind": "decision",
+                "request_id": uuid.uuid4().hex[:16],
+                "method": request.method,
+                "path": request.raw_path.split("?", 1)[0],
+                "status": out.status,
+                **record,
+            }
         )
     return out

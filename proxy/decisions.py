@@ -12,14 +12,13 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
 CLIENT_IP = web.RequestKey("client_ip", str)
-REQUEST_ID = web.RequestKey("request_id", str)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -42,20 +41,33 @@ def json_line(record: dict[str, Any]) -> str:
     return json.dumps(record, separators=(",", ":"), ensure_ascii=True, default=str)
 
 
-def open_log(name: str, target: str) -> logging.Logger:
-    """A logger writing bare lines to ``target`` (a path, or - for stdout)."""
-    logger = logging.getLogger(f"consent_proxy.{name}")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    for old in list(logger.handlers):
-        logger.removeHandler(old)
-        old.close()
-    handler: logging.Handler = (
-        logging.StreamHandler(sys.stdout) if target == "-" else logging.FileHandler(target)
-    )
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    return logger
+class JsonLines(logging.Logger):
+    """A logger for JSON-lines records that also writes them straight to its stream
+    (``write``): one write and one flush per record, no LogRecord on the hot path."""
+
+    def __init__(self, name: str, stream: TextIO) -> None:
+        super().__init__(name, logging.INFO)
+        self.stream = stream
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        self.addHandler(handler)
+
+    def close(self) -> None:
+        if self.stream is not sys.stdout:
+            self.stream.close()
+
+    def write(self, record: dict[str, Any]) -> None:
+        try:
+            self.stream.write(json_line(record) + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # a full disk or a closed pipe must not stop serving
+            pass
+
+
+def open_log(name: str, target: str) -> JsonLines:
+    """A JSON-lines log writing to ``target`` (a path, or - for stdout)."""
+    stream: TextIO = sys.stdout if target == "-" else open(target, "a", encoding="utf-8")  # noqa: SIM115
+    return JsonLines(f"consent_proxy.{name}", stream)
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -63,17 +75,17 @@ class AccessLogger(AbstractAccessLogger):
 
     def log(self, request: BaseRequest, response: StreamResponse, time_taken: float) -> None:
         client = request.get(CLIENT_IP) or request.remote
-        self.logger.info(
-            json_line(
-                {
-                    "time": round(time.time(), 3),
-                    "kind": "access",
-                    "method": request.method,
-                    "path": request.raw_path.split("?", 1)[0],
-                    "status": response.status,
-                    "bytes": response.body_length,
-                    "duration_ms": round(time_taken * 1000, 2),
-                    "client": truncate_ip(client),
-                }
-            )
-        )
+        record = {
+            "time": round(time.time(), 3),
+            "kind": "access",
+            "method": request.method,
+            "path": request.raw_path.split("?", 1)[0],
+            "status": response.status,
+            "bytes": response.body_length,
+            "duration_ms": round(time_taken * 1000, 2),
+            "client": truncate_ip(client),
+        }
+        if isinstance(self.logger, JsonLines):
+            self.logger.write(record)
+        else:
+            self.logger.info(json_line(record))

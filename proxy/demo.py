@@ -83,13 +83,13 @@ async def _serve(settings: Settings) -> None:
         upstream=f"http://127.0.0.1:{port}",
         privacy_url=settings.privacy_url or "/privacy.html",
     )
-    options = server_options(settings)
-    shutdown = options.pop("shutdown_timeout")
     try:
         app = create_app(settings)
     except RuleError as exc:
         await origin.cleanup()
         raise SystemExit("\n".join(f"consent-proxy: error: {e}" for e in all_errors(exc))) from None
+    options = server_options(app)
+    shutdown = options.pop("shutdown_timeout")
     runner = web.AppRunner(app, shutdown_timeout=shutdown, **options)
     await runner.setup()
     host, listen_port = settings.host_port

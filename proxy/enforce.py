@@ -24,14 +24,8 @@ from proxy import csp
 from proxy.consent import Consent
 from proxy.html import DocumentHandlers, Element, Handler, HandlerSpec, Rewriter
 from proxy.rules import Block, Rule, RuleSet
-from proxy.ui import Templates, banner_css, banner_html
+from proxy.ui import LABELS, Templates, banner_css, banner_html
 
-LABELS = {
-    "preferences": "preference",
-    "analytics": "analytics",
-    "advertising": "advertising",
-    "social": "social media",
-}
 URL_ATTRIBUTES = ("src", "href", "data-src")
 
 
@@ -125,7 +119,7 @@ def placeholder_html(rule: Rule) -> str:
         vendor=esc(rule.name),
         rule=esc(rule.id),
         category=esc(rule.category),
-        category_label=esc(LABELS.get(rule.category, rule.category)),
+        category_label=esc(LABELS[rule.category].lower()),
     )
 
 

@@ -162,7 +162,6 @@ class _Raw:
     script: bool
     element: Element | None = None
     handlers: list[Handler] = field(default_factory=list)
-    head: bytes = b""
     held: bytearray = field(default_factory=bytearray)
     state: int = tokens.SCRIPT_DATA
     scan: int = 0
@@ -378,7 +377,7 @@ class Rewriter:
         if not self._removing:
             el = self._match(name, raw, name_end, deferred)
         if name in tokens.RAWTEXT:
-            self._raw = _Raw(name, name == "script", el, deferred, raw)
+            self._raw = _Raw(name, name == "script", el, deferred)
             if el is None:
                 self._open(name, raw)
         elif el is not None:

@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from proxy import decisions
-from proxy.app import create_app
+from proxy.app import ACCESS_LOG, SETTINGS, create_app
 from proxy.rules import RuleError, all_errors
 from proxy.settings import Settings, parse_listen
 
@@ -69,16 +69,16 @@ def serve(settings: Settings, reuse_port: bool = False) -> int:
         file=sys.stderr,
         flush=True,
     )
-    web.run_app(app, sock=sock, print=None, **server_options(settings))
+    web.run_app(app, sock=sock, print=None, **server_options(app))
     return 0
 
 
-def server_options(settings: Settings) -> dict[str, Any]:
+def server_options(app: web.Application) -> dict[str, Any]:
     """Options for aiohttp's server shared by serve, demo and the workers."""
     return {
         "access_log_class": decisions.AccessLogger,
-        "access_log": decisions.open_log("access", settings.access_log),
-        "shutdown_timeout": settings.shutdown_timeout,
+        "access_log": app[ACCESS_LOG],
+        "shutdown_timeout": app[SETTINGS].shutdown_timeout,
         "handler_cancellation": True,
         "auto_decompress": False,
     }

@@ -49,10 +49,10 @@ def make_proxy(aiohttp_server: Factory, tmp_path: Any) -> Callable[..., Awaitabl
             ),
             **changes,
         )
-        options = server_options(settings)
+        app = app or create_app(settings, rules=ruleset, rewrite=rewrite)
+        options = server_options(app)
         options.pop("shutdown_timeout")
         options.pop("handler_cancellation")  # the test server always sets it
-        app = app or create_app(settings, rules=ruleset, rewrite=rewrite)
         return await aiohttp_server(app, **options)
 
     return start
