@@ -55,9 +55,11 @@ def connection_tokens(headers: Mapping[str, str] | CIMultiDict[str]) -> set[str]
 
 def strip_hop_by_hop(headers: CIMultiDict[str] | Mapping[str, str]) -> CIMultiDict[str]:
     """A copy without hop-by-hop headers; repeated headers keep their order."""
-    drop = HOP_BY_HOP | connection_tokens(headers)
-    items = headers.items()
-    return CIMultiDict((k, v) for k, v in items if k.lower() not in drop)
+    out: CIMultiDict[str] = CIMultiDict(headers)
+    for name in HOP_BY_HOP | connection_tokens(headers):
+        if name in out:
+            out.popall(name)
+    return out
 
 
 def _is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
