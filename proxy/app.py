@@ -183,7 +183,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     url = target_url(settings, request.raw_path)
     if websocket.is_upgrade(request):
         return await websocket.relay(request, request.app[SESSION], url, headers)
-    info = RequestInfo(request.method, request.raw_path, request.headers, request.secure)
+    info = RequestInfo(request.method, request.raw_path, request.headers)
     # Made only when needed: for a validator to translate, or an HTML answer.
     rewrite = request.app[REWRITE](info) if "If-None-Match" in headers else None
     translated = rewrite is not None and _translate_validators(headers, rewrite.variant)

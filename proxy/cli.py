@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
                 "--" + spec.name.replace("_", "-"),
                 dest=spec.name,
                 default=None,
-                metavar=spec.expected.split()[-1].upper() if " " in spec.expected else "VALUE",
+                metavar="VALUE",
                 help=f"{spec.help} ({spec.expected})",
             )
     return parser

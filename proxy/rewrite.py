@@ -35,7 +35,6 @@ class RequestInfo:
     method: str
     path: str  # as the client sent it, with the query (placeholders come back here)
     headers: Mapping[str, str]
-    secure: bool
 
 
 RewriteFactory = Callable[[RequestInfo], BodyRewrite]

@@ -128,10 +128,6 @@ class Complex:
     def subject(self) -> Compound:
         return self.parts[-1]
 
-    @property
-    def needs_ancestors(self) -> bool:
-        return len(self.parts) > 1
-
     def matches(self, el: ElementLike, ancestors: Sequence[ElementLike]) -> bool:
         """``ancestors`` are the open elements around ``el``, outermost first."""
         if not self.subject.matches(el):

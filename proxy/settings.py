@@ -13,7 +13,7 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,6 @@ class Field:
     expected: str
     help: str
     flag: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -226,6 +225,13 @@ FIELDS: tuple[Field, ...] = (
         _max_age,
         f"seconds, at most {MAX_AGE_LIMIT} (13 months)",
         "how long the consent cookie is kept",
+    ),
+    Field("templates", str, "a directory", "banner and preferences templates that replace ours"),
+    Field(
+        "privacy_url",
+        _link,
+        "a path or an http(s) URL",
+        "the privacy policy the banner and preferences page link to",
     ),
 )
 _BY_NAME = {f.name: f for f in FIELDS}

@@ -260,3 +260,43 @@ async def test_meta_csp_gets_hashes_too(
         )
     ]
     assert csp.sha256_source(banner_css) in meta
+
+
+async def test_operator_templates_replace_ours(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy, tmp_path: Path
+) -> None:
+    from proxy.settings import load_settings
+
+    (tmp_path / "banner.toml").write_text(
+        'lang = "fr"\ntitle = "Vos choix"\ntext = "Nous aimerions utiliser des cookies."\n'
+        'privacy_label = "Confidentialit\u00e9"\naccept = "Tout accepter"\nreject = "Tout refuser"\n'
+        'choose = "Choisir"\n',
+        encoding="utf-8",
+    )
+    settings = load_settings({"templates": str(tmp_path), "privacy_url": "/vie-privee"}, env={})
+    assert (settings.templates, settings.privacy_url) == (str(tmp_path), "/vie-privee")
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(text=PAGE, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", serve)
+    origin = await aiohttp_server(app)
+    proxy = await make_proxy(
+        str(origin.make_url("/")),
+        rewrite=None,
+        ruleset=RULES,
+        templates=settings.templates,
+        privacy_url=settings.privacy_url,
+    )
+    async with aiohttp.ClientSession() as s, s.get(proxy.make_url("/")) as r:
+        page = await r.text()
+    assert 'lang="fr"' in page and "Vos choix" in page and ">Tout refuser<" in page
+    assert '<a href="/vie-privee">Confidentialit\u00e9</a>' in page
+
+
+def test_privacy_url_must_be_a_path_or_http_url() -> None:
+    from proxy.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="privacy_url = 'javascript:alert"):
+        load_settings({"privacy_url": "javascript:alert(1)"}, env={})
