@@ -49,11 +49,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "check":
-        return offline.check(args.rules or load_settings({}).rules)
-    if args.command == "rewrite":
+    if args.command in ("check", "rewrite"):
+        try:  # the environment and CONSENT_PROXY_CONFIG still name the cookie and policy
+            base = load_settings({"rules": args.rules})
+        except SettingsError as exc:
+            print(f"consent-proxy: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if args.command == "check":
+            return offline.check(base.rules, base.consent_policy)
         return offline.rewrite(
-            args.file, args.consent, args.rules or load_settings({}).rules, args.explain
+            args.file, args.consent, base.rules, args.explain, base.consent_policy
         )
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     try:
