@@ -75,6 +75,7 @@ def create_app(
     app.on_cleanup.append(_close_logs)
     app[REWRITE] = rewrite or consent_rewrites(settings, state)
     app.cleanup_ctx.append(_client_session)
+    websocket.track(app)
     if rules is None:
         app.cleanup_ctx.append(_rules_watcher)
     endpoints.add_routes(app, settings, state)

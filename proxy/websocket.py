@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 
 import aiohttp
 from aiohttp import web
@@ -12,6 +13,27 @@ from yarl import URL
 
 from proxy import pages
 from proxy.upstream import connection_tokens
+
+
+class OpenSockets:
+    """The client sockets being relayed (weakly held: a closed relay drops out)."""
+
+    def __init__(self) -> None:
+        self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+
+
+OPEN = web.AppKey("open_websockets", OpenSockets)
+
+
+def track(app: web.Application) -> None:
+    """Keep the open client sockets so a shutdown can say goodbye (1001) to each."""
+    app[OPEN] = OpenSockets()
+
+    async def going_away(app: web.Application) -> None:
+        for ws in list(app[OPEN].sockets):
+            await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"server shutting down")
+
+    app.on_shutdown.append(going_away)
 
 
 def is_upgrade(request: web.Request) -> bool:
@@ -50,6 +72,7 @@ async def relay(
             max_msg_size=0,
         )
         await client.prepare(request)
+        request.app[OPEN].sockets.add(client)
         down = asyncio.create_task(_pump(upstream, client))
         up = asyncio.create_task(_pump(client, upstream))
         try:

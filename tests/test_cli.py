@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -246,3 +247,49 @@ def test_dockerfile_copies_only_existing_files() -> None:
             assert (ROOT / src).exists(), f"Dockerfile copies {src}, which does not exist"
     assert re.search(r"(?m)^USER\s+(?!root)", text)
     assert "HEALTHCHECK" in text and "EXPOSE" in text and "VOLUME" in text
+
+
+async def test_sigterm_closes_websockets_with_1001(aiohttp_server: Any, tmp_path: Path) -> None:
+    import asyncio
+
+    import aiohttp
+
+    from tests.origin import origin_app
+
+    origin = await aiohttp_server(origin_app())
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "proxy",
+        "serve",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--upstream",
+        str(origin.make_url("/")),
+        "--access-log",
+        str(tmp_path / "a.log"),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(150):
+            try:
+                _, w = await asyncio.open_connection("127.0.0.1", port)
+                w.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        async with aiohttp.ClientSession() as s, s.ws_connect(f"http://127.0.0.1:{port}/ws") as ws:
+            await ws.send_str("hi")
+            assert await ws.receive_str() == "echo:hi"
+            proc.send_signal(signal.SIGTERM)
+            msg = await asyncio.wait_for(ws.receive(), 10)
+            assert msg.type == aiohttp.WSMsgType.CLOSE
+            assert msg.data == aiohttp.WSCloseCode.GOING_AWAY
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
