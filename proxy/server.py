@@ -98,7 +98,7 @@ def run_workers(settings: Settings) -> int:
     for proc in procs:
         proc.start()
 
-    def forward(signum: int, _frame: object) -> None:
+    def forward(_signum: int, _frame: object) -> None:
         for proc in procs:
             if proc.pid is not None and proc.is_alive():
                 os.kill(proc.pid, signal.SIGTERM)
