@@ -25,6 +25,7 @@ from proxy.consent import Consent
 from proxy.html import DocumentHandlers, Element, Handler, HandlerSpec, Rewriter
 from proxy.rules import Block, Rule, RuleSet
 from proxy.ui import LABELS, Templates, banner_css, banner_html
+from proxy.validators import make_private
 
 URL_ATTRIBUTES = ("src", "href", "data-src")
 
@@ -325,16 +326,7 @@ class ConsentRewrite:
 def consent_dependent_headers(headers: CIMultiDict[str]) -> None:
     """A body that depends on consent is private, varies on Cookie and Sec-GPC and
     keeps no Last-Modified (validators are per variant, see validators.py)."""
-    directives = [
-        d.strip() for v in headers.getall("Cache-Control", []) for d in v.split(",") if d.strip()
-    ]
-    kept = [
-        d
-        for d in directives
-        if d.split("=")[0].strip().lower() not in ("public", "s-maxage", "private")
-    ]
-    headers.popall("Cache-Control", None)
-    headers["Cache-Control"] = ", ".join(["private", *kept])
+    make_private(headers)
     vary = [
         v.strip() for value in headers.getall("Vary", []) for v in value.split(",") if v.strip()
     ]

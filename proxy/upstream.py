@@ -17,6 +17,7 @@ from yarl import URL
 
 from proxy import codec
 from proxy.settings import Network, Settings
+from proxy.validators import make_private
 
 HOP_BY_HOP = frozenset(
     {
@@ -138,6 +139,8 @@ def response_headers(
 ) -> CIMultiDict[str]:
     headers = strip_hop_by_hop(upstream)
     headers.popall("Content-Length", None)  # re-framed by the proxy
+    if "Set-Cookie" in headers:
+        make_private(headers)  # a cookie is one visitor's: never for a shared cache
     via = headers.get("Via")
     headers.popall("Via", None)
     headers["Via"] = (via + ", " if via else "") + f"1.1 {settings.via}"

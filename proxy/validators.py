@@ -1,7 +1,28 @@
-"""Validators for rewritten bodies: each consent variant and rules generation gets its
-own weak ETag, so no cache and no 304 can serve one variant for another."""
+"""Caching headers: private responses, and validators for rewritten bodies (each
+consent variant and rules generation gets its own weak ETag, so no cache and no 304
+can serve one variant for another)."""
 
 from __future__ import annotations
+
+from multidict import CIMultiDict
+
+
+def make_private(headers: CIMultiDict[str]) -> None:
+    """No shared cache may keep this response: ``private`` replaces ``public`` and
+    ``s-maxage``; ``no-store`` and the rest stay."""
+    directives = [
+        d.strip() for v in headers.getall("Cache-Control", []) for d in v.split(",") if d.strip()
+    ]
+    names = {d.split("=")[0].strip().lower() for d in directives}
+    if "no-store" in names and not names & {"public", "s-maxage"}:
+        return
+    kept = [
+        d
+        for d in directives
+        if d.split("=")[0].strip().lower() not in ("public", "s-maxage", "private")
+    ]
+    headers.popall("Cache-Control", None)
+    headers["Cache-Control"] = ", ".join(["private", *kept])
 
 
 def _split_tags(header: str) -> list[str]:

@@ -429,3 +429,15 @@ def test_logged_addresses_are_networks(address: str | None, network: str) -> Non
     from proxy.decisions import truncate_ip
 
     assert truncate_ip(address) == network
+
+
+async def test_responses_that_set_cookies_are_never_shared_cacheable(
+    canned: Callable[[bytes], Awaitable[tuple[TestServer, asyncio.Server]]],
+) -> None:
+    proxy, _ = await canned(
+        b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nCache-Control: public, max-age=600, s-maxage=900\r\n"
+        b"Set-Cookie: sid=1; Path=/\r\nContent-Length: 2\r\n\r\nok"
+    )
+    async with aiohttp.ClientSession() as s, s.get(url(proxy, "/")) as r:
+        assert r.headers["Cache-Control"] == "private, max-age=600"
+        assert await r.read() == b"ok"
