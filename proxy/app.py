@@ -66,7 +66,7 @@ def create_app(
     app = web.Application(middlewares=[_refuse], handler_args={"max_field_size": 16384})
     app[SETTINGS] = settings
     if rules is None:
-        state = RulesState.load(Path(settings.rules))
+        state = RulesState.load(rules_directory(settings.rules))
     else:
         state = RulesState(rules, Path(settings.rules))
     app[RULES] = state
@@ -81,6 +81,18 @@ def create_app(
     endpoints.add_routes(app, settings, state)
     app.router.add_route("*", "/{tail:.*}", handle, expect_handler=_expect)
     return app
+
+
+def rules_directory(configured: str) -> Path:
+    """The rules directory; the default ("rules") falls back to the built-in rules
+    next to the package when the current directory has none."""
+    path = Path(configured)
+    if configured == "rules" and not path.is_dir():
+        shipped = Path(__file__).resolve().parent.parent / "rules"
+        if shipped.is_dir():
+            log.info("no ./rules here: using the built-in rules in %s", shipped)
+            return shipped
+    return path
 
 
 def consent_rewrites(settings: Settings, state: RulesState) -> RewriteFactory:
@@ -391,6 +403,7 @@ async def _rewrite(
     headers = _rewritten_headers(request, upstream, rewrite.variant, encoder.coding)
     if request.method == "HEAD":
         rewrite.fix_headers(headers)
+        headers.popall("X-Consent-Actions", None)  # no body was rewritten to report on
         out = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
         await out.prepare(request)
         return _decided(request, out, rewrite)
