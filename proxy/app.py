@@ -231,7 +231,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
             html = _sniff_html(first)
         chunks = _body(upstream, first)
         if html and upstream.status not in NO_BODY_STATUS:
-            return await _rewrite(request, upstream, chunks, rewrite or request.app[REWRITE](info))
+            page = rewrite or request.app[REWRITE](info)
+            if page.passes_through and request.method != "HEAD":
+                return await _passthrough(request, upstream, chunks, None, page)
+            return await _rewrite(request, upstream, chunks, page)
         variant = rewrite.variant if rewrite is not None and translated else None
         return await _passthrough(request, upstream, chunks, variant)
 
@@ -330,10 +333,16 @@ async def _passthrough(
     upstream: aiohttp.ClientResponse,
     body: AsyncIterator[bytes],
     variant: str | None,
+    page: BodyRewrite | None = None,
 ) -> web.StreamResponse:
+    """The origin's answer, bytes untouched. ``page``: an HTML page whose rewrite would
+    change nothing for this visitor; its headers still say it depends on consent."""
     settings = request.app[SETTINGS]
     headers = response_headers(upstream.headers, settings)
-    if variant is not None and upstream.status == 304 and "ETag" in headers:
+    if page is not None:
+        page.fix_headers(headers)
+        variant = page.variant
+    if variant is not None and (upstream.status == 304 or page is not None) and "ETag" in headers:
         headers["ETag"] = variant_etag(headers["ETag"], variant)
     out = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
     length = upstream.headers.get("Content-Length")
@@ -345,12 +354,16 @@ async def _passthrough(
         await out.prepare(request)
         return out
     await out.prepare(request)
+    size = 0
     try:
         async for chunk in body:
+            size += len(chunk)
             await out.write(chunk)
     except (aiohttp.ClientError, TimeoutError) as exc:
         return _truncate(request, out, exc)
     await out.write_eof()
+    if page is not None:
+        _decided(request, out, page, {"bytes_in": size, "bytes_out": size, "complete": True})
     return out
 
 
@@ -449,11 +462,15 @@ async def _rewrite(
 
 
 def _decided(
-    request: web.Request, out: web.StreamResponse, rewrite: BodyRewrite
+    request: web.Request,
+    out: web.StreamResponse,
+    rewrite: BodyRewrite,
+    measured: dict[str, object] | None = None,
 ) -> web.StreamResponse:
     """One decision-log line per HTML response: what was done, under which consent."""
     record = rewrite.record()
     if record:
+        record.update(measured or {})
         request.app[DECISIONS].write(
             {
                 "time": round(time.time(), 3),

@@ -225,6 +225,10 @@ class ConsentRewrite:
             self._rewriter = Rewriter(handlers, inserts)
         return self._rewriter
 
+    @property
+    def passes_through(self) -> bool:
+        return not self._changes_anything()
+
     def _changes_anything(self) -> bool:
         inserts = self.plan.inserts
         injects = inserts.head_start or inserts.head_end or inserts.body_end
@@ -332,7 +336,8 @@ def consent_dependent_headers(headers: CIMultiDict[str]) -> None:
     ]
     lower = {v.lower() for v in vary}
     if "*" not in lower:
-        vary += [v for v in ("Cookie", "Sec-GPC") if v.lower() not in lower]
+        # The encoding too: the origin chose it from the client's Accept-Encoding.
+        vary += [v for v in ("Accept-Encoding", "Cookie", "Sec-GPC") if v.lower() not in lower]
         headers.popall("Vary", None)
         headers["Vary"] = ", ".join(vary)
     headers.popall("Last-Modified", None)

@@ -19,6 +19,11 @@ class BodyRewrite(Protocol):
     @property
     def variant(self) -> str: ...
 
+    @property
+    def passes_through(self) -> bool:
+        """Whether the page would leave exactly as it came (it can skip decoding)."""
+        ...
+
     def feed(self, chunk: bytes) -> bytes: ...
 
     def close(self) -> bytes: ...
@@ -44,6 +49,7 @@ class Identity:
     """Leaves the body as it is."""
 
     variant = "id"
+    passes_through = False  # the proxy's own hook stays on the rewrite path
 
     def feed(self, chunk: bytes) -> bytes:
         return chunk

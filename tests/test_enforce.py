@@ -419,3 +419,44 @@ async def test_health_reports_a_refused_reload(
             proxy.make_url("/_consent/health"), headers={"X-Forwarded-For": "1.2.3.4"}
         ) as r:
             assert r.status == 404  # not for the public
+
+
+async def test_accepting_visitor_gets_the_origins_bytes_and_framing(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy, tmp_path: Path
+) -> None:
+    page = (ROOT.parent / "shared/corpus/pages/with-trackers/cnn.html").read_bytes()
+    packed = gzip.compress(page)
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(
+            body=packed,
+            headers={
+                "Content-Type": "text/html",
+                "Content-Encoding": "gzip",
+                "ETag": '"e1"',
+                "Cache-Control": "public, max-age=60",
+            },
+        )
+
+    app = web.Application()
+    app.router.add_get("/", serve)
+    origin = await aiohttp_server(app)
+    proxy = await make_proxy(str(origin.make_url("/")), rewrite=None, ruleset=RULES)
+    async with aiohttp.ClientSession(auto_decompress=False) as s:
+        async with s.get(
+            proxy.make_url("/"), headers={"Cookie": ALL, "Accept-Encoding": "gzip"}
+        ) as r:
+            body = await r.read()
+            assert body == packed  # not even re-compressed
+            assert r.headers["Content-Length"] == str(len(packed))
+            assert r.headers["Content-Encoding"] == "gzip"
+            assert r.headers["Cache-Control"] == "private, max-age=60"
+            assert "Cookie" in r.headers["Vary"] and r.headers["ETag"].startswith('W/"e1~')
+            assert r.headers["X-Consent-Actions"] == "none"
+        async with s.get(
+            proxy.make_url("/"), headers={"Cookie": NONE, "Accept-Encoding": "gzip"}
+        ) as r:
+            assert trackers.leaks(oracle.parse(gzip.decompress(await r.read()))) == []
+    records = [json.loads(line) for line in (tmp_path / "decisions.log").read_text().splitlines()]
+    assert records[0]["bytes_in"] == records[0]["bytes_out"] == len(packed)
+    assert records[0]["actions"] == [] and records[1]["actions"]
