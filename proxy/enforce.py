@@ -292,8 +292,9 @@ class ConsentRewrite:
 
     def fix_headers(self, headers: CIMultiDict[str]) -> None:
         consent_dependent_headers(headers)
+        # Room in the page's policy for what the proxy adds (nothing added: untouched).
         for name in ("Content-Security-Policy", "Content-Security-Policy-Report-Only"):
-            policies = headers.getall(name, [])
+            policies = headers.getall(name, []) if self._changes_anything() else []
             if policies:
                 headers.popall(name)
             for policy in policies:
