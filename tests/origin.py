@@ -77,9 +77,22 @@ async def bomb(request: web.Request) -> web.Response:
     )
 
 
+ABANDONED = web.AppKey("abandoned", list)
+
+
 async def slow_headers(request: web.Request) -> web.Response:
-    await asyncio.sleep(float(request.query.get("s", "5")))
+    """Answers late; records whether the proxy dropped the connection meanwhile."""
+    try:
+        await asyncio.sleep(float(request.query.get("s", "5")))
+    except asyncio.CancelledError:  # this test server cancels handlers of lost clients
+        request.app[ABANDONED].append(True)
+        raise
+    request.app[ABANDONED].append(request.transport is None or request.transport.is_closing())
     return web.Response(text="late")
+
+
+async def abandoned(request: web.Request) -> web.Response:
+    return web.json_response(request.app[ABANDONED])
 
 
 async def reset_mid_body(request: web.Request) -> web.StreamResponse:
@@ -165,6 +178,8 @@ async def error_page(request: web.Request) -> web.Response:
 
 def origin_app() -> web.Application:
     app = web.Application()
+    app[ABANDONED] = []
+    app.router.add_get("/abandoned", abandoned)
     app.router.add_route("*", "/echo", echo)
     app.router.add_route("*", "/echo/{tail:.*}", echo)
     app.router.add_get("/html", html)

@@ -400,10 +400,14 @@ async def test_client_gone_releases_upstream(proxy: TestServer, origin: TestServ
     _, writer = await asyncio.open_connection(proxy.host, proxy.port)
     writer.write(b"GET /slow-headers?s=1 HTTP/1.1\r\nHost: x\r\n\r\n")
     await writer.drain()
+    await asyncio.sleep(0.3)  # the proxy is waiting for the origin now
     writer.close()
-    await asyncio.sleep(1.5)
-    async with aiohttp.ClientSession() as s, s.get(url(proxy, "/echo")) as r:
-        assert r.status == 200
+    await asyncio.sleep(1.2)
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url(origin, "/abandoned")) as r:
+            assert await r.json() == [True]  # the proxy let go of the origin too
+        async with s.get(url(proxy, "/echo")) as r:
+            assert r.status == 200
 
 
 async def test_preserve_host(origin: TestServer, make_proxy: MakeProxy) -> None:
