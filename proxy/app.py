@@ -78,7 +78,7 @@ def create_app(
     websocket.track(app)
     if rules is None:
         app.cleanup_ctx.append(_rules_watcher)
-    endpoints.add_routes(app, settings, state)
+    endpoints.add_routes(app, settings, state, app[DECISIONS])
     app.router.add_route("*", "/{tail:.*}", handle, expect_handler=_expect)
     return app
 
@@ -179,20 +179,21 @@ def _refusal(request: web.Request) -> web.StreamResponse | None:
 
 @web.middleware
 async def _refuse(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Runs before routing decides anything, so odd targets never reach a route."""
+    """Runs before routing decides anything, so odd targets never reach a route; and
+    says who the client is, for every handler and the logs."""
     refused = _refusal(request)
     if refused is not None:
         return refused
+    settings = request.app[SETTINGS]
+    request[CLIENT_IP] = client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", []), settings.trusted_proxies
+    )
     return await handler(request)
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    client = client_address(
-        request.remote, request.headers.getall("X-Forwarded-For", []), settings.trusted_proxies
-    )
-    request[CLIENT_IP] = client
-    headers = request_headers(request, settings, client)
+    headers = request_headers(request, settings, request[CLIENT_IP])
     url = target_url(settings, request.raw_path)
     if websocket.is_upgrade(request):
         return await websocket.relay(request, request.app[SESSION], url, headers)

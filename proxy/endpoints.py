@@ -19,6 +19,7 @@ from multidict import MultiDict
 
 from proxy import choices, csp, ui
 from proxy.consent import OPTIONAL, choice_value, read_consent, set_cookie_header
+from proxy.decisions import CLIENT_IP, JsonLines, truncate_ip
 from proxy.settings import Settings
 from proxy.upstream import forwarded_proto
 from proxy.watch import RulesState
@@ -28,7 +29,10 @@ GPC_SINCE = "2026-11-29"
 _MAX_FORM = 16 * 1024
 
 
-def add_routes(app: web.Application, settings: Settings, rules: RulesState) -> None:
+def add_routes(
+    app: web.Application, settings: Settings, rules: RulesState, proofs: JsonLines
+) -> None:
+    """``proofs``: the decision log, which gets one record per consent change."""
     app[STARTED] = time.monotonic()
     templates = ui.Templates(settings.templates, settings.privacy_url)
     policy = settings.consent_policy
@@ -109,6 +113,20 @@ def add_routes(app: web.Application, settings: Settings, rules: RulesState) -> N
         response.headers.add("Set-Cookie", cookie)
         for header in choices.expiry_headers(expire, request.headers.get("Host", ""), secure):
             response.headers.add("Set-Cookie", header)
+        # Proof of consent: what was chosen, when, under which policy and rules.
+        proofs.write(
+            {
+                "time": round(time.time(), 3),
+                "kind": "consent",
+                "policy_version": policy.version,
+                "granted": sorted(granted),
+                "denied": sorted(denied),
+                "before": {c: current.allows(c) for c in OPTIONAL} if current.decided else None,
+                "rules": rules.current.generation,
+                "expired_cookies": expire,
+                "client": truncate_ip(request.get(CLIENT_IP) or request.remote),
+            }
+        )
         return response
 
     async def health(request: web.Request) -> web.StreamResponse:

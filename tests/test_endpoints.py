@@ -300,3 +300,15 @@ def test_privacy_url_must_be_a_path_or_http_url() -> None:
 
     with pytest.raises(SettingsError, match="privacy_url = 'javascript:alert"):
         load_settings({"privacy_url": "javascript:alert(1)"}, env={})
+
+
+async def test_every_consent_change_is_logged_as_proof(site: TestServer, tmp_path: Path) -> None:
+    import json
+
+    await post(site, {"reject": "all"}, {"Cookie": "consent=v=1&analytics=1; _ga=GA1"})
+    line = (tmp_path / "decisions.log").read_text().strip().splitlines()[-1]
+    record = json.loads(line)
+    assert record["kind"] == "consent" and record["policy_version"] == 1
+    assert record["granted"] == [] and "analytics" in record["denied"]
+    assert record["before"]["analytics"] is True and record["expired_cookies"] == ["_ga"]
+    assert record["client"] == "127.0.0.0" and "GA1" not in line
