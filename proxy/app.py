@@ -27,6 +27,7 @@ from proxy.consent import read_consent
 from proxy.decisions import CLIENT_IP, JsonLines, open_log
 from proxy.enforce import ConsentRewrite, Plan, compile_plan
 from proxy.html import RewriteLimitError
+from proxy.metrics import METRICS, Metrics
 from proxy.rewrite import BodyRewrite, RequestInfo, RewriteFactory
 from proxy.rules import RuleSet
 from proxy.settings import Settings
@@ -70,6 +71,7 @@ def create_app(
     else:
         state = RulesState(rules, Path(settings.rules))
     app[RULES] = state
+    app[METRICS] = Metrics()
     app[ACCESS_LOG] = open_log("access", settings.access_log)
     app[DECISIONS] = open_log("decisions", settings.decision_log)
     app.on_cleanup.append(_close_logs)
@@ -472,6 +474,10 @@ def _decided(
     record = rewrite.record()
     if record:
         record.update(measured or {})
+        metrics = request.app[METRICS]
+        metrics.pages["untouched" if measured else "rewritten"] += 1
+        for action in record.get("actions", ()):
+            metrics.actions[(action["rule"], action["action"])] += action["count"]
         request.app[DECISIONS].write(
             {
                 "time": round(time.time(), 3),

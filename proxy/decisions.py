@@ -18,6 +18,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
+from proxy.metrics import METRICS
+
 CLIENT_IP = web.RequestKey("client_ip", str)
 
 
@@ -89,3 +91,6 @@ class AccessLogger(AbstractAccessLogger):
             self.logger.write(record)
         else:
             self.logger.info(json_line(record))
+        metrics = request.app.get(METRICS) if isinstance(request, web.Request) else None
+        if metrics is not None:
+            metrics.responses[f"{response.status // 100}xx"] += 1

@@ -20,6 +20,7 @@ from multidict import MultiDict
 from proxy import choices, csp, ui
 from proxy.consent import OPTIONAL, choice_value, read_consent, set_cookie_header
 from proxy.decisions import CLIENT_IP, JsonLines, truncate_ip
+from proxy.metrics import METRICS
 from proxy.settings import Settings
 from proxy.upstream import forwarded_proto
 from proxy.watch import RulesState
@@ -113,6 +114,10 @@ def add_routes(
         response.headers.add("Set-Cookie", cookie)
         for header in choices.expiry_headers(expire, request.headers.get("Host", ""), secure):
             response.headers.add("Set-Cookie", header)
+        kind = (
+            "accept_all" if granted == set(OPTIONAL) else "reject_all" if not granted else "custom"
+        )
+        request.app[METRICS].consents[kind] += 1
         # Proof of consent: what was chosen, when, under which policy and rules.
         proofs.write(
             {
@@ -145,6 +150,14 @@ def add_routes(
         }
         return web.json_response(body, headers={"Cache-Control": "no-store"})
 
+    async def metrics(request: web.Request) -> web.StreamResponse:
+        if not is_admin(request, settings.admin_token):
+            raise web.HTTPNotFound()
+        text = request.app[METRICS].render(rules.current.generation, rules.error is not None)
+        return web.Response(
+            text=text, content_type="text/plain", headers={"Cache-Control": "no-store"}
+        )
+
     async def gpc(request: web.Request) -> web.StreamResponse:
         # Global Privacy Control: this site honours Sec-GPC (denies advertising, social).
         return web.json_response(
@@ -155,6 +168,7 @@ def add_routes(
     app.router.add_get("/_consent", get_consent)
     app.router.add_post("/_consent", post_consent)
     app.router.add_get("/_consent/health", health)
+    app.router.add_get("/_consent/metrics", metrics)
     app.router.add_get("/.well-known/gpc.json", gpc)
 
 

@@ -312,3 +312,27 @@ async def test_every_consent_change_is_logged_as_proof(site: TestServer, tmp_pat
     assert record["granted"] == [] and "analytics" in record["denied"]
     assert record["before"]["analytics"] is True and record["expired_cookies"] == ["_ga"]
     assert record["client"] == "127.0.0.0" and "GA1" not in line
+
+
+async def test_metrics_for_the_operator(site: TestServer) -> None:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as s:
+        async with s.get(site.make_url("/")) as r:
+            await r.read()
+        async with s.get(
+            site.make_url("/"),
+            headers={"Cookie": "consent=v=1&analytics=1&advertising=1&social=1&preferences=1"},
+        ) as r:
+            await r.read()
+    await post(site, {"accept": "all"})
+    async with aiohttp.ClientSession() as s:
+        async with s.get(site.make_url("/_consent/metrics")) as r:
+            text = await r.text()
+        async with s.get(
+            site.make_url("/_consent/metrics"), headers={"X-Forwarded-For": "1.2.3.4"}
+        ) as r:
+            assert r.status == 404
+    assert 'consent_proxy_pages_total{how="rewritten"} 1' in text
+    assert 'consent_proxy_pages_total{how="untouched"} 1' in text
+    assert 'consent_proxy_consents_total{kind="accept_all"} 1' in text
+    assert 'consent_proxy_responses_total{class="2xx"}' in text
+    assert f'consent_proxy_rules_info{{generation="{RULES.generation}"}} 1' in text
