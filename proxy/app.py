@@ -423,12 +423,17 @@ async def _rewrite(
         out = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
         await out.prepare(request)
         return _decided(request, out, rewrite)
-    # The first piece is decoded and rewritten before anything is sent, so a body that
+    # The first 64 KB are decoded and rewritten before anything is sent, so a body that
     # cannot be decoded (or a bomb that explodes at once) still gets a clean 502, and a
     # page that arrived whole is answered whole, with a Content-Length.
     try:
-        first = await anext(chunks, b"")
-        pending = rewrite.feed(decoder.feed(first)) if first else b""
+        pending, consumed = b"", 0
+        while consumed < _CHUNK:  # however the network splits the first 64 KB
+            chunk = await anext(chunks, b"")
+            if not chunk:
+                break
+            consumed += len(chunk)
+            pending += rewrite.feed(decoder.feed(chunk))
         whole = upstream.content.at_eof()
         if whole:
             pending += rewrite.feed(decoder.flush()) + rewrite.close()

@@ -80,6 +80,19 @@ async def bomb(request: web.Request) -> web.Response:
 ABANDONED = web.AppKey("abandoned", list)
 
 
+async def bomb_in_pieces(request: web.Request) -> web.StreamResponse:
+    """The bomb in 4 KB writes with pauses: each piece alone is under the cap."""
+    resp = web.StreamResponse(headers={"Content-Type": "text/html", "Content-Encoding": "gzip"})
+    await resp.prepare(request)
+    data = gzip_bomb()
+    for i in range(0, len(data), 4096):
+        await resp.write(data[i : i + 4096])
+        if i < 80_000:
+            await asyncio.sleep(0.002)
+    await resp.write_eof()
+    return resp
+
+
 async def slow_headers(request: web.Request) -> web.Response:
     """Answers late; records whether the proxy dropped the connection meanwhile."""
     try:
@@ -186,6 +199,7 @@ def origin_app() -> web.Application:
     app.router.add_get("/html-{coding}", encoded)
     app.router.add_get("/css-gzip", encoded_css)
     app.router.add_get("/bomb", bomb)
+    app.router.add_get("/bomb-pieces", bomb_in_pieces)
     app.router.add_get("/slow-headers", slow_headers)
     app.router.add_get("/reset", reset_mid_body)
     app.router.add_get("/cookies", cookies)

@@ -243,8 +243,9 @@ async def test_origin_offered_only_decodable_encodings(proxy: TestServer) -> Non
     assert seen["accept-encoding"] == ["gzip"]
 
 
-async def test_decompression_bomb_is_502(proxy: TestServer) -> None:
-    async with aiohttp.ClientSession() as s, s.get(url(proxy, "/bomb")) as r:
+@pytest.mark.parametrize("path", ["/bomb", "/bomb-pieces"])
+async def test_decompression_bomb_is_502(proxy: TestServer, path: str) -> None:
+    async with aiohttp.ClientSession() as s, s.get(url(proxy, path)) as r:
         assert r.status == 502
 
 
