@@ -110,10 +110,11 @@ async def abandoned(request: web.Request) -> web.Response:
 
 async def reset_mid_body(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": request.query.get("type", "text/html")})
+    size = int(request.query.get("size", "20000"))
     if request.query.get("length"):
-        resp.content_length = 100_000
+        resp.content_length = size * 2
     await resp.prepare(request)
-    await resp.write(b"<html><body>" + b"x" * 20_000)
+    await resp.write(b"<html><body>" + b"x" * size)
     await asyncio.sleep(0.05)
     assert request.transport is not None
     request.transport.abort()

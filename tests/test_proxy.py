@@ -179,13 +179,20 @@ async def test_no_headers_in_time_is_504(proxy: TestServer) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["", "?length=1", "?type=text/plain", "?type=text/plain&length=1"]
+    "query",
+    ["?size=300000", "?size=300000&length=1", "?type=text/plain", "?type=text/plain&length=1"],
 )
 async def test_origin_reset_mid_body_is_visible_truncation(proxy: TestServer, query: str) -> None:
     async with aiohttp.ClientSession() as s, s.get(url(proxy, "/reset" + query)) as r:
         assert r.status == 200
         with pytest.raises(aiohttp.ClientPayloadError):
             await r.read()
+
+
+async def test_origin_reset_before_the_page_began_is_502(proxy: TestServer) -> None:
+    # HTML is held until its first 64 KB are rewritten: nothing was sent yet.
+    async with aiohttp.ClientSession() as s, s.get(url(proxy, "/reset?size=20000")) as r:
+        assert r.status == 502
 
 
 async def test_garbage_from_origin_is_502(
