@@ -293,3 +293,24 @@ async def test_sigterm_closes_websockets_with_1001(aiohttp_server: Any, tmp_path
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_every_asset_is_packaged() -> None:
+    import fnmatch
+    import tomllib
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["proxy"]
+    assets = [
+        p.relative_to(ROOT / "proxy").as_posix()
+        for p in (ROOT / "proxy" / "assets").rglob("*")
+        if p.is_file()
+    ]
+    assert assets
+    missing = [
+        a
+        for a in assets
+        if not any(fnmatch.fnmatchcase(a, g) and a.count("/") == g.count("/") for g in globs)
+    ]
+    assert missing == [], "not in the wheel: " + ", ".join(missing)
