@@ -40,7 +40,7 @@ from proxy.upstream import (
     response_headers,
     target_url,
 )
-from proxy.validators import upstream_if_none_match, variant_etag
+from proxy.validators import add_vary, upstream_if_none_match, variant_etag
 from proxy.watch import RulesState, watch
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -395,9 +395,7 @@ def _rewritten_headers(
         headers["ETag"] = variant_etag(headers["ETag"], variant)
     if coding:
         headers["Content-Encoding"] = coding
-    vary = {v.strip().lower() for v in headers.getall("Vary", []) for v in v.split(",")}
-    if "accept-encoding" not in vary and "*" not in vary:
-        headers.add("Vary", "Accept-Encoding")
+    add_vary(headers, "Accept-Encoding")
     return headers
 
 

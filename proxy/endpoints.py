@@ -13,6 +13,7 @@ import ipaddress
 import json
 import time
 from collections.abc import Mapping, Sequence
+from urllib.parse import parse_qs
 
 from aiohttp import web
 from multidict import MultiDict
@@ -206,8 +207,6 @@ async def _fields(request: web.Request) -> Mapping[str, Sequence[str]] | None:
             if isinstance(value, (str, int)):
                 out.add(str(key), str(value))
         return {k: out.getall(k) for k in out}
-    from urllib.parse import parse_qs
-
     try:
         return parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
     except (UnicodeDecodeError, ValueError):

@@ -25,7 +25,7 @@ from proxy.consent import Consent
 from proxy.html import DocumentHandlers, Element, Handler, HandlerSpec, Rewriter
 from proxy.rules import Block, Rule, RuleSet
 from proxy.ui import LABELS, Templates, banner_css, banner_html
-from proxy.validators import make_private
+from proxy.validators import add_vary, make_private
 
 URL_ATTRIBUTES = ("src", "href", "data-src")
 
@@ -332,13 +332,6 @@ def consent_dependent_headers(headers: CIMultiDict[str]) -> None:
     """A body that depends on consent is private, varies on Cookie and Sec-GPC and
     keeps no Last-Modified (validators are per variant, see validators.py)."""
     make_private(headers)
-    vary = [
-        v.strip() for value in headers.getall("Vary", []) for v in value.split(",") if v.strip()
-    ]
-    lower = {v.lower() for v in vary}
-    if "*" not in lower:
-        # The encoding too: the origin chose it from the client's Accept-Encoding.
-        vary += [v for v in ("Accept-Encoding", "Cookie", "Sec-GPC") if v.lower() not in lower]
-        headers.popall("Vary", None)
-        headers["Vary"] = ", ".join(vary)
+    # The encoding too: the origin chose it from the client's Accept-Encoding.
+    add_vary(headers, "Accept-Encoding", "Cookie", "Sec-GPC")
     headers.popall("Last-Modified", None)

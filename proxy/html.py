@@ -265,8 +265,6 @@ class Rewriter:
         program = _compile(tuple((h[0], h[2] if len(h) > 2 else ()) for h in handlers))
         self._program = program
         self._handlers = [h[1] for h in handlers]
-        self._full = program.full
-        self._tracked = program.tracked
         doc = document_handlers or DocumentHandlers()
         self._doc: dict[str, bytes | Callable[[], str]] = {
             key: value if callable(value) else value.encode(encoding, "xmlcharrefreplace")
@@ -276,7 +274,6 @@ class Rewriter:
         self._head_open = False
         self._identity = not handlers and not any(self._doc.values())
         self._skip_fast = program.skip_doc if any(self._doc.values()) else program.skip
-        self._skip_all = _SKIP_ALL
         self._buf = b""
         self._out: list[bytes] = []
         self._stack: list[_Open] = []  # tracked open elements, for combinators
@@ -331,8 +328,13 @@ class Rewriter:
                 if self._raw is not None:
                     return pos
                 continue
-            slow = self._full or self._region or self._doc["head_start"] or self._doc["head_end"]
-            skip = self._skip_all if slow else self._skip_fast
+            slow = (
+                self._program.full
+                or self._region
+                or self._doc["head_start"]
+                or self._doc["head_end"]
+            )
+            skip = _SKIP_ALL if slow else self._skip_fast
             end = skip.match(buf, pos).end()  # type: ignore[union-attr]
             if end > pos:
                 self._emit(buf[pos:end])
@@ -524,7 +526,7 @@ class Rewriter:
             self._open(name, head, _Watch(False, append, after) if append or after else None)
 
     def _track(self, name: str, raw: bytes, name_end: int) -> None:
-        if name in tokens.VOID or not (self._full or name in self._tracked):
+        if name in tokens.VOID or not (self._program.full or name in self._program.tracked):
             return
         if self._stack and tokens.closes(self._stack[-1].tag, name):
             self._stack.pop()

@@ -216,17 +216,9 @@ def _text(
     if value is None and not required:
         return ""
     if not isinstance(value, str) or not value.strip():
-        raise (
-            fail(key, "expected a non-empty string", table, index)
-            if table
-            else fail(key, "expected a non-empty string")
-        )
+        raise fail(key, "expected a non-empty string", table, index)
     if not _single_line(value):
-        raise (
-            fail(key, "must not contain CR, LF or NUL", table, index)
-            if table
-            else fail(key, "must not contain CR, LF or NUL")
-        )
+        raise fail(key, "must not contain CR, LF or NUL", table, index)
     return value
 
 

@@ -89,10 +89,16 @@ def client_address(peer: str | None, forwarded_for: list[str], trusted: tuple[Ne
     return client
 
 
+def _from_trusted(request: web.BaseRequest, settings: Settings) -> bool:
+    """Whether the peer is a proxy whose X-Forwarded-* headers are believed."""
+    trusted = settings.trusted_proxies
+    return bool(trusted) and _is_trusted(request.remote or "", trusted)
+
+
 def forwarded_proto(request: web.BaseRequest, settings: Settings) -> str:
     """The scheme the visitor used: ours, or what a trusted proxy in front says."""
     proto = request.scheme
-    if settings.trusted_proxies and _is_trusted(request.remote or "", settings.trusted_proxies):
+    if _from_trusted(request, settings):
         proto = (
             request.headers.get("X-Forwarded-Proto", proto).split(",")[0].strip().lower() or proto
         )
@@ -109,13 +115,8 @@ def request_headers(request: web.BaseRequest, settings: Settings, client: str) -
     """Headers to send upstream for ``request``."""
     incoming = request.headers
     headers = strip_hop_by_hop(incoming)
-    from_trusted = bool(settings.trusted_proxies) and _is_trusted(
-        request.remote or "", settings.trusted_proxies
-    )
-    proto = request.scheme
     host = incoming.get("Host", "")
-    if from_trusted:
-        proto = incoming.get("X-Forwarded-Proto", proto).split(",")[0].strip() or proto
+    if _from_trusted(request, settings):
         host = incoming.get("X-Forwarded-Host", host).split(",")[0].strip() or host
     for name in FORWARDING:
         headers.popall(name, None)
@@ -124,7 +125,7 @@ def request_headers(request: web.BaseRequest, settings: Settings, client: str) -
         headers["Host"] = host
     headers["Accept-Encoding"] = codec.offer_upstream(incoming.get("Accept-Encoding"))
     headers["X-Forwarded-For"] = client
-    headers["X-Forwarded-Proto"] = proto if proto in ("http", "https") else "http"
+    headers["X-Forwarded-Proto"] = forwarded_proto(request, settings)
     if host:
         headers["X-Forwarded-Host"] = host
     via = ", ".join(incoming.getall("Via", []))

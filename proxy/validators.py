@@ -7,6 +7,20 @@ from __future__ import annotations
 from multidict import CIMultiDict
 
 
+def add_vary(headers: CIMultiDict[str], *names: str) -> None:
+    """Merge ``names`` into one Vary header (nothing to add to ``Vary: *``)."""
+    vary = [
+        v.strip() for value in headers.getall("Vary", []) for v in value.split(",") if v.strip()
+    ]
+    lower = {v.lower() for v in vary}
+    if "*" in lower:
+        return
+    missing = [n for n in names if n.lower() not in lower]
+    if missing:
+        headers.popall("Vary", None)
+        headers["Vary"] = ", ".join([*vary, *missing])
+
+
 def make_private(headers: CIMultiDict[str]) -> None:
     """No shared cache may keep this response: ``private`` replaces ``public`` and
     ``s-maxage``; ``no-store`` and the rest stay."""
