@@ -99,12 +99,18 @@ def wait_port(port: int, timeout: float = 15) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by process ``pid`` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def started(args: list[str], port: int) -> Iterator[None]:
+def started(args: list[str], port: int) -> Iterator[int]:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
-        yield
+        yield proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -114,13 +120,14 @@ def started(args: list[str], port: int) -> Iterator[None]:
             proc.wait()
 
 
+WRK_PREFIX: list[str] = []
 ACCEPTED = "Cookie: consent=v=1&preferences=1&analytics=1&advertising=1&social=1"
 
 
 def wrk(url: str, seconds: int, connections: int, header: str = "") -> tuple[float, float, float]:
     extra = ["-H", header] if header else []
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *extra, url],
+        [*WRK_PREFIX, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *extra, url],
         capture_output=True,
         text=True,
         check=True,
@@ -212,22 +219,32 @@ def main() -> None:
     )
     with started([py, "-c", ORIGIN, str(origin_port), str(PAGE)], origin_port):
         for path in ("/small", "/page"):
-            results: dict[str, tuple[float, float, float]] = {}
+            # name -> (req/s, p50 ms, p99 ms, CPU us per request of the proxy process)
+            results: dict[str, tuple[float, float, float, float]] = {}
             for name, cmd, port, header in targets:
                 url = f"http://127.0.0.1:{port}{path}"
                 if cmd is None:
-                    results[name] = load(url, args.seconds, args.connections, header)
-                else:
-                    with started(cmd, port):
-                        load(url, 1, args.connections, header)  # warm up
-                        results[name] = load(url, args.seconds, args.connections, header)
-            base = results["bare aiohttp forwarding loop"][0]
+                    results[name] = (*load(url, args.seconds, args.connections, header), 0.0)
+                    continue
+                with started(cmd, port) as pid:
+                    load(url, 1, args.connections, header)  # warm up
+                    before = cpu_seconds(pid)
+                    rps, p50, p99 = load(url, args.seconds, args.connections, header)
+                    cpu = (cpu_seconds(pid) - before) / max(rps * args.seconds, 1) * 1e6
+                    results[name] = (rps, p50, p99, cpu)
+            bare_rps, _, _, bare_cpu = results["bare aiohttp forwarding loop"]
             print(
-                f"\n{path}  {'target':<42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}"
+                f"\n{path}  {'target':<42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+                f"{'vs bare':>8} {'CPU us/req':>11} {'vs bare':>8}"
             )
-            for name, (rps, p50, p99) in results.items():
+            for name, (rps, p50, p99, cpu) in results.items():
                 pad = " " * len(path)
-                print(f"{pad}  {name:<42} {rps:9.0f} {p50:8.2f} {p99:8.2f} {rps / base:7.2f}x")
+                # CPU per request: a lower figure is better, so the ratio is bare / this.
+                cpu_text = f"{cpu:11.0f} {bare_cpu / cpu:7.2f}x" if cpu else f"{'-':>11} {'':>8}"
+                print(
+                    f"{pad}  {name:<42} {rps:9.0f} {p50:8.2f} {p99:8.2f} "
+                    f"{rps / bare_rps:7.2f}x {cpu_text}"
+                )
     shutil.rmtree(tmp, ignore_errors=True)
 
 

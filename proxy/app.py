@@ -28,6 +28,7 @@ from proxy.decisions import CLIENT_IP, JsonLines, open_log
 from proxy.enforce import ConsentRewrite, Plan, compile_plan
 from proxy.html import RewriteLimitError
 from proxy.metrics import METRICS, Metrics
+from proxy.pacing import UNWAITED, SendDeadline
 from proxy.rewrite import BodyRewrite, RequestInfo, RewriteFactory
 from proxy.rules import RuleSet
 from proxy.settings import Settings
@@ -35,6 +36,7 @@ from proxy.ui import Templates
 from proxy.upstream import (
     BodyStream,
     BodyTooLarge,
+    ClientTooSlow,
     client_address,
     request_headers,
     response_headers,
@@ -204,7 +206,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
     rewrite = request.app[REWRITE](info) if "If-None-Match" in headers else None
     translated = rewrite is not None and _translate_validators(headers, rewrite.variant)
     has_body = request.body_exists and request.method not in ("GET", "HEAD")
-    body = BodyStream(request, settings.max_body) if has_body else None
+    body = (
+        BodyStream(request, settings.max_body, settings.client_timeout, settings.upstream_timeout)
+        if has_body
+        else None
+    )
     try:
         upstream = await _send(request, settings, url, headers, body)
         if upstream.status == 206 and _is_html(upstream) and request.method in ("GET", "HEAD"):
@@ -215,12 +221,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
             upstream = await _send(request, settings, url, headers, None)
     except BodyTooLarge:
         return pages.error(413, close=True)
+    except ClientTooSlow:
+        return pages.error(408, close=True)
     except TimeoutError:
         log.warning("upstream timeout: %s %s", request.method, request.path)
         return pages.error(504)
     except (aiohttp.ClientError, OSError) as exc:
         if body is not None and body.exceeded:
             return pages.error(413, close=True)
+        if body is not None and body.stalled:
+            return pages.error(408, close=True)
         log.warning("upstream failed: %s %s: %s", request.method, request.path, type(exc).__name__)
         return pages.error(502)
     async with upstream:
@@ -301,7 +311,9 @@ async def _send(
     data = body.__aiter__() if body is not None else None
     if body is not None and request.content_length is None:
         headers.popall("Content-Length", None)
-    async with asyncio.timeout(settings.upstream_timeout):
+    async with asyncio.timeout(settings.upstream_timeout) as deadline:
+        if body is not None:
+            body.deadline = deadline  # counted from the last body byte sent
         return await session.request(
             request.method,
             url,
@@ -358,13 +370,21 @@ async def _passthrough(
         return out
     await out.prepare(request)
     size = 0
+    pacing: SendDeadline | None = None
     try:
         async for chunk in body:
             size += len(chunk)
+            if pacing is None and size > UNWAITED:
+                pacing = SendDeadline(request, settings.client_timeout)
             await out.write(chunk)
+            if pacing is not None:
+                pacing.wrote()
+        await out.write_eof()
     except (aiohttp.ClientError, TimeoutError) as exc:
         return _truncate(request, out, exc)
-    await out.write_eof()
+    finally:
+        if pacing is not None:
+            pacing.cancel()
     if page is not None:
         _decided(request, out, page, {"bytes_in": size, "bytes_out": size, "complete": True})
     return out
@@ -446,24 +466,34 @@ async def _rewrite(
         body = encoder.feed(pending) + encoder.finish()
         out.content_length = len(body)
         await out.prepare(request)
-        await out.write(body)
-        await out.write_eof()
+        pacing = SendDeadline(request, settings.client_timeout) if len(body) > UNWAITED else None
+        try:
+            await out.write(body)
+            await out.write_eof()
+        finally:
+            if pacing is not None:
+                pacing.cancel()
         return _decided(request, out, rewrite)
     await out.prepare(request)
+    pacing = SendDeadline(request, settings.client_timeout)
     try:
         await out.write(encoder.feed(pending))
         async for chunk in chunks:
             data = rewrite.feed(decoder.feed(chunk))
             if data:
                 await out.write(encoder.feed(data))
+                pacing.wrote()
         await out.write(
             encoder.feed(rewrite.feed(decoder.flush()) + rewrite.close()) + encoder.finish()
         )
+        pacing.wrote()
+        with contextlib.suppress(ConnectionResetError):
+            await out.write_eof()
     except (aiohttp.ClientError, TimeoutError, codec.DecodeError, RewriteLimitError) as exc:
         _decided(request, out, rewrite)
         return _truncate(request, out, exc)
-    with contextlib.suppress(ConnectionResetError):
-        await out.write_eof()
+    finally:
+        pacing.cancel()
     return _decided(request, out, rewrite)
 
 

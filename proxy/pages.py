@@ -10,6 +10,7 @@ from aiohttp import web
 _MESSAGES = {
     400: "The request could not be understood.",
     405: "This method is not allowed here.",
+    408: "The request took too long to arrive.",
     413: "The request body is too large.",
     417: "The expectation given in the request cannot be met.",
     502: "The site could not be reached. Please try again in a moment.",

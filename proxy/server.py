@@ -79,6 +79,9 @@ def server_options(app: web.Application) -> dict[str, Any]:
         "access_log_class": decisions.AccessLogger,
         "access_log": app[ACCESS_LOG],
         "shutdown_timeout": app[SETTINGS].shutdown_timeout,
+        # Also the deadline for a request's headers: aiohttp closes a connection whose
+        # next request is not complete when the keep-alive time runs out.
+        "keepalive_timeout": app[SETTINGS].client_timeout,
         "handler_cancellation": True,
         "auto_decompress": False,
     }

@@ -41,6 +41,7 @@ class Settings:
     max_html: int = 16 * 1024 * 1024
     upstream_timeout: float = 30.0
     read_timeout: float = 60.0
+    client_timeout: float = 30.0
     shutdown_timeout: float = 15.0
     workers: int = 1
     access_log: str = "-"
@@ -188,6 +189,13 @@ FIELDS: tuple[Field, ...] = (
         _positive_float,
         "positive seconds",
         "longest pause inside an origin's response body",
+    ),
+    Field(
+        "client_timeout",
+        _positive_float,
+        "positive seconds",
+        "deadline for a client to send its request headers (and idle keep-alive time), "
+        "and longest pause while it sends a body or takes a response",
     ),
     Field(
         "shutdown_timeout",

@@ -8,6 +8,7 @@ by listing it in ``Connection``.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import AsyncIterator, Iterable, Mapping
 
@@ -46,6 +47,10 @@ FORWARDING = (
 
 class BodyTooLarge(Exception):
     """The request body crossed --max-body while streaming."""
+
+
+class ClientTooSlow(Exception):
+    """The client paused longer than --client-timeout while sending its body."""
 
 
 def connection_tokens(headers: Mapping[str, str] | CIMultiDict[str]) -> set[str]:
@@ -150,18 +155,36 @@ def response_headers(
 
 class BodyStream:
     """The request body as it arrives; stops with BodyTooLarge as soon as it crosses
-    ``limit`` (``exceeded`` stays set: the HTTP client may wrap the exception)."""
+    ``limit``, and with ClientTooSlow when the client pauses longer than ``pause``
+    (``exceeded`` and ``stalled`` stay set: the HTTP client may wrap the exception)."""
 
-    def __init__(self, request: web.BaseRequest, limit: int) -> None:
+    def __init__(self, request: web.BaseRequest, limit: int, pause: float, answer: float) -> None:
         self._request = request
         self._limit = limit
+        self._pause = pause
+        self._answer = answer
         self.exceeded = False
+        self.stalled = False
+        # The upstream deadline, pushed back as body bytes go out: the origin's time
+        # to answer counts from the end of the body, not from its start.
+        self.deadline: asyncio.Timeout | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         seen = 0
-        async for chunk in self._request.content.iter_any():
+        content = self._request.content
+        while True:
+            try:
+                async with asyncio.timeout(self._pause):
+                    chunk = await content.readany()
+            except TimeoutError:
+                self.stalled = True
+                raise ClientTooSlow(f"no request body bytes for {self._pause} s") from None
+            if not chunk:
+                return
             seen += len(chunk)
             if seen > self._limit:
                 self.exceeded = True
                 raise BodyTooLarge(f"request body exceeds {self._limit} bytes")
+            if self.deadline is not None:
+                self.deadline.reschedule(asyncio.get_running_loop().time() + self._answer)
             yield chunk

@@ -104,6 +104,21 @@ async def slow_headers(request: web.Request) -> web.Response:
     return web.Response(text="late")
 
 
+async def big(request: web.Request) -> web.StreamResponse:
+    """``size`` bytes in 64 KB writes; records whether the proxy stopped taking them."""
+    resp = web.StreamResponse(headers={"Content-Type": request.query.get("type", "text/plain")})
+    await resp.prepare(request)
+    size, piece = int(request.query.get("size", "1000000")), b"<p>" + b"x" * 65533
+    try:
+        for _ in range(size // len(piece)):
+            await resp.write(piece)
+        await resp.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        request.app[ABANDONED].append(True)
+        raise
+    return resp
+
+
 async def abandoned(request: web.Request) -> web.Response:
     return web.json_response(request.app[ABANDONED])
 
@@ -194,6 +209,7 @@ def origin_app() -> web.Application:
     app = web.Application()
     app[ABANDONED] = []
     app.router.add_get("/abandoned", abandoned)
+    app.router.add_get("/big", big)
     app.router.add_route("*", "/echo", echo)
     app.router.add_route("*", "/echo/{tail:.*}", echo)
     app.router.add_get("/html", html)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
@@ -453,3 +455,76 @@ async def test_responses_that_set_cookies_are_never_shared_cacheable(
     async with aiohttp.ClientSession() as s, s.get(url(proxy, "/")) as r:
         assert r.headers["Cache-Control"] == "private, max-age=600"
         assert await r.read() == b"ok"
+
+
+async def test_client_trickling_headers_is_cut_off(
+    make_proxy: MakeProxy, origin: TestServer
+) -> None:
+    proxy = await make_proxy(url(origin, "/"), client_timeout=1.0)
+    reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+    start = asyncio.get_running_loop().time()
+    closed_after = None
+    try:
+        for byte in b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            with contextlib.suppress(TimeoutError):
+                if await asyncio.wait_for(reader.read(1), 0.1) == b"":
+                    closed_after = asyncio.get_running_loop().time() - start
+                    break
+    except ConnectionError:
+        closed_after = asyncio.get_running_loop().time() - start
+    finally:
+        writer.close()
+    assert closed_after is not None, "a client trickling its headers was never cut off"
+    assert 0.9 <= closed_after < 3.0
+
+
+async def test_client_trickling_a_body_gets_408(make_proxy: MakeProxy, origin: TestServer) -> None:
+    proxy = await make_proxy(url(origin, "/"), client_timeout=0.5)
+    reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+    writer.write(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"y" * 10)
+    await writer.drain()
+    response = await asyncio.wait_for(reader.read(65536), 5)
+    writer.close()
+    assert status_of(response) == 408
+    assert b"connection: close" in response.lower()
+
+
+async def test_slow_upload_still_gets_its_answer(make_proxy: MakeProxy, origin: TestServer) -> None:
+    # The upstream deadline (1 s here) counts from the end of the body, so an upload
+    # that takes longer than it but never pauses for long is answered.
+    proxy = await make_proxy(url(origin, "/"), upstream_timeout=1.0, client_timeout=1.0)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(8):
+            await asyncio.sleep(0.2)
+            yield b"z" * 1000
+
+    async with aiohttp.ClientSession() as s, s.post(url(proxy, "/upload"), data=chunks()) as r:
+        assert r.status == 200
+        assert (await r.json())["received"] == 8000
+
+
+@pytest.mark.parametrize("kind", ["text/plain", "text/html"])
+async def test_client_taking_nothing_is_cut_off(
+    make_proxy: MakeProxy, origin: TestServer, kind: str
+) -> None:
+    proxy = await make_proxy(url(origin, "/"), client_timeout=1.0, read_timeout=30.0)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (proxy.host, proxy.port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    size = 40 * 1024 * 1024
+    writer.write(f"GET /big?size={size}&type={kind} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    await asyncio.sleep(3.5)  # take nothing: the proxy gives up after 1 s without progress
+    received = 0
+    with contextlib.suppress(ConnectionError):
+        while chunk := await asyncio.wait_for(reader.read(1 << 20), 5):
+            received += len(chunk)
+    writer.close()
+    assert received < size  # cut off, not served whole
+    async with aiohttp.ClientSession() as s, s.get(url(origin, "/abandoned")) as r:
+        assert await r.json() == [True]  # and the origin's connection was let go
