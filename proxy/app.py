@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 from cachetools import LRUCache
 from multidict import CIMultiDict
 from yarl import URL
@@ -40,7 +40,6 @@ from proxy.upstream import (
     client_address,
     request_headers,
     response_headers,
-    target_url,
 )
 from proxy.validators import add_vary, upstream_if_none_match, variant_etag
 from proxy.watch import RulesState, watch
@@ -51,6 +50,7 @@ REWRITE: web.AppKey[RewriteFactory] = web.AppKey("rewrite")
 RULES = web.AppKey("rules", RulesState)
 DECISIONS = web.AppKey("decisions", JsonLines)
 ACCESS_LOG = web.AppKey("access_log", JsonLines)
+PIPELINE: web.AppKey[Pipeline] = web.AppKey("pipeline")
 log = logging.getLogger("consent_proxy")
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -66,7 +66,7 @@ def create_app(
 ) -> web.Application:
     """The proxy application. Rules are loaded from ``settings.rules`` unless given
     (RuleError if invalid: a proxy must not start with half its rules)."""
-    app = web.Application(middlewares=[_refuse], handler_args={"max_field_size": 16384})
+    app = web.Application(middlewares=[_refuse(settings)], handler_args={"max_field_size": 16384})
     app[SETTINGS] = settings
     if rules is None:
         state = RulesState.load(rules_directory(settings.rules))
@@ -83,8 +83,30 @@ def create_app(
     if rules is None:
         app.cleanup_ctx.append(_rules_watcher)
     endpoints.add_routes(app, settings, state, app[DECISIONS])
-    app.router.add_route("*", "/{tail:.*}", handle, expect_handler=_expect)
+    pipeline = app[PIPELINE] = Pipeline(settings, app[REWRITE], app[METRICS], app[DECISIONS])
+    app.router.add_route("*", "/{tail:.*}", pipeline.handle, expect_handler=_expect)
     return app
+
+
+class Pipeline:
+    """What every forwarded request needs, looked up once rather than per request."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        rewrite: RewriteFactory,
+        metrics: Metrics,
+        decisions: JsonLines,
+    ) -> None:
+        self.settings = settings
+        self.rewrite = rewrite
+        self.metrics = metrics
+        self.decisions = decisions
+        self.origin = str(settings.upstream_url).rstrip("/")
+        self.session: aiohttp.ClientSession | None = None  # set while the app runs
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        return await handle(self, request)
 
 
 def rules_directory(configured: str) -> Path:
@@ -151,7 +173,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
         skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
         trust_env=False,
     ) as session:
-        app[SESSION] = session
+        app[SESSION] = app[PIPELINE].session = session
         yield
 
 
@@ -166,8 +188,9 @@ async def _expect(request: web.Request) -> web.StreamResponse | None:
     return None
 
 
-def _refusal(request: web.Request) -> web.StreamResponse | None:
-    """Requests that must never be forwarded: they could reach another host."""
+def _refusal(request: web.Request, settings: Settings) -> web.StreamResponse | None:
+    """Requests that must never be forwarded: they could reach another host. Also
+    says who the client is, for every handler and the logs."""
     if request.method == "CONNECT":
         return pages.error(405, headers={"Allow": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"})
     if not request.raw_path.startswith("/"):
@@ -175,35 +198,42 @@ def _refusal(request: web.Request) -> web.StreamResponse | None:
     hosts = request.headers.getall("Host", [])
     if len(hosts) > 1 or any(c in h for h in hosts for c in "\0\r\n @"):
         return pages.error(400)
-    limit = request.app[SETTINGS].max_body
-    if request.content_length is not None and request.content_length > limit:
+    length = request.content_length
+    if length is not None and length > settings.max_body:
         return pages.error(413)
+    trusted = settings.trusted_proxies
+    request[CLIENT_IP] = (
+        client_address(request.remote, request.headers.getall("X-Forwarded-For", []), trusted)
+        if trusted
+        else request.remote or ""
+    )
     return None
 
 
-@web.middleware
-async def _refuse(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Runs before routing decides anything, so odd targets never reach a route; and
-    says who the client is, for every handler and the logs."""
-    refused = _refusal(request)
-    if refused is not None:
-        return refused
-    settings = request.app[SETTINGS]
-    request[CLIENT_IP] = client_address(
-        request.remote, request.headers.getall("X-Forwarded-For", []), settings.trusted_proxies
-    )
-    return await handler(request)
+def _refuse(settings: Settings) -> Middleware:
+    @web.middleware
+    async def refuse(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Runs before routing decides anything, so odd targets never reach a route."""
+        refused = _refusal(request, settings)
+        if refused is not None:
+            return refused
+        return await handler(request)
+
+    return refuse
 
 
-async def handle(request: web.Request) -> web.StreamResponse:
-    settings = request.app[SETTINGS]
+async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
+    settings = pipe.settings
+    session = pipe.session
+    assert session is not None, "the client session lives as long as the app runs"
+    raw_path = request.raw_path
     headers = request_headers(request, settings, request[CLIENT_IP])
-    url = target_url(settings, request.raw_path)
+    url = URL(pipe.origin + raw_path, encoded=True)
     if websocket.is_upgrade(request):
-        return await websocket.relay(request, request.app[SESSION], url, headers)
-    info = RequestInfo(request.method, request.raw_path, request.headers)
+        return await websocket.relay(request, session, url, headers)
+    info = RequestInfo(request.method, raw_path, request.headers)
     # Made only when needed: for a validator to translate, or an HTML answer.
-    rewrite = request.app[REWRITE](info) if "If-None-Match" in headers else None
+    rewrite = pipe.rewrite(info) if "If-None-Match" in headers else None
     translated = rewrite is not None and _translate_validators(headers, rewrite.variant)
     has_body = request.body_exists and request.method not in ("GET", "HEAD")
     body = (
@@ -212,13 +242,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
         else None
     )
     try:
-        upstream = await _send(request, settings, url, headers, body)
+        upstream = await _send(request, session, settings, url, headers, body)
         if upstream.status == 206 and _is_html(upstream) and request.method in ("GET", "HEAD"):
             # A slice of a page cannot be rewritten: ask for the whole page instead.
             upstream.close()
             headers.popall("Range", None)
             headers.popall("If-Range", None)
-            upstream = await _send(request, settings, url, headers, None)
+            upstream = await _send(request, session, settings, url, headers, None)
     except BodyTooLarge:
         return pages.error(413, close=True)
     except ClientTooSlow:
@@ -244,24 +274,25 @@ async def handle(request: web.Request) -> web.StreamResponse:
             html = _sniff_html(first)
         chunks = _body(upstream, first)
         if html and upstream.status not in NO_BODY_STATUS:
-            page = rewrite or request.app[REWRITE](info)
+            page = rewrite or pipe.rewrite(info)
             if page.passes_through and request.method != "HEAD":
-                return await _passthrough(request, upstream, chunks, None, page)
-            return await _rewrite(request, upstream, chunks, page)
+                return await _passthrough(pipe, request, upstream, chunks, None, page)
+            return await _rewrite(pipe, request, upstream, chunks, page)
         variant = rewrite.variant if rewrite is not None and translated else None
-        return await _passthrough(request, upstream, chunks, variant)
+        return await _passthrough(pipe, request, upstream, chunks, variant)
 
 
 def _body(upstream: aiohttp.ClientResponse, first: bytes) -> AsyncIterator[bytes]:
     """The origin's body as it arrives, after the bytes already read for sniffing."""
+    # Chunks as they arrive (bounded by the client's read buffer), not re-assembled.
     if not first:
-        return upstream.content.iter_chunked(_CHUNK).__aiter__()
+        return upstream.content.iter_any().__aiter__()
     return _prefixed(first, upstream)
 
 
 async def _prefixed(first: bytes, upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     yield first
-    async for chunk in upstream.content.iter_chunked(_CHUNK):
+    async for chunk in upstream.content.iter_any():
         yield chunk
 
 
@@ -302,12 +333,12 @@ def _translate_validators(headers: CIMultiDict[str], variant: str) -> bool:
 
 async def _send(
     request: web.Request,
+    session: aiohttp.ClientSession,
     settings: Settings,
     url: URL,
     headers: CIMultiDict[str],
     body: BodyStream | None,
 ) -> aiohttp.ClientResponse:
-    session = request.app[SESSION]
     data = body.__aiter__() if body is not None else None
     if body is not None and request.content_length is None:
         headers.popall("Content-Length", None)
@@ -344,6 +375,7 @@ def _sniff_html(data: bytes) -> bool:
 
 
 async def _passthrough(
+    pipe: Pipeline,
     request: web.Request,
     upstream: aiohttp.ClientResponse,
     body: AsyncIterator[bytes],
@@ -352,7 +384,7 @@ async def _passthrough(
 ) -> web.StreamResponse:
     """The origin's answer, bytes untouched. ``page``: an HTML page whose rewrite would
     change nothing for this visitor; its headers still say it depends on consent."""
-    settings = request.app[SETTINGS]
+    settings = pipe.settings
     headers = response_headers(upstream.headers, settings)
     if page is not None:
         page.fix_headers(headers)
@@ -386,7 +418,7 @@ async def _passthrough(
         if pacing is not None:
             pacing.cancel()
     if page is not None:
-        _decided(request, out, page, {"bytes_in": size, "bytes_out": size, "complete": True})
+        _decided(pipe, request, out, page, {"bytes_in": size, "bytes_out": size, "complete": True})
     return out
 
 
@@ -405,10 +437,10 @@ def _truncate(
 
 
 def _rewritten_headers(
-    request: web.Request, upstream: aiohttp.ClientResponse, variant: str, coding: str | None
+    settings: Settings, upstream: aiohttp.ClientResponse, variant: str, coding: str | None
 ) -> CIMultiDict[str]:
     """Response headers for a body the proxy rewrites (and maybe re-encodes)."""
-    headers = response_headers(upstream.headers, request.app[SETTINGS])
+    headers = response_headers(upstream.headers, settings)
     for name in ("Content-Encoding", "Accept-Ranges", "Content-MD5", "Digest"):
         headers.popall(name, None)
     if "ETag" in headers:
@@ -420,27 +452,28 @@ def _rewritten_headers(
 
 
 async def _rewrite(
+    pipe: Pipeline,
     request: web.Request,
     upstream: aiohttp.ClientResponse,
     chunks: AsyncIterator[bytes],
     rewrite: BodyRewrite,
 ) -> web.StreamResponse:
-    settings = request.app[SETTINGS]
+    settings = pipe.settings
     try:
         decoder = codec.Decoder(
             codec.parse_encodings(upstream.headers.get("Content-Encoding", "")), settings.max_html
         )
     except codec.DecodeError as exc:
         log.warning("cannot decode HTML: %s: %s", request.path, exc)
-        return _decided(request, pages.error(502), rewrite)
+        return _decided(pipe, request, pages.error(502), rewrite)
     encoder = codec.Encoder(codec.choose_encoding(request.headers.get("Accept-Encoding")))
-    headers = _rewritten_headers(request, upstream, rewrite.variant, encoder.coding)
+    headers = _rewritten_headers(settings, upstream, rewrite.variant, encoder.coding)
     if request.method == "HEAD":
         rewrite.fix_headers(headers)
         headers.popall("X-Consent-Actions", None)  # no body was rewritten to report on
         out = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
         await out.prepare(request)
-        return _decided(request, out, rewrite)
+        return _decided(pipe, request, out, rewrite)
     # The first 64 KB are decoded and rewritten before anything is sent, so a body that
     # cannot be decoded (or a bomb that explodes at once) still gets a clean 502, and a
     # page that arrived whole is answered whole, with a Content-Length.
@@ -457,9 +490,9 @@ async def _rewrite(
             pending += rewrite.feed(decoder.flush()) + rewrite.close()
     except (codec.DecodeError, RewriteLimitError) as exc:
         log.warning("cannot rewrite HTML: %s: %s", request.path, exc)
-        return _decided(request, pages.error(502), rewrite)
+        return _decided(pipe, request, pages.error(502), rewrite)
     except (aiohttp.ClientError, TimeoutError):
-        return _decided(request, pages.error(502), rewrite)
+        return _decided(pipe, request, pages.error(502), rewrite)
     rewrite.fix_headers(headers)
     out = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
     if whole:
@@ -473,7 +506,7 @@ async def _rewrite(
         finally:
             if pacing is not None:
                 pacing.cancel()
-        return _decided(request, out, rewrite)
+        return _decided(pipe, request, out, rewrite)
     await out.prepare(request)
     pacing = SendDeadline(request, settings.client_timeout)
     try:
@@ -490,14 +523,15 @@ async def _rewrite(
         with contextlib.suppress(ConnectionResetError):
             await out.write_eof()
     except (aiohttp.ClientError, TimeoutError, codec.DecodeError, RewriteLimitError) as exc:
-        _decided(request, out, rewrite)
+        _decided(pipe, request, out, rewrite)
         return _truncate(request, out, exc)
     finally:
         pacing.cancel()
-    return _decided(request, out, rewrite)
+    return _decided(pipe, request, out, rewrite)
 
 
 def _decided(
+    pipe: Pipeline,
     request: web.Request,
     out: web.StreamResponse,
     rewrite: BodyRewrite,
@@ -507,15 +541,15 @@ def _decided(
     record = rewrite.record()
     if record:
         record.update(measured or {})
-        metrics = request.app[METRICS]
+        metrics = pipe.metrics
         metrics.pages["untouched" if measured else "rewritten"] += 1
         for action in record.get("actions", ()):
             metrics.actions[(action["rule"], action["action"])] += action["count"]
-        request.app[DECISIONS].write(
+        pipe.decisions.write(
             {
                 "time": round(time.time(), 3),
                 "kind": "decision",
-                "request_id": uuid.uuid4().hex[:16],
+                "request_id": os.urandom(8).hex(),
                 "method": request.method,
                 "path": request.raw_path.split("?", 1)[0],
                 "status": out.status,

@@ -4,6 +4,7 @@ quality 4: cheap enough to stream; see DESIGN.md, performance notes)."""
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Callable
 
@@ -43,6 +44,7 @@ def accepted(header: str | None) -> dict[str, float]:
     return result
 
 
+@functools.lru_cache(maxsize=256)
 def offer_upstream(client_header: str | None) -> str:
     """What to offer the origin: codings the client accepts that the proxy decodes,
     so a body that is passed through untouched is one the client can read."""
@@ -52,6 +54,7 @@ def offer_upstream(client_header: str | None) -> str:
     return ", ".join(ours) if ours else "identity"
 
 
+@functools.lru_cache(maxsize=256)
 def choose_encoding(client_header: str | None) -> str | None:
     """br or gzip for a rewritten body, by the client's preference; None: identity."""
     acc = accepted(client_header)

@@ -8,6 +8,7 @@ advertising and social unless the visitor granted them) > the configured default
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ class Consent:
 
 def cookie_values(header: str, name: str) -> list[str]:
     """Every value the Cookie header gives ``name`` (browsers may send several)."""
+    if name not in header:  # most Cookie headers: one C-level test, no split
+        return []
     values = []
     for part in header.split(";"):
         key, sep, value = part.partition("=")
@@ -112,16 +115,37 @@ def read_consent(
     headers: Mapping[str, str] | Iterable[tuple[str, str]], policy: ConsentPolicy
 ) -> Consent:
     """The Consent a request carries (headers as a mapping or as name/value pairs)."""
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    cookie_headers: list[str] = []
-    gpc = False
-    for key, value in items:
-        low = key.lower()
-        if low == "cookie":
-            cookie_headers.append(value)
-        elif low == "sec-gpc":
-            gpc = value.strip() == "1"
-    values = {v for h in cookie_headers for v in cookie_values(h, policy.cookie)}
+    getall = getattr(headers, "getall", None)
+    if getall is not None:  # a multidict: no walk over every header
+        cookie_headers: list[str] = getall("Cookie", [])
+        gpc_values: list[str] = getall("Sec-GPC", [])
+    else:
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        cookie_headers, gpc_values = [], []
+        for key, value in items:
+            low = key.lower()
+            if low == "cookie":
+                cookie_headers.append(value)
+            elif low == "sec-gpc":
+                gpc_values.append(value)
+    gpc = bool(gpc_values) and gpc_values[-1].strip() == "1"
+    values = frozenset(v for h in cookie_headers for v in cookie_values(h, policy.cookie))
+    if sum(map(len, values)) <= _CACHED_UP_TO:
+        return _remembered(values, gpc, policy)
+    return _consent(values, gpc, policy)
+
+
+_CACHED_UP_TO = 1024  # bytes of consent cookie values: keeps the cache's memory small
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered(values: frozenset[str], gpc: bool, policy: ConsentPolicy) -> Consent:
+    """``_consent``, remembered: visitors send a handful of distinct values."""
+    return _consent(values, gpc, policy)
+
+
+def _consent(values: frozenset[str], gpc: bool, policy: ConsentPolicy) -> Consent:
+    """The Consent for the consent cookie's values and the Sec-GPC signal."""
     choices = [parse_choice(v, policy.version) for v in values]
     choice = choices[0] if len(choices) == 1 else None  # two different cookies: ambiguous
     granted = {"necessary"}

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 
 from aiohttp import web
 from multidict import CIMultiDict
-from yarl import URL
 
 from proxy import codec
 from proxy.settings import Network, Settings
@@ -108,12 +107,6 @@ def forwarded_proto(request: web.BaseRequest, settings: Settings) -> str:
             request.headers.get("X-Forwarded-Proto", proto).split(",")[0].strip().lower() or proto
         )
     return proto if proto in ("http", "https") else "http"
-
-
-def target_url(settings: Settings, raw_path: str) -> URL:
-    """The origin URL for a request target; the origin's host and scheme, always."""
-    base = str(settings.upstream_url).rstrip("/")
-    return URL(base + raw_path, encoded=True)
 
 
 def request_headers(request: web.BaseRequest, settings: Settings, client: str) -> CIMultiDict[str]:
