@@ -178,6 +178,7 @@ class _Candidate:
     exact: re.Pattern[bytes] | None
     any_case: re.Pattern[bytes] | None
     filtered: bool
+    literals: frozenset[bytes]  # those of exact and any_case, in lower case
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,9 @@ class _Program:
     """What a list of selectors compiles to, shared by every rewriter that uses it."""
 
     by_tag: dict[str | None, tuple[_Candidate, ...]]
+    # Per tag name, every literal its filtered candidates look for (lower case): when
+    # none is in a tag, no filtered candidate can match and none is tried.
+    union: dict[str | None, re.Pattern[bytes] | None]
     full: bool  # every element must be seen (child combinator or untyped compound)
     tracked: frozenset[str]  # ancestor types the combinators look for
     skip: re.Pattern[bytes]
@@ -224,8 +228,10 @@ def _compile(specs: tuple[tuple[str, tuple[str, ...]], ...]) -> _Program:
     for (tag, index), complexes in groups.items():
         hints = specs[index][1]
         if hints:
-            hinted = _alternation({h.lower().encode("utf-8", "ignore") for h in hints})
-            candidate = _Candidate(index, tuple(complexes), None, hinted, True)
+            lowered = frozenset(h.lower().encode("utf-8", "ignore") for h in hints)
+            candidate = _Candidate(
+                index, tuple(complexes), None, _alternation(set(lowered)), True, lowered
+            )
             by_tag.setdefault(tag, []).append(candidate)
             continue
         own = [cx.subject.needle for cx in complexes]
@@ -233,7 +239,12 @@ def _compile(specs: tuple[tuple[str, tuple[str, ...]], ...]) -> _Program:
         exact = {n[0].encode("utf-8", "ignore") for n in own if n is not None and not n[1]}
         any_case = {n[0].lower().encode("utf-8", "ignore") for n in own if n is not None and n[1]}
         candidate = _Candidate(
-            index, tuple(complexes), _alternation(exact), _alternation(any_case), filtered
+            index,
+            tuple(complexes),
+            _alternation(exact),
+            _alternation(any_case),
+            filtered,
+            frozenset(x.lower() for x in exact | any_case),
         )
         by_tag.setdefault(tag, []).append(candidate)
     full = child or None in tracked or None in by_tag
@@ -244,7 +255,11 @@ def _compile(specs: tuple[tuple[str, tuple[str, ...]], ...]) -> _Program:
     doc_names = {"head", "body", "html"}
     skip = tokens.skip_pattern(None if full else always, needles, named)
     skip_doc = tokens.skip_pattern(None if full else always | doc_names, needles, named | doc_names)
-    return _Program({k: tuple(v) for k, v in by_tag.items()}, full, named, skip, skip_doc)
+    union = {
+        tag: _alternation({x for cand in candidates for x in cand.literals})
+        for tag, candidates in by_tag.items()
+    }
+    return _Program({k: tuple(v) for k, v in by_tag.items()}, union, full, named, skip, skip_doc)
 
 
 class Rewriter:
@@ -488,6 +503,11 @@ class Rewriter:
             decoded = htmllib.unescape(raw.decode(self._encoding, "surrogateescape"))
             text = decoded.encode(self._encoding, "surrogateescape")
         lower = b""
+        union = self._program.union.get(name) if anywhere is None else None
+        if union is not None:
+            lower = text.lower()
+            if union.search(lower) is None:  # no filtered candidate can match
+                candidates = tuple(c for c in candidates if not c.filtered)
         for cand in candidates:
             if cand.filtered:
                 hit = cand.exact is not None and cand.exact.search(text) is not None

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from proxy import tokens
 from proxy.html import DocumentHandlers, Element, Handler, RewriteLimitError, Rewriter
 from tests import oracle
 from tests.corpus import ddg_pages, pages, tokenizer_inputs, tree_inputs
@@ -398,3 +399,33 @@ def test_random_bytes_keep_identity(parts: list[bytes], cut: int) -> None:
     assert run(data, [("img", remove), ("div", remove)], [min(cut, len(data))]) == run(
         data, [("img", remove), ("div", remove)]
     )
+
+
+@pytest.mark.parametrize(
+    ("needles", "merged"),
+    [
+        ([("fb-like", False), ("fb-page", False)], [("fb-", False)]),
+        ([("fb-like", False), ("FB-page", False)], [("fb-", True)]),
+        ([("twitter", True), ("abc", False)], [("abc", False), ("twitter", True)]),
+        ([("doubleclick.net", False), ("double.net", False)], [("double", False)]),
+        ([("ab", False), ("ab", False)], [("ab", False)]),
+    ],
+)
+def test_needles_sharing_a_prefix_merge(
+    needles: list[tuple[str, bool]], merged: list[tuple[str, bool]]
+) -> None:
+    assert sorted(tokens.merge_needles(needles)) == sorted(merged)
+
+
+def test_many_class_selectors_with_a_shared_prefix_still_match() -> None:
+    classes = ["fb-like", "fb-share-button", "fb-page", "fb-comments", "fb-follow"]
+    classes += ["fb-send", "fb-save", "fb-post", "fb-video", "fb-like-box"]
+    rw = Rewriter([(", ".join(f"div.{c}" for c in classes), lambda el: el.remove())])
+    page = b"".join(
+        f'<div class="{c}"><i>{c}</i></div><div class="x {c}-not">keep</div>'.encode()
+        for c in classes
+    )
+    out = rw.feed(page) + rw.close()
+    kept = [c for c in classes if f'class="x {c}-not"'.encode() in out]
+    assert kept == classes
+    assert not any(f"<i>{c}</i>".encode() in out for c in classes)
