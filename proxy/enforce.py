@@ -24,6 +24,7 @@ from proxy import csp
 from proxy.consent import Consent
 from proxy.html import DocumentHandlers, Element, Handler, HandlerSpec, Rewriter
 from proxy.rules import Block, Rule, RuleSet
+from proxy.tokens import literals_pattern
 from proxy.ui import LABELS, Templates, banner_css, banner_html
 from proxy.validators import add_vary, make_private
 
@@ -75,7 +76,7 @@ def compile_plan(ruleset: RuleSet, consent: Consent) -> Plan:
     text_groups = tuple(
         (
             selector,
-            re.compile("|".join(re.escape(c) for rb in group for c in rb[1].contains)),
+            re.compile(literals_pattern(c for rb in group for c in rb[1].contains)),
             tuple(group),
         )
         for selector, group in by_text.items()

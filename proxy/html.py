@@ -199,9 +199,11 @@ _SKIP_ALL = tokens.skip_pattern(None)
 
 
 def _alternation(literals: set[bytes]) -> re.Pattern[bytes] | None:
+    """A pattern that finds any of ``literals`` (bytes, searched as Latin-1 text)."""
     if not literals:
         return None
-    return re.compile(b"|".join(re.escape(x) for x in sorted(literals, key=len, reverse=True)))
+    source = tokens.literals_pattern(x.decode("latin-1") for x in literals)
+    return re.compile(source.encode("latin-1"))
 
 
 @functools.lru_cache(maxsize=256)

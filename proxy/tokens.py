@@ -181,6 +181,31 @@ def closes(open_name: str, start_name: str) -> bool:
     return closers is not None and start_name in closers
 
 
+_Trie = dict[str, "_Trie"]
+
+
+def literals_pattern(words: Iterable[str]) -> str:
+    """A regular expression that finds where any of ``words`` occurs, for ``search``
+    (a word that contains another is found by the shorter one), factored into a
+    prefix tree: the engine then makes one character-set test per position instead
+    of trying forty branches, so forty literals cost about what a few do.
+    """
+    root: _Trie = {}
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}  # a word ends here
+
+    def emit(node: _Trie) -> str:
+        if "" in node:
+            return ""  # a whole word matched; longer ones need not be looked at
+        alts = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items())]
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    return emit(root) if root else "(?!)"
+
+
 def _ci(text: str) -> bytes:
     """``text`` as a pattern matching any ASCII letter case."""
     out = []

@@ -429,3 +429,13 @@ def test_many_class_selectors_with_a_shared_prefix_still_match() -> None:
     kept = [c for c in classes if f'class="x {c}-not"'.encode() in out]
     assert kept == classes
     assert not any(f"<i>{c}</i>".encode() in out for c in classes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(alphabet="ab.(|\\*é", min_size=1, max_size=5), max_size=8),
+    st.text(alphabet="ab.(|\\*éx", max_size=30),
+)
+def test_literals_pattern_finds_exactly_the_words(words: list[str], text: str) -> None:
+    found = re.search(tokens.literals_pattern(words), text) is not None
+    assert found == any(w in text for w in words)
