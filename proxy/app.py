@@ -227,6 +227,11 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
     session = pipe.session
     assert session is not None, "the client session lives as long as the app runs"
     raw_path = request.raw_path
+    if raw_path.startswith(("/_consent", "/.well-known/gpc.json")) and endpoints.is_own(
+        request.path
+    ):  # ours, but not with this method (or no such path): never the origin's
+        allow = endpoints.OWN_PATHS.get(request.path)
+        return pages.error(405, headers={"Allow": allow}) if allow else pages.error(404)
     headers = request_headers(request, settings, request[CLIENT_IP])
     url = URL(pipe.origin + raw_path, encoded=True)
     if websocket.is_upgrade(request):

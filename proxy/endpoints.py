@@ -27,6 +27,20 @@ from proxy.upstream import forwarded_proto
 from proxy.watch import RulesState
 
 STARTED = web.AppKey("started", float)
+# The proxy's own paths and the methods they answer; nothing under /_consent/ is ever
+# forwarded to the origin (other methods get 405, other paths 404).
+OWN_PATHS = {
+    "/_consent": "GET, HEAD, POST",
+    "/_consent/health": "GET, HEAD",
+    "/_consent/metrics": "GET, HEAD",
+    "/.well-known/gpc.json": "GET, HEAD",
+}
+
+
+def is_own(path: str) -> bool:
+    return path in OWN_PATHS or path.startswith("/_consent/")
+
+
 GPC_SINCE = "2026-11-29"
 _MAX_FORM = 16 * 1024
 

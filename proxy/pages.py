@@ -9,6 +9,7 @@ from aiohttp import web
 
 _MESSAGES = {
     400: "The request could not be understood.",
+    404: "There is nothing at this address.",
     405: "This method is not allowed here.",
     408: "The request took too long to arrive.",
     413: "The request body is too large.",

@@ -336,3 +336,24 @@ async def test_metrics_for_the_operator(site: TestServer) -> None:
     assert 'consent_proxy_consents_total{kind="accept_all"} 1' in text
     assert 'consent_proxy_responses_total{class="2xx"}' in text
     assert f'consent_proxy_rules_info{{generation="{RULES.generation}"}} 1' in text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("PUT", "/_consent", 405),
+        ("DELETE", "/_consent/health", 405),
+        ("POST", "/.well-known/gpc.json", 405),
+        ("GET", "/_consent/nothing-here", 404),
+        ("POST", "/_consent/x?y=1", 404),
+    ],
+)
+async def test_own_paths_never_reach_the_origin(
+    site: TestServer, method: str, path: str, status: int
+) -> None:
+    async with aiohttp.ClientSession() as s, s.request(method, site.make_url(path)) as r:
+        assert r.status == status
+        body = await r.text()
+    assert f"<h1>{status} " in body  # the proxy's own page, not the origin's answer
+    if status == 405:
+        assert "GET" in r.headers["Allow"]
