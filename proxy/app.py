@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -28,7 +29,7 @@ from proxy.decisions import CLIENT_IP, JsonLines, open_log
 from proxy.enforce import ConsentRewrite, Plan, compile_plan
 from proxy.html import RewriteLimitError
 from proxy.metrics import METRICS, Metrics
-from proxy.pacing import UNWAITED, SendDeadline
+from proxy.pacing import SendDeadline
 from proxy.rewrite import BodyRewrite, RequestInfo, RewriteFactory
 from proxy.rules import RuleSet
 from proxy.settings import Settings
@@ -84,7 +85,8 @@ def create_app(
         app.cleanup_ctx.append(_rules_watcher)
     endpoints.add_routes(app, settings, state, app[DECISIONS])
     pipeline = app[PIPELINE] = Pipeline(settings, app[REWRITE], app[METRICS], app[DECISIONS])
-    app.router.add_route("*", "/{tail:.*}", pipeline.handle, expect_handler=_expect)
+    forward = functools.partial(handle, pipeline)
+    app.router.add_route("*", "/{tail:.*}", forward, expect_handler=_expect)
     return app
 
 
@@ -104,9 +106,6 @@ class Pipeline:
         self.decisions = decisions
         self.origin = str(settings.upstream_url).rstrip("/")
         self.session: aiohttp.ClientSession | None = None  # set while the app runs
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        return await handle(self, request)
 
 
 def rules_directory(configured: str) -> Path:
@@ -189,8 +188,7 @@ async def _expect(request: web.Request) -> web.StreamResponse | None:
 
 
 def _refusal(request: web.Request, settings: Settings) -> web.StreamResponse | None:
-    """Requests that must never be forwarded: they could reach another host. Also
-    says who the client is, for every handler and the logs."""
+    """Requests that must never be forwarded: they could reach another host."""
     if request.method == "CONNECT":
         return pages.error(405, headers={"Allow": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"})
     if not request.raw_path.startswith("/"):
@@ -201,22 +199,21 @@ def _refusal(request: web.Request, settings: Settings) -> web.StreamResponse | N
     length = request.content_length
     if length is not None and length > settings.max_body:
         return pages.error(413)
-    trusted = settings.trusted_proxies
-    request[CLIENT_IP] = (
-        client_address(request.remote, request.headers.getall("X-Forwarded-For", []), trusted)
-        if trusted
-        else request.remote or ""
-    )
     return None
 
 
 def _refuse(settings: Settings) -> Middleware:
+    trusted = settings.trusted_proxies
+
     @web.middleware
     async def refuse(request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Runs before routing decides anything, so odd targets never reach a route."""
+        """Runs before routing decides anything, so odd targets never reach a route;
+        and says who the client is, for every handler and the logs."""
         refused = _refusal(request, settings)
         if refused is not None:
             return refused
+        forwarded_for = request.headers.getall("X-Forwarded-For", [])
+        request[CLIENT_IP] = client_address(request.remote, forwarded_for, trusted)
         return await handler(request)
 
     return refuse
@@ -227,9 +224,7 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
     session = pipe.session
     assert session is not None, "the client session lives as long as the app runs"
     raw_path = request.raw_path
-    if raw_path.startswith(("/_consent", "/.well-known/gpc.json")) and endpoints.is_own(
-        request.path
-    ):  # ours, but not with this method (or no such path): never the origin's
+    if endpoints.is_own(request.path):  # ours, not with this method: never the origin's
         allow = endpoints.OWN_PATHS.get(request.path)
         return pages.error(405, headers={"Allow": allow}) if allow else pages.error(404)
     headers = request_headers(request, settings, request[CLIENT_IP])
@@ -407,21 +402,17 @@ async def _passthrough(
         return out
     await out.prepare(request)
     size = 0
-    pacing: SendDeadline | None = None
+    pacing = SendDeadline(request, settings.client_timeout)
     try:
         async for chunk in body:
             size += len(chunk)
-            if pacing is None and size > UNWAITED:
-                pacing = SendDeadline(request, settings.client_timeout)
+            pacing.wrote(len(chunk))
             await out.write(chunk)
-            if pacing is not None:
-                pacing.wrote()
         await out.write_eof()
     except (aiohttp.ClientError, TimeoutError) as exc:
         return _truncate(request, out, exc)
     finally:
-        if pacing is not None:
-            pacing.cancel()
+        pacing.cancel()
     if page is not None:
         _decided(pipe, request, out, page, {"bytes_in": size, "bytes_out": size, "complete": True})
     return out
@@ -504,27 +495,29 @@ async def _rewrite(
         body = encoder.feed(pending) + encoder.finish()
         out.content_length = len(body)
         await out.prepare(request)
-        pacing = SendDeadline(request, settings.client_timeout) if len(body) > UNWAITED else None
+        pacing = SendDeadline(request, settings.client_timeout)
         try:
+            pacing.wrote(len(body))
             await out.write(body)
             await out.write_eof()
         finally:
-            if pacing is not None:
-                pacing.cancel()
+            pacing.cancel()
         return _decided(pipe, request, out, rewrite)
     await out.prepare(request)
     pacing = SendDeadline(request, settings.client_timeout)
     try:
-        await out.write(encoder.feed(pending))
+        data = encoder.feed(pending)
+        pacing.wrote(len(data))
+        await out.write(data)
         async for chunk in chunks:
             data = rewrite.feed(decoder.feed(chunk))
             if data:
-                await out.write(encoder.feed(data))
-                pacing.wrote()
-        await out.write(
-            encoder.feed(rewrite.feed(decoder.flush()) + rewrite.close()) + encoder.finish()
-        )
-        pacing.wrote()
+                data = encoder.feed(data)
+                pacing.wrote(len(data))
+                await out.write(data)
+        data = encoder.feed(rewrite.feed(decoder.flush()) + rewrite.close()) + encoder.finish()
+        pacing.wrote(len(data))
+        await out.write(data)
         with contextlib.suppress(ConnectionResetError):
             await out.write_eof()
     except (aiohttp.ClientError, TimeoutError, codec.DecodeError, RewriteLimitError) as exc:

@@ -2,8 +2,8 @@
 
 A client that stops taking bytes would hold a response (and its upstream connection)
 forever; one whose transport buffer does not drain for ``pause`` seconds, while the
-proxy has written nothing more, is cut off. Armed only for bodies larger than what the
-HTTP writer sends without waiting, so small responses pay nothing.
+proxy has written nothing more, is cut off. The timer starts only once more than
+aiohttp writes without waiting has been written, so small responses pay nothing.
 """
 
 from __future__ import annotations
@@ -21,22 +21,26 @@ UNWAITED = 64 * 1024
 
 class SendDeadline:
     """Aborts the connection of ``request`` when no write completes for ``pause``
-    seconds while bytes wait in its transport. Call ``wrote()`` after each write and
-    ``cancel()`` when the response is done."""
+    seconds while bytes wait in its transport. Call ``wrote(n)`` before each write of
+    ``n`` bytes and ``cancel()`` when the response is done."""
 
     def __init__(self, request: web.BaseRequest, pause: float) -> None:
         self._request = request
         self._pause = pause
-        self._loop = asyncio.get_running_loop()
+        self._size = 0
         self._writes = 0
         self._seen = -1
-        self._handle = self._loop.call_later(pause, self._check)
+        self._handle: asyncio.TimerHandle | None = None
 
-    def wrote(self) -> None:
+    def wrote(self, size: int) -> None:
+        self._size += size
         self._writes += 1
+        if self._handle is None and self._size > UNWAITED:
+            self._handle = asyncio.get_running_loop().call_later(self._pause, self._check)
 
     def cancel(self) -> None:
-        self._handle.cancel()
+        if self._handle is not None:
+            self._handle.cancel()
 
     def _check(self) -> None:
         transport = self._request.transport
@@ -52,4 +56,4 @@ class SendDeadline:
             transport.abort()
             return
         self._seen = self._writes
-        self._handle = self._loop.call_later(self._pause, self._check)
+        self._handle = asyncio.get_running_loop().call_later(self._pause, self._check)
