@@ -46,8 +46,6 @@ from proxy.validators import add_vary, upstream_if_none_match, variant_etag
 from proxy.watch import RulesState, watch
 
 SETTINGS = web.AppKey("settings", Settings)
-SESSION = web.AppKey("session", aiohttp.ClientSession)
-REWRITE: web.AppKey[RewriteFactory] = web.AppKey("rewrite")
 RULES = web.AppKey("rules", RulesState)
 DECISIONS = web.AppKey("decisions", JsonLines)
 ACCESS_LOG = web.AppKey("access_log", JsonLines)
@@ -78,13 +76,13 @@ def create_app(
     app[ACCESS_LOG] = open_log("access", settings.access_log)
     app[DECISIONS] = open_log("decisions", settings.decision_log)
     app.on_cleanup.append(_close_logs)
-    app[REWRITE] = rewrite or consent_rewrites(settings, state)
+    factory = rewrite or consent_rewrites(settings, state)
     app.cleanup_ctx.append(_client_session)
     websocket.track(app)
     if rules is None:
         app.cleanup_ctx.append(_rules_watcher)
     endpoints.add_routes(app, settings, state, app[DECISIONS])
-    pipeline = app[PIPELINE] = Pipeline(settings, app[REWRITE], app[METRICS], app[DECISIONS])
+    pipeline = app[PIPELINE] = Pipeline(settings, factory, app[METRICS], app[DECISIONS])
     forward = functools.partial(handle, pipeline)
     app.router.add_route("*", "/{tail:.*}", forward, expect_handler=_expect)
     return app
@@ -172,7 +170,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
         skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
         trust_env=False,
     ) as session:
-        app[SESSION] = app[PIPELINE].session = session
+        app[PIPELINE].session = session
         yield
 
 
@@ -224,8 +222,9 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
     session = pipe.session
     assert session is not None, "the client session lives as long as the app runs"
     raw_path = request.raw_path
-    if endpoints.is_own(request.path):  # ours, not with this method: never the origin's
-        allow = endpoints.OWN_PATHS.get(request.path)
+    path = request.path
+    if endpoints.is_own(path):  # ours, but not with this method: never the origin's
+        allow = endpoints.OWN_PATHS.get(path)
         return pages.error(405, headers={"Allow": allow}) if allow else pages.error(404)
     headers = request_headers(request, settings, request[CLIENT_IP])
     url = URL(pipe.origin + raw_path, encoded=True)
