@@ -283,14 +283,9 @@ def _skip_pattern(
     stops it only if it contains one of the needles (text, any letter case?) or a '&';
     raw-text elements consumed that way take their content and end tag along.
     """
-    parts = [
-        rb"[^<]++",
-        rb"<(?=[^A-Za-z!/?])",
-        rb"<!--(?:>|->|.*?--!?>)",
-        rb"<!(?!--)[^>]*+>",
-        rb"<\?[^>]*+>",
-        rb"</(?![A-Za-z])[^>]*+>",
-    ]
+    # Every token but text starts with '<': one test of that character, then the
+    # branches after it, most frequent first (sre tries branches one by one).
+    tags: list[bytes] = []
     if start_names is not None:
         filtered = {k: list(v) for k, v in filtered_items}
         always = set(start_names) | {"plaintext"}
@@ -304,16 +299,24 @@ def _skip_pattern(
                 del filtered[name]
         always |= RAWTEXT - set(filtered) - _PLAIN_RAW
         name_rest = rb"[A-Za-z]" + _tag_rest()
-        parts.append(b"<" + _guard(always | set(filtered) | RAWTEXT) + name_rest)
-        parts.append(b"</" + _guard(end_names) + name_rest)
-        for name in sorted(_PLAIN_RAW - always - set(filtered)):
-            start = b"<" + _ci(name) + rb"(?=[\t\n\f\r />])" + _tag_rest()
-            parts.append(start + _raw_body(name))
+        tags.append(_guard(always | set(filtered) | RAWTEXT) + name_rest)
+        tags.append(b"/" + _guard(end_names) + name_rest)
         for name, needles in sorted(filtered.items()):
-            tag = b"<" + _ci(name) + rb"(?=[\t\n\f\r />])" + _tag_rest(needles)
+            tag = _ci(name) + rb"(?=[\t\n\f\r />])" + _tag_rest(needles)
             if name in RAWTEXT:
                 tag += _raw_body(name)
-            parts.append(tag)
+            tags.append(tag)
+        for name in sorted(_PLAIN_RAW - always - set(filtered)):
+            start = _ci(name) + rb"(?=[\t\n\f\r />])" + _tag_rest()
+            tags.append(start + _raw_body(name))
+    others = [
+        rb"!--(?:>|->|.*?--!?>)",
+        rb"!(?!--)[^>]*+>",
+        rb"\?[^>]*+>",
+        rb"/(?![A-Za-z])[^>]*+>",
+        rb"(?=[^A-Za-z!/?])",
+    ]
+    parts = [rb"[^<]++", b"<(?:" + b"|".join(tags + others) + b")"]
     return re.compile(b"(?:" + b"|".join(parts) + b")*+", re.DOTALL)
 
 
