@@ -22,7 +22,7 @@ from multidict import CIMultiDict
 
 from proxy import csp
 from proxy.consent import Consent
-from proxy.html import DocumentHandlers, Element, Handler, HandlerSpec, Rewriter
+from proxy.html import DocumentHandlers, Element, Handler, HandlerSpec, Hints, Rewriter
 from proxy.rules import Block, Rule, RuleSet
 from proxy.tokens import literals_pattern
 from proxy.ui import LABELS, Templates, banner_css, banner_html
@@ -82,6 +82,10 @@ def compile_plan(ruleset: RuleSet, consent: Consent) -> Plan:
         for selector, group in by_text.items()
     )
     return Plan(ruleset.generation, consent, tuple(blocks), inserts, styles, scripts, text_groups)
+
+
+def _snippets(group: tuple[tuple[Rule, Block], ...]) -> tuple[str, ...]:
+    return tuple(sorted({s for _, block in group for s in block.contains}))
 
 
 _INLINE_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style", re.S | re.I)
@@ -216,8 +220,9 @@ class ConsentRewrite:
                 (block.selector, self._handler(rule, block), block.hosts)
                 for rule, block in plan.blocks
             ]
+            # So are the snippets a script must contain: other scripts pass unseen.
             handlers += [
-                (selector, self._text_handler(pattern, group))
+                (selector, self._text_handler(pattern, group), Hints(text=_snippets(group)))
                 for selector, pattern, group in plan.by_text
             ]
             handlers.append(("meta[http-equiv='content-security-policy' i]", self._meta_csp))

@@ -21,10 +21,21 @@ from proxy import tokens
 from proxy.selectors import Complex, Needle, parse_selector
 
 Handler = Callable[["Element"], None]
-# (selector, handler) or (selector, handler, hints): with hints, the handler only acts
-# on tags that contain one of them (any letter case, character references decoded),
-# which lets the rewriter skip every other tag of that name without looking closer.
-HandlerSpec = tuple[str, Handler] | tuple[str, Handler, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Hints:
+    """Literals that every element a handler acts on contains (any letter case): in its
+    start tag (character references decoded), or, for raw-text elements (script, style,
+    ...), in their text. The rewriter passes every other element of the selector's type
+    without looking closer, and never calls the handler for it."""
+
+    tag: tuple[str, ...] = ()
+    text: tuple[str, ...] = ()
+
+
+# (selector, handler), (selector, handler, hints) or (selector, handler, tag hints).
+HandlerSpec = tuple[str, Handler] | tuple[str, Handler, Hints | tuple[str, ...]]
 
 
 class RewriteLimitError(ValueError):
@@ -207,10 +218,11 @@ def _alternation(literals: set[bytes]) -> re.Pattern[bytes] | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _compile(specs: tuple[tuple[str, tuple[str, ...]], ...]) -> _Program:
+def _compile(specs: tuple[tuple[str, Hints | None], ...]) -> _Program:
     groups: dict[tuple[str | None, int], list[Complex]] = {}
     tracked: set[str | None] = set()
     needles: dict[str, list[Needle]] = {}
+    in_text: dict[str, list[Needle]] = {}  # raw-text elements: hints in their text
     unfiltered: set[str] = set()
     child = False
     for index, (selector, hints) in enumerate(specs):
@@ -219,18 +231,23 @@ def _compile(specs: tuple[tuple[str, tuple[str, ...]], ...]) -> _Program:
             groups.setdefault((tag, index), []).append(cx)
             tracked.update(part.tag for part in cx.parts[:-1])
             child = child or ">" in cx.links
-            found: list[Needle] = [(h, True) for h in hints]
-            if not found and cx.subject.needle is not None:
-                found = [cx.subject.needle]
-            if tag is not None and not found:
+            if tag is None:
+                continue
+            text = hints is not None and bool(hints.text) and tag in tokens.RAWTEXT
+            if text and hints is not None:
+                in_text.setdefault(tag, []).extend((h, True) for h in hints.text)
+                needles.setdefault(tag, []).extend((h, True) for h in hints.tag)
+            elif hints is not None and hints.tag and not hints.text:
+                needles.setdefault(tag, []).extend((h, True) for h in hints.tag)
+            elif hints is None and cx.subject.needle is not None:
+                needles.setdefault(tag, []).append(cx.subject.needle)
+            else:
                 unfiltered.add(tag)
-            elif tag is not None:
-                needles.setdefault(tag, []).extend(found)
     by_tag: dict[str | None, list[_Candidate]] = {}
     for (tag, index), complexes in groups.items():
         hints = specs[index][1]
-        if hints:
-            lowered = frozenset(h.lower().encode("utf-8", "ignore") for h in hints)
+        if hints is not None and hints.tag and not hints.text:
+            lowered = frozenset(h.lower().encode("utf-8", "ignore") for h in hints.tag)
             candidate = _Candidate(
                 index, tuple(complexes), None, _alternation(set(lowered)), True, lowered
             )
@@ -255,13 +272,22 @@ def _compile(specs: tuple[tuple[str, tuple[str, ...]], ...]) -> _Program:
     for name in always:
         needles.pop(name, None)
     doc_names = {"head", "body", "html"}
-    skip = tokens.skip_pattern(None if full else always, needles, named)
-    skip_doc = tokens.skip_pattern(None if full else always | doc_names, needles, named | doc_names)
+    skip = tokens.skip_pattern(None if full else always, needles, named, in_text)
+    skip_doc = tokens.skip_pattern(
+        None if full else always | doc_names, needles, named | doc_names, in_text
+    )
     union = {
         tag: _alternation({x for cand in candidates for x in cand.literals})
         for tag, candidates in by_tag.items()
     }
     return _Program({k: tuple(v) for k, v in by_tag.items()}, union, full, named, skip, skip_doc)
+
+
+def _hints(spec: HandlerSpec) -> Hints | None:
+    hints = spec[2] if len(spec) > 2 else None
+    if isinstance(hints, tuple):
+        hints = Hints(tag=hints)
+    return hints if hints is not None and (hints.tag or hints.text) else None
 
 
 class Rewriter:
@@ -279,7 +305,7 @@ class Rewriter:
         self._encoding = encoding
         self._text_limit = text_limit
         self._buffer_limit = buffer_limit
-        program = _compile(tuple((h[0], h[2] if len(h) > 2 else ()) for h in handlers))
+        program = _compile(tuple((h[0], _hints(h)) for h in handlers))
         self._program = program
         self._handlers = [h[1] for h in handlers]
         doc = document_handlers or DocumentHandlers()

@@ -21,14 +21,17 @@ def _tag_rest(needles: Iterable[tuple[str, bool]] = ()) -> bytes:
     return rb"[^\t\n\f\r />]*+" + _attrs(needles) + b">"
 
 
-def _runs(needles: list[tuple[str, bool]]) -> Callable[[bytes, bytes], bytes]:
-    """Builds 'characters not in ``neg``, repeated' that cannot start a needle or '&'."""
+def _runs(needles: list[tuple[str, bool]], refs: bool = True) -> Callable[[bytes, bytes], bytes]:
+    """Builds 'characters not in ``neg``, repeated' that cannot start a needle, nor a
+    character reference when ``refs`` (in a tag one could spell a needle)."""
     if not needles:
         return lambda neg, quant: b"[^" + neg + b"]" + quant
+    amp = [b"&"] if refs else []
     excluded = b"|".join(
-        [b"&", *(_ci(n) if any_case else re.escape(n.encode()) for n, any_case in needles)]
+        [*amp, *(_ci(n) if any_case else re.escape(n.encode()) for n, any_case in needles)]
     )
-    firsts = {"&"} | {n[0] for n, _ in needles}
+    firsts = {"&"} if refs else set()
+    firsts |= {n[0] for n, _ in needles}
     firsts |= {c for n, any_case in needles if any_case for c in (n[0].lower(), n[0].upper())}
     starts = b"".join(re.escape(c.encode()) for c in sorted(firsts))
     return lambda neg, quant: (
@@ -260,20 +263,29 @@ def skip_pattern(
     start_names: Iterable[str] | None,
     filtered: dict[str, list[tuple[str, bool]]] | None = None,
     end_names: Iterable[str] = (),
+    text_needles: dict[str, list[tuple[str, bool]]] | None = None,
 ) -> re.Pattern[bytes]:
+    def items(needles: dict[str, list[tuple[str, bool]]] | None) -> _Needles:
+        return tuple(sorted((k, tuple(sorted(set(v)))) for k, v in (needles or {}).items()))
+
     key = (
         None if start_names is None else frozenset(start_names),
-        tuple(sorted((k, tuple(sorted(v))) for k, v in (filtered or {}).items())),
+        items(filtered),
         frozenset(end_names),
+        items(text_needles),
     )
     return _skip_pattern(*key)
+
+
+_Needles = tuple[tuple[str, tuple[tuple[str, bool], ...]], ...]
 
 
 @functools.lru_cache(maxsize=256)
 def _skip_pattern(
     start_names: frozenset[str] | None,
-    filtered_items: tuple[tuple[str, tuple[tuple[str, bool], ...]], ...],
+    filtered_items: _Needles,
     end_names: frozenset[str],
+    text_items: _Needles,
 ) -> re.Pattern[bytes]:
     """A pattern consuming, in one C-level call, text, comments, doctypes and every
     complete tag the rewriter need not see.
@@ -281,20 +293,25 @@ def _skip_pattern(
     Start tags named in ``start_names`` and end tags named in ``end_names`` stop it
     (``start_names=None``: every tag stops it). A start tag named in ``filtered``
     stops it only if it contains one of the needles (text, any letter case?) or a '&';
-    raw-text elements consumed that way take their content and end tag along.
+    raw-text elements consumed that way take their content and end tag along, unless
+    the content holds one of their ``text_needles``.
     """
     # Every token but text starts with '<': one test of that character, then the
     # branches after it, most frequent first (sre tries branches one by one).
     tags: list[bytes] = []
     if start_names is not None:
         filtered = {k: list(v) for k, v in filtered_items}
+        in_text = {k: merge_needles(v) for k, v in text_items}
         always = set(start_names) | {"plaintext"}
         for name, needles in list(filtered.items()):
             needles = merge_needles(needles)
             filtered[name] = needles
+            text = in_text.get(name, [])
             # Many needles make the per-character check dearer than letting Python look.
-            too_many = len(needles) > _MAX_NEEDLES
-            if name in always or too_many or not all(_SAFE_NEEDLE.fullmatch(n) for n, _ in needles):
+            too_many = len(needles) > _MAX_NEEDLES or len(text) > _MAX_NEEDLES
+            safe = all(_SAFE_NEEDLE.fullmatch(n) for n, _ in needles)
+            safe = safe and all(n[:1] not in ("", "<") for n, _ in text)
+            if name in always or too_many or not safe:
                 always.add(name)
                 del filtered[name]
         always |= RAWTEXT - set(filtered) - _PLAIN_RAW
@@ -304,7 +321,7 @@ def _skip_pattern(
         for name, needles in sorted(filtered.items()):
             tag = _ci(name) + rb"(?=[\t\n\f\r />])" + _tag_rest(needles)
             if name in RAWTEXT:
-                tag += _raw_body(name)
+                tag += _raw_body(name, in_text.get(name))
             tags.append(tag)
         for name in sorted(_PLAIN_RAW - always - set(filtered)):
             start = _ci(name) + rb"(?=[\t\n\f\r />])" + _tag_rest()
@@ -324,11 +341,13 @@ def _skip_pattern(
 _PLAIN_RAW = frozenset({"style", "textarea", "title", "xmp", "iframe", "noembed", "noframes"})
 
 
-def _raw_body(name: str) -> bytes:
-    """Raw-text content and its end tag; script content with '<!--' is left to Python."""
+def _raw_body(name: str, needles: list[tuple[str, bool]] | None = None) -> bytes:
+    """Raw-text content and its end tag; script content with '<!--' is left to Python,
+    and so is content holding one of ``needles`` (text, any letter case?)."""
     end = b"/" + _ci(name) + rb"(?=[\t\n\f\r />])"
     stop = end + (b"|!--" if name == "script" else b"")
-    return rb"(?:[^<]++|<(?!" + stop + b"))*+<" + end + _tag_rest()
+    text = _runs(needles, refs=False)(b"<", b"") if needles else rb"[^<]++"
+    return rb"(?:" + text + b"|<(?!" + stop + b"))*+<" + end + _tag_rest()
 
 
 RAW_END = {

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy import tokens
-from proxy.html import DocumentHandlers, Element, Handler, RewriteLimitError, Rewriter
+from proxy.html import DocumentHandlers, Element, Handler, Hints, RewriteLimitError, Rewriter
 from tests import oracle
 from tests.corpus import ddg_pages, pages, tokenizer_inputs, tree_inputs
 
@@ -439,3 +439,94 @@ def test_many_class_selectors_with_a_shared_prefix_still_match() -> None:
 def test_literals_pattern_finds_exactly_the_words(words: list[str], text: str) -> None:
     found = re.search(tokens.literals_pattern(words), text) is not None
     assert found == any(w in text for w in words)
+
+
+# -- hints -------------------------------------------------------------------------------
+
+HINTS = ("fbq(", "_gaq", "tracker.example")
+
+
+def remove_hinted(el: Element) -> None:
+    """What a hinted handler does: act on elements whose tag or text names a hint."""
+    seen = (el.start_tag().decode("utf-8", "replace") + el.text).lower()
+    if any(h.lower() in seen for h in HINTS):
+        el.remove()
+
+
+HINTED_SCRIPTS = [
+    b"<script>fbq('init', 1)</script>",
+    b"<script>var x = 1; _GAQ.push(1)</script>",  # any letter case
+    b"<script>if (a < b && c) { f(); g(); }</script>",
+    b"<script type=module>import x from './y.js'</script>",
+    b'<script src="https://tracker.example/t.js"></script>',
+    b'<script data-x="&#102;bq(">1</script>',  # a character reference in the tag
+    b"<script><!-- fbq( --></script>",
+    b"<script><!-- <script> _gaq </script> --></script>",
+    b"<SCRIPT>f</SCRIPT>",
+    b"<style>.fbq\\( { color: red }</style>",
+    b"<style>p { color: red }</style>",
+    b"<p>fbq( in text is not a script</p>",
+    b"<title>_gaq</title>",
+]
+
+
+@pytest.mark.parametrize("html", HINTED_SCRIPTS)
+def test_hints_reach_raw_text_elements_by_their_text(html: bytes) -> None:
+    """A hinted handler sees every raw-text element whose text holds a hint, and the
+    result is what the same handler gives without hints, for every chunking."""
+    page = b"<body><p>a</p>" + html + b"<p>b</p></body>"
+    handlers = [("script", remove_hinted), ("style", remove_hinted)]
+    expected = run(page, handlers)
+    hinted = [(s, h, Hints(tag=HINTS, text=HINTS)) for s, h in handlers]
+    for cut in range(len(page) + 1):
+        rw = Rewriter(hinted)
+        assert rw.feed(page[:cut]) + rw.feed(page[cut:]) + rw.close() == expected, cut
+
+
+def test_hints_pass_other_elements_without_a_look() -> None:
+    seen: list[str] = []
+
+    def handler(el: Element) -> None:
+        seen.append(el.text)
+        if "fbq(" in el.text:
+            el.remove()
+
+    page = b"<script>one()</script><script>fbq(2)</script><script src=x.js></script>"
+    rw = Rewriter([("script", handler, Hints(text=("fbq(",)))])
+    assert rw.feed(page) + rw.close() == b"<script>one()</script><script src=x.js></script>"
+    assert seen == ["fbq(2)"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"<script>",
+                b"</script>",
+                b"<script src=tracker.example>",
+                b"<style>",
+                b"</style>",
+                b"<!--",
+                b"-->",
+                b"fbq(",
+                b"FBQ(",
+                b"_ga",
+                b"q",
+                b"<",
+                b"&",
+                b"x",
+                b'"',
+            ]
+        ),
+        max_size=40,
+    ),
+    st.integers(min_value=0, max_value=60),
+)
+def test_hinted_handlers_agree_with_unhinted(parts: list[bytes], cut: int) -> None:
+    data = b"".join(parts)
+    cut = min(cut, len(data))
+    handlers = [("script", remove_hinted), ("style", remove_hinted)]
+    hinted = [(s, h, Hints(tag=HINTS, text=HINTS)) for s, h in handlers]
+    rw = Rewriter(hinted)
+    assert rw.feed(data[:cut]) + rw.feed(data[cut:]) + rw.close() == run(data, handlers)
