@@ -21,12 +21,20 @@ def _tag_rest(needles: Iterable[tuple[str, bool]] = ()) -> bytes:
     return rb"[^\t\n\f\r />]*+" + _attrs(needles) + b">"
 
 
+# A character reference that could spell part of an ASCII needle: a numeric one, or a
+# named one with its semicolon (legacy names without one decode to '&<>"' or to
+# non-ASCII characters). The ones URLs and quoted text are full of decode to
+# characters no needle holds, and do not stop the skip.
+_RISKY_REF = rb"&(?=#|(?!(?:amp|quot|lt|gt|apos|nbsp);)[A-Za-z0-9]++;)"
+
+
 def _runs(needles: list[tuple[str, bool]], refs: bool = True) -> Callable[[bytes, bytes], bytes]:
     """Builds 'characters not in ``neg``, repeated' that cannot start a needle, nor a
     character reference when ``refs`` (in a tag one could spell a needle)."""
     if not needles:
         return lambda neg, quant: b"[^" + neg + b"]" + quant
-    amp = [b"&"] if refs else []
+    ascii_only = all(n.isascii() for n, _ in needles)
+    amp = [_RISKY_REF if ascii_only else b"&"] if refs else []
     excluded = b"|".join(
         [*amp, *(_ci(n) if any_case else re.escape(n.encode()) for n, any_case in needles)]
     )

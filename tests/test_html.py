@@ -296,6 +296,15 @@ def test_operations(name: str, html: str, handler: Handler, expected: str) -> No
             "<div class=a><p><span class=t>y</span></p></div>",
         ),
         ("<img src=a&#46;gif><img src=b.gif>", "img[src$='a.gif']", "<img src=b.gif>"),
+        # Character references that can spell a needle, and ones that cannot.
+        (
+            "<img src='t?a&amp;b'><img src=x&period;gif>",
+            "img[src*='x.gif']",
+            "<img src='t?a&amp;b'>",
+        ),
+        ("<img src=x&#X2e;gif><img src=x&amp;gif>", "img[src*='x.gif']", "<img src=x&amp;gif>"),
+        ("<a class='fb&#45;like'>x</a><a title='&quot;' class=fb-like>y</a>.", "a.fb-like", "."),
+        ("<img src='//doubleclick.net/p?a=1&amp;b=2'>.", "img[src*='doubleclick.net']", "."),
     ],
 )
 def test_tokenizer_context(html: str, selector: str, expected: str) -> None:
