@@ -29,22 +29,55 @@ _RISKY_REF = rb"&(?=#|(?!(?:amp|quot|lt|gt|apos|nbsp);)[A-Za-z0-9]++;)"
 
 
 def _runs(needles: list[tuple[str, bool]], refs: bool = True) -> Callable[[bytes, bytes], bytes]:
-    """Builds 'characters not in ``neg``, repeated' that cannot start a needle, nor a
-    character reference when ``refs`` (in a tag one could spell a needle)."""
+    """Builds 'characters not in ``neg``, repeated' that do not complete a needle, nor
+    start a character reference when ``refs`` (in a tag one could spell a needle).
+
+    Each needle is checked at its rarest character (looking back for what precedes it,
+    ahead for the rest), so common letters run on at full speed."""
     if not needles:
         return lambda neg, quant: b"[^" + neg + b"]" + quant
     ascii_only = all(n.isascii() for n, _ in needles)
-    amp = [_RISKY_REF if ascii_only else b"&"] if refs else []
-    excluded = b"|".join(
-        [*amp, *(_ci(n) if any_case else re.escape(n.encode()) for n, any_case in needles)]
-    )
-    firsts = {"&"} if refs else set()
-    firsts |= {n[0] for n, _ in needles}
-    firsts |= {c for n, any_case in needles if any_case for c in (n[0].lower(), n[0].upper())}
-    starts = b"".join(re.escape(c.encode()) for c in sorted(firsts))
-    return lambda neg, quant: (
-        b"(?:[^" + neg + starts + b"]++|(?!" + excluded + b")[" + starts + b"])" + quant
-    )
+    checks = [_RISKY_REF if ascii_only else b"&"] if refs else []
+    pivots = {b"&"} if refs else set()
+    for text, any_case in needles:
+        raw = text.encode("utf-8")
+        units = [_unit(byte, any_case) for byte in raw]
+        at = _pivot(raw)
+        behind = b"".join(units[:at])
+        checks.append((b"(?<=" + behind + b")" if behind else b"") + b"".join(units[at:]))
+        pivot = raw[at : at + 1]
+        pivots |= {pivot.lower(), pivot.upper()} if any_case else {pivot}
+    starts = b"".join(re.escape(c) for c in sorted(pivots))
+    pivot = b"(?!" + b"|".join(checks) + b")[" + starts + b"]"
+
+    def run(neg: bytes, quant: bytes) -> bytes:
+        plain = b"[^" + neg + starts + b"]"
+        if not quant:  # one character
+            return b"(?:" + plain + b"|" + pivot + b")"
+        # Unrolled (a loop iteration per pivot character, not per run): sre pays for
+        # every turn of a repeated group.
+        return plain + b"*+(?:" + pivot + plain + b"*+)*+"
+
+    return run
+
+
+# Letters from most to least frequent in URLs, class names and scripts (roughly).
+_FREQUENT = b"etaoinsrclmdphugfbwyvkjxqz"
+
+
+def _pivot(text: bytes) -> int:
+    """Where to check for ``text``: at its rarest letter, else its last character."""
+    best, rank = len(text) - 1, -1
+    for i, byte in enumerate(text):
+        r = _FREQUENT.find(bytes([byte]).lower())
+        if r > rank:
+            best, rank = i, r
+    return best
+
+
+def _unit(byte: int, any_case: bool) -> bytes:
+    ch = bytes([byte])
+    return b"[" + ch.lower() + ch.upper() + b"]" if any_case and ch.isalpha() else re.escape(ch)
 
 
 def _attrs(needles: Iterable[tuple[str, bool]] = ()) -> bytes:
@@ -61,17 +94,15 @@ def _attrs(needles: Iterable[tuple[str, bool]] = ()) -> bytes:
     def one(neg: bytes) -> bytes:
         return run(neg, b"")
 
-    return (
-        rb"(?:[\t\n\f\r /]++"
-        b"|"
-        + one(rb"\t\n\f\r />")
-        + run(rb"\t\n\f\r />=", b"*+")
-        + rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"
+    attribute = (
+        one(rb"\t\n\f\r />") + run(rb"\t\n\f\r />=", b"*+") + rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"
         b'"' + run(b'"', b"*+") + b'"'
         b"|'" + run(b"'", b"*+") + b"'"
         rb"|(?![\"'])" + run(rb"\t\n\f\r >", b"*+") + b")"
-        rb"|(?![\t\n\f\r ]*=)))*+"
+        rb"|(?![\t\n\f\r ]*=))"
     )
+    # Unrolled: one turn of the loop per attribute, the spaces after it taken along.
+    return rb"[\t\n\f\r /]*+(?:" + attribute + rb"[\t\n\f\r /]*+)*+"
 
 
 _ATTRS = _attrs()
@@ -341,8 +372,9 @@ def _skip_pattern(
         rb"/(?![A-Za-z])[^>]*+>",
         rb"(?=[^A-Za-z!/?])",
     ]
-    parts = [rb"[^<]++", b"<(?:" + b"|".join(tags + others) + b")"]
-    return re.compile(b"(?:" + b"|".join(parts) + b")*+", re.DOTALL)
+    token = b"<(?:" + b"|".join(tags + others) + b")"
+    # Unrolled: one turn of the loop per token, the text after it taken along.
+    return re.compile(rb"[^<]*+(?:" + token + rb"[^<]*+)*+", re.DOTALL)
 
 
 # Raw-text elements whose content ends at the first matching end tag (not script).
@@ -354,8 +386,8 @@ def _raw_body(name: str, needles: list[tuple[str, bool]] | None = None) -> bytes
     and so is content holding one of ``needles`` (text, any letter case?)."""
     end = b"/" + _ci(name) + rb"(?=[\t\n\f\r />])"
     stop = end + (b"|!--" if name == "script" else b"")
-    text = _runs(needles, refs=False)(b"<", b"") if needles else rb"[^<]++"
-    return rb"(?:" + text + b"|<(?!" + stop + b"))*+<" + end + _tag_rest()
+    text = _runs(needles or [], refs=False)(b"<", b"*+")
+    return text + b"(?:<(?!" + stop + b")" + text + b")*+<" + end + _tag_rest()
 
 
 RAW_END = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as htmllib
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -539,3 +540,28 @@ def test_hinted_handlers_agree_with_unhinted(parts: list[bytes], cut: int) -> No
     hinted = [(s, h, Hints(tag=HINTS, text=HINTS)) for s, h in handlers]
     rw = Rewriter(hinted)
     assert rw.feed(data[:cut]) + rw.feed(data[cut:]) + rw.close() == run(data, handlers)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(alphabet="abkq.-", min_size=2, max_size=5), min_size=1, max_size=4),
+    st.lists(st.text(alphabet="abkqK.-&#;x", max_size=14), min_size=1, max_size=6),
+    st.booleans(),
+)
+def test_needles_are_found_wherever_they_sit(
+    needles: list[str], values: list[str], any_case: bool
+) -> None:
+    """The skip pattern looks for each needle at its rarest character, behind and
+    ahead: every tag holding one still reaches its handler, no other tag does."""
+    flag = " i" if any_case else ""
+    selector = ", ".join(f"img[src*='{n}'{flag}]" for n in needles)
+    page = "".join(f'<img src="{v}"><p>{i}</p>' for i, v in enumerate(values)).encode()
+
+    def hit(value: str) -> bool:
+        decoded = htmllib.unescape(value)
+        return any((n.lower() in decoded.lower()) if any_case else (n in decoded) for n in needles)
+
+    expected = "".join(
+        (f"<p>{i}</p>" if hit(v) else f'<img src="{v}"><p>{i}</p>') for i, v in enumerate(values)
+    )
+    assert run(page, [(selector, remove)]).decode() == expected
