@@ -39,14 +39,19 @@ def _runs(needles: list[tuple[str, bool]], refs: bool = True) -> Callable[[bytes
     ascii_only = all(n.isascii() for n, _ in needles)
     checks = [_RISKY_REF if ascii_only else b"&"] if refs else []
     pivots = {b"&"} if refs else set()
+    by_pivot: dict[bytes, list[bytes]] = {}
     for text, any_case in needles:
         raw = text.encode("utf-8")
         units = [_unit(byte, any_case) for byte in raw]
         at = _pivot(raw)
-        behind = b"".join(units[:at])
-        checks.append((b"(?<=" + behind + b")" if behind else b"") + b"".join(units[at:]))
+        # At the pivot: what precedes it (looking back over it), then what follows.
+        behind = b"(?<=" + b"".join(units[: at + 1]) + b")" if at else b""
+        by_pivot.setdefault(units[at], []).append(behind + b"".join(units[at + 1 :]))
         pivot = raw[at : at + 1]
         pivots |= {pivot.lower(), pivot.upper()} if any_case else {pivot}
+    # One test of the pivot character, then only the needles checked there.
+    for unit, rests in sorted(by_pivot.items()):
+        checks.append(unit + (rests[0] if len(rests) == 1 else b"(?:" + b"|".join(rests) + b")"))
     starts = b"".join(re.escape(c) for c in sorted(pivots))
     pivot = b"(?!" + b"|".join(checks) + b")[" + starts + b"]"
 
