@@ -71,12 +71,18 @@ def _runs(needles: list[tuple[str, bool]], refs: bool = True) -> Callable[[bytes
 _FREQUENT = b"eatisnlorcdpmhufgbwvykxjqz"
 
 
+_NOT_PIVOT = frozenset(b"\t\n\f\r /=<>&\"'")  # they delimit runs (or are the check's own)
+
+
 def _pivot(text: bytes) -> int:
-    """Where to check for ``text``: at its rarest letter, else its last character."""
-    best, rank = len(text) - 1, -1
+    """Where to check for ``text``: at its rarest letter, else at its last character
+    that cannot delimit a run (-1: nowhere)."""
+    best, rank = -1, -2
     for i, byte in enumerate(text):
-        r = _FREQUENT.find(bytes([byte]).lower())
-        if r > rank:
+        if byte in _NOT_PIVOT:
+            continue
+        r = _FREQUENT.find(bytes([byte]).lower())  # -1: not a letter
+        if r >= rank:
             best, rank = i, r
     return best
 
@@ -273,35 +279,25 @@ def _guard(names: Iterable[str]) -> bytes:
     return b"(?:(?=[^" + re.escape(letters.encode()) + b"])|(?!(?:" + alts + rb")[\t\n\f\r />]))"
 
 
-_MAX_NEEDLES = 8
-_SAFE_NEEDLE = re.compile(r"[^\t\n\f\r \"'=<>/&]{2,}")
-_SHARED = 3  # needles sharing a prefix this long are looked for by that prefix
+_MAX_NEEDLES = 64
+# Needles never hold what a harmless character reference (&amp; &quot; &lt; &gt;
+# &apos;) decodes to: the tag's bytes would not show them.
+_TAG_NEEDLE = re.compile(r"[^&\"'<>]+")
 
 
-def merge_needles(needles: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
-    """Fewer, shorter needles that still find every tag the given ones find: needles
-    with a common prefix of at least ``_SHARED`` characters become that prefix (any
-    letter case if one of them was). ``fb-like``, ``fb-share-button``, ``fb-page``
-    become ``fb-``: one cheap test instead of many."""
-    groups: dict[str, list[tuple[str, bool]]] = {}
-    for text, any_case in sorted(set(needles)):
-        groups.setdefault(text[:_SHARED].lower(), []).append((text, any_case))
-    merged = []
-    for group in groups.values():
-        if len(group) == 1:
-            merged.append(group[0])
-            continue
-        texts = [t.lower() for t, _ in group]
-        prefix = texts[0]
-        for t in texts[1:]:
-            while not t.startswith(prefix):
-                prefix = prefix[:-1]
-        exact = {t[: len(prefix)] for t, _ in group}
-        if len(exact) == 1 and not any(a for _, a in group):
-            merged.append((exact.pop(), False))
-        else:
-            merged.append((prefix, True))
-    return merged
+def minimal_needles(needles: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """The needles without those that contain another (which finds them anyway)."""
+    unique = sorted(set(needles), key=lambda n: (len(n[0]), n))
+    kept: list[tuple[str, bool]] = []
+    for text, any_case in unique:
+        lower = text.lower()
+        if not any(
+            (k.lower() in lower) if k_any else (k in text)
+            for k, k_any in kept
+            if k_any or not any_case
+        ):
+            kept.append((text, any_case))
+    return kept
 
 
 def skip_pattern(
@@ -346,16 +342,16 @@ def _skip_pattern(
     tags: list[bytes] = []
     if start_names is not None:
         filtered = {k: list(v) for k, v in filtered_items}
-        in_text = {k: merge_needles(v) for k, v in text_items}
+        in_text = {k: minimal_needles(v) for k, v in text_items}
         always = set(start_names) | {"plaintext"}
         for name, needles in list(filtered.items()):
-            needles = merge_needles(needles)
+            needles = minimal_needles(needles)
             filtered[name] = needles
             text = in_text.get(name, [])
             # Many needles make the per-character check dearer than letting Python look.
             too_many = len(needles) > _MAX_NEEDLES or len(text) > _MAX_NEEDLES
-            safe = all(_SAFE_NEEDLE.fullmatch(n) for n, _ in needles)
-            safe = safe and all(n[:1] not in ("", "<") for n, _ in text)
+            safe = all(_TAG_NEEDLE.fullmatch(n) for n, _ in needles)
+            safe = safe and all(_pivot(n.encode("utf-8")) >= 0 for n, _ in needles + text)
             if name in always or too_many or not safe:
                 always.add(name)
                 del filtered[name]
