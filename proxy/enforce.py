@@ -13,7 +13,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -172,15 +172,13 @@ class ConsentRewrite:
     def variant(self) -> str:
         return self.plan.variant
 
-    def _handler(self, rule: Rule, block: Block) -> Handler:
-        def handle(el: Element) -> None:
-            if block.hosts and not hosted_by(el, block.hosts):
-                return
-            if block.contains and not any(s in el.text for s in block.contains):
-                return
-            self._act(el, rule, block)
-
-        return handle
+    def _block(self, rule: Rule, block: Block, el: Element) -> None:
+        """The handler of one block (bound per page with functools.partial)."""
+        if block.hosts and not hosted_by(el, block.hosts):
+            return
+        if block.contains and not any(s in el.text for s in block.contains):
+            return
+        self._act(el, rule, block)
 
     def _text_handler(
         self, pattern: re.Pattern[str], group: tuple[tuple[Rule, Block], ...]
@@ -216,8 +214,9 @@ class ConsentRewrite:
         if self._rewriter is None:
             plan = self.plan
             # Hosts are hints: the rewriter looks closer only at tags that name one.
+            act = self._block
             handlers: list[HandlerSpec] = [
-                (block.selector, self._handler(rule, block), block.hosts)
+                (block.selector, partial(act, rule, block), block.hosts)
                 for rule, block in plan.blocks
             ]
             # So are the snippets a script must contain: other scripts pass unseen.

@@ -16,6 +16,7 @@ import html as htmllib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from proxy import tokens
 from proxy.selectors import Complex, Needle, parse_selector
@@ -23,8 +24,7 @@ from proxy.selectors import Complex, Needle, parse_selector
 Handler = Callable[["Element"], None]
 
 
-@dataclass(frozen=True)
-class Hints:
+class Hints(NamedTuple):
     """Literals that every element a handler acts on contains (any letter case): in its
     start tag (character references decoded), or, for raw-text elements (script, style,
     ...), in their text. The rewriter passes every other element of the selector's type
@@ -218,7 +218,8 @@ def _alternation(literals: set[bytes]) -> re.Pattern[bytes] | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _compile(specs: tuple[tuple[str, Hints | None], ...]) -> _Program:
+def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _Program:
+    specs = [(selector, _hints(hints)) for selector, hints in keys]
     groups: dict[tuple[str | None, int], list[Complex]] = {}
     tracked: set[str | None] = set()
     needles: dict[str, list[Needle]] = {}
@@ -283,9 +284,8 @@ def _compile(specs: tuple[tuple[str, Hints | None], ...]) -> _Program:
     return _Program({k: tuple(v) for k, v in by_tag.items()}, union, full, named, skip, skip_doc)
 
 
-def _hints(spec: HandlerSpec) -> Hints | None:
-    hints = spec[2] if len(spec) > 2 else None
-    if isinstance(hints, tuple):
+def _hints(hints: Hints | tuple[str, ...] | None) -> Hints | None:
+    if hints is not None and not isinstance(hints, Hints):
         hints = Hints(tag=hints)
     return hints if hints is not None and (hints.tag or hints.text) else None
 
@@ -305,7 +305,8 @@ class Rewriter:
         self._encoding = encoding
         self._text_limit = text_limit
         self._buffer_limit = buffer_limit
-        program = _compile(tuple((h[0], _hints(h)) for h in handlers))
+        # The key of the compiled program: plain tuples, compared in C.
+        program = _compile(tuple((h[0], h[2] if len(h) > 2 else None) for h in handlers))
         self._program = program
         self._handlers = [h[1] for h in handlers]
         doc = document_handlers or DocumentHandlers()

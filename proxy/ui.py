@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import tomllib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -47,7 +47,12 @@ class Templates:
         return _read(self.directory, name)
 
     def words(self) -> dict[str, str]:
-        return {k: str(v) for k, v in tomllib.loads(self.text("banner.toml")).items()}
+        return _words(self.directory)
+
+
+@cache
+def _words(directory: str) -> dict[str, str]:
+    return {k: str(v) for k, v in tomllib.loads(_read(directory, "banner.toml")).items()}
 
 
 @cache
@@ -78,6 +83,7 @@ def banner_css(templates: Templates) -> str:
     return templates.text("banner.css").strip()
 
 
+@lru_cache(maxsize=1024)  # per page path: built once, not on every first visit
 def banner_html(templates: Templates, next_path: str) -> str:
     """The banner for a visitor who has not decided, returning to ``next_path``."""
     words = templates.words()
