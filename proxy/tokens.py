@@ -21,39 +21,40 @@ def _tag_rest(needles: Iterable[tuple[str, bool]] = ()) -> bytes:
     return rb"[^\t\n\f\r />]*+" + _attrs(needles) + b">"
 
 
-# A character reference that could spell part of an ASCII needle: a numeric one, or a
-# named one with its semicolon (legacy names without one decode to '&<>"' or to
-# non-ASCII characters). The ones URLs and quoted text are full of decode to
-# characters no needle holds, and do not stop the skip.
-_RISKY_REF = rb"&(?=#|(?!(?:amp|quot|lt|gt|apos|nbsp);)[A-Za-z0-9]++;)"
+# After a '&': a character reference that could spell part of an ASCII needle, a
+# numeric one or a named one with its semicolon (legacy names without one decode to
+# '&<>"' or to non-ASCII characters). The ones URLs and quoted text are full of decode
+# to characters no needle holds, and do not stop the skip.
+_RISKY_REF = rb"(?<=&)(?:#|(?!(?:amp|quot|lt|gt|apos|nbsp);)[A-Za-z0-9]++;)"
 
 
 def _runs(needles: list[tuple[str, bool]], refs: bool = True) -> Callable[[bytes, bytes], bytes]:
     """Builds 'characters not in ``neg``, repeated' that do not complete a needle, nor
     start a character reference when ``refs`` (in a tag one could spell a needle).
 
-    Each needle is checked at its rarest character (looking back for what precedes it,
-    ahead for the rest), so common letters run on at full speed."""
+    Each needle is checked at its rarest character, the pivot: once it is taken, by
+    looking back over it and ahead for the rest. Other characters run on at full
+    speed, and one character-set test turns away all but pivots."""
     if not needles:
         return lambda neg, quant: b"[^" + neg + b"]" + quant
     ascii_only = all(n.isascii() for n, _ in needles)
-    checks = [_RISKY_REF if ascii_only else b"&"] if refs else []
+    checks = [_RISKY_REF if ascii_only else b"(?<=&)"] if refs else []
     pivots = {b"&"} if refs else set()
     by_pivot: dict[bytes, list[bytes]] = {}
     for text, any_case in needles:
         raw = text.encode("utf-8")
         units = [_unit(byte, any_case) for byte in raw]
         at = _pivot(raw)
-        # At the pivot: what precedes it (looking back over it), then what follows.
         behind = b"(?<=" + b"".join(units[: at + 1]) + b")" if at else b""
         by_pivot.setdefault(units[at], []).append(behind + b"".join(units[at + 1 :]))
         pivot = raw[at : at + 1]
         pivots |= {pivot.lower(), pivot.upper()} if any_case else {pivot}
-    # One test of the pivot character, then only the needles checked there.
+    # Which pivot was taken, then only the needles checked at that one.
     for unit, rests in sorted(by_pivot.items()):
-        checks.append(unit + (rests[0] if len(rests) == 1 else b"(?:" + b"|".join(rests) + b")"))
+        rest = rests[0] if len(rests) == 1 else b"(?:" + b"|".join(rests) + b")"
+        checks.append(b"(?<=" + unit + b")" + rest)
     starts = b"".join(re.escape(c) for c in sorted(pivots))
-    pivot = b"(?!" + b"|".join(checks) + b")[" + starts + b"]"
+    pivot = b"[" + starts + b"](?!" + b"|".join(checks) + b")"
 
     def run(neg: bytes, quant: bytes) -> bytes:
         plain = b"[^" + neg + starts + b"]"
