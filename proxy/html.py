@@ -25,9 +25,9 @@ Handler = Callable[["Element"], None]
 
 
 class Hints(NamedTuple):
-    """Literals that every element a handler acts on contains (any letter case): in its
-    start tag (character references decoded), or, for raw-text elements (script, style,
-    ...), in their text. The rewriter passes every other element of the selector's type
+    """Literals that every element a handler acts on contains (any letter case): in an
+    attribute value (character references decoded), or, for raw-text elements (script,
+    style, ...), in their text. The rewriter passes every other element of the selector's type
     without looking closer, and never calls the handler for it."""
 
     tag: tuple[str, ...] = ()

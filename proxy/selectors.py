@@ -184,10 +184,8 @@ def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
                 value = _unescape(m.group("bare") or "")
             flag = (m.group("flag") or "").lower()
             attr = _unescape(m.group("attr")).lower()
-            if m.group("op") and value:
+            if m.group("op") and value:  # a name alone gives none: needles are values
                 needles.append((value, flag == "i"))
-            else:
-                needles.append((attr, True))
             tests.append(_attr_test(attr, m.group("op"), value, flag == "i"))
         elif kind == "not":
             if nested:

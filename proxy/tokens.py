@@ -28,15 +28,15 @@ def _tag_rest(needles: Iterable[tuple[str, bool]] = ()) -> bytes:
 _RISKY_REF = rb"(?<=&)(?:#|(?!(?:amp|quot|lt|gt|apos|nbsp);)[A-Za-z0-9]++;)"
 
 
-def _runs(needles: list[tuple[str, bool]], refs: bool = True) -> Callable[[bytes, bytes], bytes]:
-    """Builds 'characters not in ``neg``, repeated' that do not complete a needle, nor
+def _runs(needles: list[tuple[str, bool]], refs: bool = True) -> Callable[[bytes], bytes]:
+    """Builds 'any number of characters not in ``neg``' that do not complete a needle, nor
     start a character reference when ``refs`` (in a tag one could spell a needle).
 
     Each needle is checked at its rarest character, the pivot: once it is taken, by
     looking back over it and ahead for the rest. Other characters run on at full
     speed, and one character-set test turns away all but pivots."""
     if not needles:
-        return lambda neg, quant: b"[^" + neg + b"]" + quant
+        return lambda neg: b"[^" + neg + b"]*+"
     ascii_only = all(n.isascii() for n, _ in needles)
     checks = [_RISKY_REF if ascii_only else b"(?<=&)"] if refs else []
     pivots = {b"&"} if refs else set()
@@ -56,10 +56,8 @@ def _runs(needles: list[tuple[str, bool]], refs: bool = True) -> Callable[[bytes
     starts = b"".join(re.escape(c) for c in sorted(pivots))
     pivot = b"[" + starts + b"](?!" + b"|".join(checks) + b")"
 
-    def run(neg: bytes, quant: bytes) -> bytes:
+    def run(neg: bytes) -> bytes:
         plain = b"[^" + neg + starts + b"]"
-        if not quant:  # one character
-            return b"(?:" + plain + b"|" + pivot + b")"
         # Unrolled (a loop iteration per pivot character, not per run): sre pays for
         # every turn of a repeated group.
         return plain + b"*+(?:" + pivot + plain + b"*+)*+"
@@ -98,20 +96,18 @@ def _attrs(needles: Iterable[tuple[str, bool]] = ()) -> bytes:
     first character may be '='), then optionally '=' and a value; a quoted value must
     be closed, so an unterminated quote never ends a tag early.
 
-    With ``needles`` (text, any letter case?), the pattern fails on a tag that contains
-    one of them or a '&'. Only characters that can start a needle pay for the check.
+    With ``needles`` (text, any letter case?), the pattern fails on a tag with one of
+    them in an attribute value, or a character reference there that could spell one.
+    Attribute names are not looked at.
     """
-    needles = list(needles)
-    run = _runs(needles)
-
-    def one(neg: bytes) -> bytes:
-        return run(neg, b"")
-
+    run = _runs(list(needles))
     attribute = (
-        one(rb"\t\n\f\r />") + run(rb"\t\n\f\r />=", b"*+") + rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"
-        b'"' + run(b'"', b"*+") + b'"'
-        b"|'" + run(b"'", b"*+") + b"'"
-        rb"|(?![\"'])" + run(rb"\t\n\f\r >", b"*+") + b")"
+        rb"[^\t\n\f\r />][^\t\n\f\r />=]*+(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"
+        b'"' + run(b'"') + b'"'
+        b"|'" + run(b"'") + b"'"
+        # An unquoted value ends only at a space or '>' (where a needle stopped it, the
+        # rest must not pass for the next attribute's name).
+        rb"|(?![\"'])" + run(rb"\t\n\f\r >") + rb"(?=[\t\n\f\r >]))"
         rb"|(?![\t\n\f\r ]*=))"
     )
     # Unrolled: one turn of the loop per attribute, the spaces after it taken along.
@@ -389,7 +385,7 @@ def _raw_body(name: str, needles: list[tuple[str, bool]] | None = None) -> bytes
     and so is content holding one of ``needles`` (text, any letter case?)."""
     end = b"/" + _ci(name) + rb"(?=[\t\n\f\r />])"
     stop = end + (b"|!--" if name == "script" else b"")
-    text = _runs(needles or [], refs=False)(b"<", b"*+")
+    text = _runs(needles or [], refs=False)(b"<")
     return text + b"(?:<(?!" + stop + b")" + text + b")*+<" + end + _tag_rest()
 
 

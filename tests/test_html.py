@@ -548,23 +548,35 @@ def test_hinted_handlers_agree_with_unhinted(parts: list[bytes], cut: int) -> No
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(st.text(alphabet="abkq.-", min_size=2, max_size=5), min_size=1, max_size=4),
-    st.lists(st.text(alphabet="abkqK.-&#;x", max_size=14), min_size=1, max_size=6),
+    st.lists(
+        st.tuples(
+            st.text(alphabet="abkqK.-&#;x/", min_size=1, max_size=14),
+            st.sampled_from(['"', "'", ""]),
+            st.sampled_from(["", " alt=k", "/", " kb-a"]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
     st.booleans(),
 )
 def test_needles_are_found_wherever_they_sit(
-    needles: list[str], values: list[str], any_case: bool
+    needles: list[str], values: list[tuple[str, str, str]], any_case: bool
 ) -> None:
     """The skip pattern looks for each needle at its rarest character, behind and
-    ahead: every tag holding one still reaches its handler, no other tag does."""
+    ahead, in quoted and unquoted values: every tag holding one in a value still
+    reaches its handler, no other tag does."""
     flag = " i" if any_case else ""
     selector = ", ".join(f"img[src*='{n}'{flag}]" for n in needles)
-    page = "".join(f'<img src="{v}"><p>{i}</p>' for i, v in enumerate(values)).encode()
+    tags = [f"<img src={q}{v}{q}{rest}>" for v, q, rest in values]
+    page = "".join(f"{tag}<p>{i}</p>" for i, tag in enumerate(tags)).encode()
 
-    def hit(value: str) -> bool:
+    def hit(value: str, quote: str, rest: str) -> bool:
+        if not quote and rest == "/":
+            value += "/"  # an unquoted value runs on to the '>'
         decoded = htmllib.unescape(value)
         return any((n.lower() in decoded.lower()) if any_case else (n in decoded) for n in needles)
 
     expected = "".join(
-        (f"<p>{i}</p>" if hit(v) else f'<img src="{v}"><p>{i}</p>') for i, v in enumerate(values)
+        ("" if hit(*values[i]) else tag) + f"<p>{i}</p>" for i, tag in enumerate(tags)
     )
     assert run(page, [(selector, remove)]).decode() == expected

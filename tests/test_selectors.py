@@ -104,6 +104,8 @@ def test_needle_is_a_literal_every_match_contains() -> None:
         False,
     )
     assert parse_selector("a[href*=X i]")[0].subject.needle == ("X", True)
-    assert parse_selector("a[data-x]")[0].subject.needle == ("data-x", True)
+    # Needles are attribute values (the rewriter looks for them there, not in names).
+    assert parse_selector("a[data-x]")[0].subject.needle is None
+    assert parse_selector("a[data-x=''][id=k]")[0].subject.needle == ("k", False)
     assert parse_selector("script")[0].subject.needle is None
     assert parse_selector("a:not(.x)")[0].subject.needle is None
