@@ -25,7 +25,7 @@ def _tag_rest(needles: Iterable[tuple[str, bool]] = ()) -> bytes:
 # numeric one or a named one with its semicolon (legacy names without one decode to
 # '&<>"' or to non-ASCII characters). The ones URLs and quoted text are full of decode
 # to characters no needle holds, and do not stop the skip.
-_RISKY_REF = rb"(?<=&)(?:#|(?!(?:amp|quot|lt|gt|apos|nbsp);)[A-Za-z0-9]++;)"
+_RISKY_REF = rb"#|(?!(?:amp|quot|lt|gt|apos|nbsp);)[A-Za-z0-9]++;"
 
 
 def _runs(needles: list[tuple[str, bool]], refs: bool = True) -> Callable[[bytes], bytes]:
@@ -34,27 +34,30 @@ def _runs(needles: list[tuple[str, bool]], refs: bool = True) -> Callable[[bytes
 
     Each needle is checked at its rarest character, the pivot: once it is taken, by
     looking back over it and ahead for the rest. Other characters run on at full
-    speed, and one character-set test turns away all but pivots."""
+    speed, and each pivot character is tested only for the needles it belongs to."""
     if not needles:
         return lambda neg: b"[^" + neg + b"]*+"
-    ascii_only = all(n.isascii() for n, _ in needles)
-    checks = [_RISKY_REF if ascii_only else b"(?<=&)"] if refs else []
-    pivots = {b"&"} if refs else set()
-    by_pivot: dict[bytes, list[bytes]] = {}
+    checks: dict[bytes, list[bytes]] = {}
+    if refs:  # any '&' when a needle is not ASCII ((?!) fails: it always stops)
+        ascii_only = all(n.isascii() for n, _ in needles)
+        checks[b"&"] = [_RISKY_REF if ascii_only else b""]
     for text, any_case in needles:
         raw = text.encode("utf-8")
         units = [_unit(byte, any_case) for byte in raw]
         at = _pivot(raw)
         behind = b"(?<=" + b"".join(units[: at + 1]) + b")" if at else b""
-        by_pivot.setdefault(units[at], []).append(behind + b"".join(units[at + 1 :]))
         pivot = raw[at : at + 1]
-        pivots |= {pivot.lower(), pivot.upper()} if any_case else {pivot}
-    # Which pivot was taken, then only the needles checked at that one.
-    for unit, rests in sorted(by_pivot.items()):
-        rest = rests[0] if len(rests) == 1 else b"(?:" + b"|".join(rests) + b")"
-        checks.append(b"(?<=" + unit + b")" + rest)
-    starts = b"".join(re.escape(c) for c in sorted(pivots))
-    pivot = b"[" + starts + b"](?!" + b"|".join(checks) + b")"
+        for char in {pivot.lower(), pivot.upper()} if any_case else {pivot}:
+            checks.setdefault(char, []).append(behind + b"".join(units[at + 1 :]))
+    starts = b"".join(re.escape(c) for c in sorted(checks))
+    pivot = (
+        b"(?:"
+        + b"|".join(
+            re.escape(char) + b"(?!" + b"|".join(rests) + b")"
+            for char, rests in sorted(checks.items())
+        )
+        + b")"
+    )
 
     def run(neg: bytes) -> bytes:
         plain = b"[^" + neg + starts + b"]"
