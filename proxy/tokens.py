@@ -399,6 +399,8 @@ RAW_END = {
 
 _SCRIPT_EVENT = re.compile(rb"<!--|-->|</script[\t\n\f\r />]|<script[\t\n\f\r />]", re.IGNORECASE)
 _LONGEST_EVENT = 9  # len(b"</script>")
+# '</' first: a literal the search can look for quickly (IGNORECASE would hide it).
+_SCRIPT_END = re.compile(rb"</(?=[sS][cC][rR][iI][pP][tT][\t\n\f\r />])")
 
 # Script data states that matter for finding the end tag.
 SCRIPT_DATA, ESCAPED, DOUBLE_ESCAPED = 0, 1, 2
@@ -412,6 +414,14 @@ def find_script_end(buf: bytes, pos: int, state: int) -> tuple[int, int, int]:
     bytes arrive, and everything before ``resume`` is known to be script content.
     """
     limit = len(buf) - _LONGEST_EVENT + 1
+    if state == SCRIPT_DATA:  # the usual script: no '<!--' before its end tag
+        first = _SCRIPT_END.search(buf, pos)
+        if (
+            first is not None
+            and first.start() < limit
+            and buf.find(b"<!--", pos, first.start()) < 0
+        ):
+            return first.start(), state, first.start()
     while True:
         m = _SCRIPT_EVENT.search(buf, pos)
         if m is None or m.start() >= limit:
