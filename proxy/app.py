@@ -55,6 +55,9 @@ log = logging.getLogger("consent_proxy")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUS = (204, 304)
 _CHUNK = 64 * 1024
+# Longer request lines get 414, longer header lines 431 (server.py tells them apart).
+MAX_REQUEST_LINE = 8190
+MAX_HEADER_FIELD = 16384
 
 
 def create_app(
@@ -65,7 +68,8 @@ def create_app(
 ) -> web.Application:
     """The proxy application. Rules are loaded from ``settings.rules`` unless given
     (RuleError if invalid: a proxy must not start with half its rules)."""
-    app = web.Application(middlewares=[_refuse(settings)], handler_args={"max_field_size": 16384})
+    limits = {"max_line_size": MAX_REQUEST_LINE, "max_field_size": MAX_HEADER_FIELD}
+    app = web.Application(middlewares=[_refuse(settings)], handler_args=limits)
     app[SETTINGS] = settings
     if rules is None:
         state = RulesState.load(rules_directory(settings.rules))
@@ -74,6 +78,7 @@ def create_app(
     app[RULES] = state
     app[METRICS] = Metrics()
     app[ACCESS_LOG] = open_log("access", settings.access_log)
+    app[ACCESS_LOG].metrics = app[METRICS]
     app[DECISIONS] = open_log("decisions", settings.decision_log)
     app.on_cleanup.append(_close_logs)
     factory = rewrite or consent_rewrites(settings, state)

@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from proxy.metrics import METRICS
+from proxy.metrics import Metrics
 
 CLIENT_IP = web.RequestKey("client_ip", str)
 
@@ -65,6 +65,7 @@ class JsonLines(logging.Logger):
     def __init__(self, name: str, stream: TextIO) -> None:
         super().__init__(name, logging.INFO)
         self.stream = stream
+        self.metrics: Metrics | None = None  # counts what the access log sees
         handler = logging.StreamHandler(stream)
         handler.setFormatter(logging.Formatter("%(message)s"))
         self.addHandler(handler)
@@ -112,6 +113,7 @@ class AccessLogger(AbstractAccessLogger):
             self.logger.write_line(line)
         else:
             self.logger.info(line)
-        metrics = request.app.get(METRICS) if isinstance(request, web.Request) else None
+        # Not request.app: a request that could not be parsed was never routed.
+        metrics = getattr(self.logger, "metrics", None)
         if metrics is not None:
             metrics.responses[_CLASSES.get(response.status // 100, "other")] += 1

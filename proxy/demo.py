@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import signal
 import sys
 from importlib import resources
 
@@ -13,7 +12,7 @@ from aiohttp import web
 
 from proxy.app import create_app
 from proxy.rules import RuleError, all_errors
-from proxy.server import server_options
+from proxy.server import ProxyRunner, server_options, stopped
 from proxy.settings import Settings
 
 SPACER_GIF = (
@@ -88,9 +87,7 @@ async def _serve(settings: Settings) -> None:
     except RuleError as exc:
         await origin.cleanup()
         raise SystemExit("\n".join(f"consent-proxy: error: {e}" for e in all_errors(exc))) from None
-    options = server_options(app)
-    shutdown = options.pop("shutdown_timeout")
-    runner = web.AppRunner(app, shutdown_timeout=shutdown, **options)
+    runner = ProxyRunner(app, **server_options(app))
     await runner.setup()
     host, listen_port = settings.host_port
     site = web.TCPSite(runner, host, listen_port)
@@ -114,11 +111,7 @@ async def _serve(settings: Settings) -> None:
         f"Stop with Ctrl-C.",
         flush=True,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await stopped()
     await runner.cleanup()
     await origin.cleanup()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import multiprocessing
 import os
 import signal
@@ -11,9 +13,10 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineTooLong
 
-from proxy import decisions
-from proxy.app import ACCESS_LOG, SETTINGS, create_app
+from proxy import decisions, pages
+from proxy.app import ACCESS_LOG, MAX_REQUEST_LINE, SETTINGS, create_app
 from proxy.rules import RuleError, all_errors
 from proxy.settings import Settings, parse_listen
 
@@ -69,8 +72,68 @@ def serve(settings: Settings, reuse_port: bool = False) -> int:
         file=sys.stderr,
         flush=True,
     )
-    web.run_app(app, sock=sock, print=None, **server_options(app))
+    asyncio.run(_serve(app, sock))
     return 0
+
+
+async def _serve(app: web.Application, sock: socket.socket) -> None:
+    runner = ProxyRunner(app, **server_options(app))
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    await stopped()
+    await runner.cleanup()  # in-flight requests get shutdown_timeout to finish
+
+
+async def stopped() -> None:
+    """Returns at SIGTERM or SIGINT (unless SIGINT is ignored, as in workers)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+log = logging.getLogger("consent_proxy.server")
+
+
+class _Connection(web.RequestHandler):
+    """aiohttp's connection handler, answering requests that cannot be parsed with the
+    proxy's generic pages: 414 for a request line too long, 431 for header lines too
+    long or too many, 400 otherwise; one log line, no traceback, no echo of input."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status == 500 or not isinstance(exc, HttpProcessingError):
+            return super().handle_error(request, status, exc, message)
+        if request.writer.output_size > 0:
+            raise ConnectionError("a response has begun: no error page can follow")
+        if isinstance(exc, LineTooLong):
+            status = 414 if exc.args[1] == MAX_REQUEST_LINE else 431
+        elif isinstance(exc, BadHttpMessage) and "Too many headers" in exc.message:
+            status = 431
+        client = decisions.truncate_ip(request.remote)
+        log.warning("unreadable request from %s: %s (%s)", client, status, type(exc).__name__)
+        return pages.error(status, close=True)
+
+
+class _Server(web.Server):
+    def __call__(self) -> web.RequestHandler:
+        return _Connection(self, loop=self._loop, **self._kwargs)
+
+
+class ProxyRunner(web.AppRunner):
+    """aiohttp's runner, with the proxy's answers to unparsable requests."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _Server  # the same server; its connections are ours
+        return server
 
 
 def server_options(app: web.Application) -> dict[str, Any]:

@@ -217,6 +217,54 @@ web.run_app(app, host="127.0.0.1", port={origin_port}, print=None)
         origin.wait()
 
 
+def raw_exchange(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out
+
+
+UNREADABLE = [
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, b"aaaa"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20000 + b"\r\n\r\n", 431, b"bbbb"),
+    (
+        b"GET / HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-H%d: v\r\n" % i for i in range(200))
+        + b"\r\n",
+        431,
+        b"X-H1",
+    ),
+    (b"G<T /secret-path HTTP/1.1\r\nHost: x\r\n\r\n", 400, b"secret-path"),
+]
+
+
+def test_unreadable_requests_get_generic_answers_and_one_log_line(tmp_path: Path) -> None:
+    """RELIABILITY: 414/431 for oversized request lines and headers, 400 for the rest;
+    the page echoes nothing of the request, the log has no traceback, and the access
+    log still counts them."""
+    access = tmp_path / "access.log"
+    port, proc = serve(
+        tmp_path / "proxy", "--upstream", "http://127.0.0.1:9", "--access-log", str(access)
+    )
+    try:
+        for request, status, echo in UNREADABLE:
+            answer = raw_exchange(port, request)
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.split(b"\r\n")[0].split(b" ")[1] == str(status).encode(), answer[:200]
+            assert echo not in answer and body.startswith(b"<!doctype html>")
+        time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    errors = (tmp_path / "proxy.err").read_text()
+    assert "Traceback" not in errors
+    assert errors.count("unreadable request from 127.0.0.0") == len(UNREADABLE)
+    statuses = re.findall(r'"status":(\d+)', access.read_text())
+    assert statuses == [str(status) for _, status, _ in UNREADABLE]
+
+
 def test_workers_share_one_port(tmp_path: Path) -> None:
     port, proc = serve(tmp_path / "proxy", "--upstream", "http://127.0.0.1:9", "--workers", "2")
     try:
