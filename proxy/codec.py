@@ -162,21 +162,31 @@ def _brotli() -> Stage:
 
 
 def _zstd() -> Stage:
-    d = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
+    # One decompressor per frame: only then does it say whether its frame ended (a body
+    # may hold several frames, one after the other).
+    state = {"d": zstandard.ZstdDecompressor().decompressobj(), "fed": False}
 
     def run(data: bytes, final: bool, room: int) -> bytes:
         out: list[bytes] = []
         size = 0
+        i = 0
         try:
             # Small slices bound what one call can expand to (a block is at most 128 KB).
-            for i in range(0, len(data), 64):
+            while i < len(data) and size <= room:
+                d = state["d"]
                 piece = d.decompress(data[i : i + 64])
+                state["fed"] = True
+                i += 64
                 out.append(piece)
                 size += len(piece)
-                if size > room:
-                    break
+                if d.eof:  # the next frame, if any, starts in what this one left
+                    state["d"] = zstandard.ZstdDecompressor().decompressobj()
+                    state["fed"] = False
+                    data, i = d.unused_data + data[i:], 0
         except zstandard.ZstdError as exc:
             raise DecodeError(f"invalid zstd data: {exc}") from None
+        if final and size <= room and state["fed"]:
+            raise DecodeError("zstd body ends before its end marker")
         return b"".join(out)
 
     return run

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gzip
+import hashlib
 import json
 import zlib
 
@@ -61,6 +62,32 @@ async def encoded(request: web.Request) -> web.Response:
     return web.Response(
         body=ENCODERS[coding](PAGE),
         headers={"Content-Type": "text/html; charset=utf-8", "Content-Encoding": coding},
+    )
+
+
+@functools.cache
+def big_page() -> bytes:
+    """About 600 KB of HTML that compresses poorly (more than the proxy reads before
+    it answers)."""
+    rows = (f"<p>{hashlib.sha256(str(i).encode()).hexdigest()}</p>\n" for i in range(8000))
+    return b"<!doctype html><html><body>" + "".join(rows).encode() + b"</body></html>"
+
+
+async def encoded_cut(request: web.Request) -> web.Response:
+    """An encoded page whose last bytes are missing (its Content-Length says so too)."""
+    coding = request.match_info["coding"]
+    page = big_page() if request.match_info["size"] == "big" else PAGE
+    return web.Response(
+        body=ENCODERS[coding](page)[:-6],
+        headers={"Content-Type": "text/html; charset=utf-8", "Content-Encoding": coding},
+    )
+
+
+async def zstd_frames(request: web.Request) -> web.Response:
+    frame = zstandard.ZstdCompressor().compress
+    return web.Response(
+        body=frame(PAGE) + frame(PAGE),
+        headers={"Content-Type": "text/html; charset=utf-8", "Content-Encoding": "zstd"},
     )
 
 
@@ -214,6 +241,8 @@ def origin_app() -> web.Application:
     app.router.add_route("*", "/echo/{tail:.*}", echo)
     app.router.add_get("/html", html)
     app.router.add_get("/html-{coding}", encoded)
+    app.router.add_get("/cut-{size}-{coding}", encoded_cut)
+    app.router.add_get("/zstd-frames", zstd_frames)
     app.router.add_get("/css-gzip", encoded_css)
     app.router.add_get("/bomb", bomb)
     app.router.add_get("/bomb-pieces", bomb_in_pieces)

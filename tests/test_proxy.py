@@ -234,6 +234,26 @@ async def test_encoded_html_round_trip(proxy: TestServer, coding: str) -> None:
             assert await r.read() == PAGE
 
 
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd", "deflate"])
+async def test_encoded_html_cut_short_never_looks_complete(proxy: TestServer, coding: str) -> None:
+    """A body that ends before its end marker: 502 while nothing was sent, else a
+    visibly truncated transfer."""
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url(proxy, f"/cut-small-{coding}")) as r:
+            assert r.status == 502
+        async with s.get(url(proxy, f"/cut-big-{coding}")) as r:
+            assert r.status == 200
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await r.read()
+
+
+async def test_zstd_body_of_several_frames_is_decoded_whole(proxy: TestServer) -> None:
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url(proxy, "/zstd-frames")) as r:
+            assert r.status == 200
+            assert await r.read() == PAGE + PAGE
+
+
 async def test_non_html_keeps_encoding_and_bytes(proxy: TestServer) -> None:
     async with aiohttp.ClientSession(auto_decompress=False) as s:
         async with s.get(url(proxy, "/css-gzip"), headers={"Accept-Encoding": "gzip"}) as r:
