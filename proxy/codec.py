@@ -161,35 +161,39 @@ def _brotli() -> Stage:
     return run
 
 
-def _zstd() -> Stage:
-    # One decompressor per frame: only then does it say whether its frame ended (a body
-    # may hold several frames, one after the other).
-    state = {"d": zstandard.ZstdDecompressor().decompressobj(), "fed": False}
+class _ZstdFrames:
+    """One decompressor per frame: only then does it say whether its frame ended (a
+    body may hold several frames, one after the other)."""
 
-    def run(data: bytes, final: bool, room: int) -> bytes:
+    def __init__(self) -> None:
+        self.d = zstandard.ZstdDecompressor().decompressobj()
+        self.fed = False  # bytes of an unfinished frame were given
+
+    def __call__(self, data: bytes, final: bool, room: int) -> bytes:
         out: list[bytes] = []
         size = 0
         i = 0
         try:
             # Small slices bound what one call can expand to (a block is at most 128 KB).
             while i < len(data) and size <= room:
-                d = state["d"]
-                piece = d.decompress(data[i : i + 64])
-                state["fed"] = True
+                piece = self.d.decompress(data[i : i + 64])
+                self.fed = True
                 i += 64
                 out.append(piece)
                 size += len(piece)
-                if d.eof:  # the next frame, if any, starts in what this one left
-                    state["d"] = zstandard.ZstdDecompressor().decompressobj()
-                    state["fed"] = False
-                    data, i = d.unused_data + data[i:], 0
+                if self.d.eof:  # the next frame, if any, starts in what this one left
+                    data, i = self.d.unused_data + data[i:], 0
+                    self.d = zstandard.ZstdDecompressor().decompressobj()
+                    self.fed = False
         except zstandard.ZstdError as exc:
             raise DecodeError(f"invalid zstd data: {exc}") from None
-        if final and size <= room and state["fed"]:
+        if final and size <= room and self.fed:
             raise DecodeError("zstd body ends before its end marker")
         return b"".join(out)
 
-    return run
+
+def _zstd() -> Stage:
+    return _ZstdFrames()
 
 
 class Encoder:
