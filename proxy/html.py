@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from proxy import tokens
-from proxy.selectors import Complex, Needle, parse_selector
+from proxy.selectors import Complex, parse_selector
 
 Handler = Callable[["Element"], None]
 
@@ -222,8 +222,8 @@ def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _P
     specs = [(selector, _hints(hints)) for selector, hints in keys]
     groups: dict[tuple[str | None, int], list[Complex]] = {}
     tracked: set[str | None] = set()
-    needles: dict[str, list[Needle]] = {}
-    in_text: dict[str, list[Needle]] = {}  # raw-text elements: hints in their text
+    needles: dict[str, list[tokens.Needle]] = {}
+    in_text: dict[str, list[tokens.Needle]] = {}  # raw-text elements: hints in their text
     unfiltered: set[str] = set()
     child = False
     for index, (selector, hints) in enumerate(specs):
@@ -236,10 +236,10 @@ def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _P
                 continue
             text = hints is not None and bool(hints.text) and tag in tokens.RAWTEXT
             if text and hints is not None:
-                in_text.setdefault(tag, []).extend((h, True) for h in hints.text)
-                needles.setdefault(tag, []).extend((h, True) for h in hints.tag)
+                in_text.setdefault(tag, []).extend((h, True, None) for h in hints.text)
+                needles.setdefault(tag, []).extend((h, True, None) for h in hints.tag)
             elif hints is not None and hints.tag and not hints.text:
-                needles.setdefault(tag, []).extend((h, True) for h in hints.tag)
+                needles.setdefault(tag, []).extend((h, True, None) for h in hints.tag)
             elif hints is None and cx.subject.needle is not None:
                 needles.setdefault(tag, []).append(cx.subject.needle)
             else:

@@ -35,7 +35,8 @@ class ElementLike(Protocol):
 
 
 Predicate = Callable[[ElementLike], bool]
-Needle = tuple[str, bool]  # literal text, and whether any letter case matches
+# Literal text, whether any letter case matches, and the attribute whose value holds it.
+Needle = tuple[str, bool, str]
 
 _IDENT = r"-?(?:[A-Za-z_]|[^\x00-\x7f]|\\.)(?:[-\w]|[^\x00-\x7f]|\\.)*"
 _TOKEN = re.compile(
@@ -172,11 +173,11 @@ def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
             tag = None if kind == "star" else _unescape(m.group("type")).lower()
         elif kind == "id":
             ident = _unescape(m.group("id"))
-            needles.append((ident, False))
+            needles.append((ident, False, "id"))
             tests.append(_attr_test("id", "=", ident, False))
         elif kind == "cls":
             ident = _unescape(m.group("cls"))
-            needles.append((ident, False))
+            needles.append((ident, False, "class"))
             tests.append(_attr_test("class", "~=", ident, False))
         elif kind == "attr":
             value = m.group("dq") if m.group("dq") is not None else m.group("sq")
@@ -185,7 +186,7 @@ def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
             flag = (m.group("flag") or "").lower()
             attr = _unescape(m.group("attr")).lower()
             if m.group("op") and value:  # a name alone gives none: needles are values
-                needles.append((value, flag == "i"))
+                needles.append((value, flag == "i", attr))
             tests.append(_attr_test(attr, m.group("op"), value, flag == "i"))
         elif kind == "not":
             if nested:

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 WS = rb"\t\n\f\r "
 
 
-def _tag_rest(needles: Iterable[tuple[str, bool]] = ()) -> bytes:
+# A literal a tag must contain: its text, whether any letter case matches, and the
+# attribute whose value holds it (None: any attribute's).
+Needle = tuple[str, bool, str | None]
+
+
+def _tag_rest(needles: Iterable[Needle] = ()) -> bytes:
     """The rest of a start or end tag after its first letter, through '>'."""
     return rb"[^\t\n\f\r />]*+" + _attrs(needles) + b">"
 
@@ -94,18 +99,40 @@ def _unit(byte: int, any_case: bool) -> bytes:
     return b"[" + ch.lower() + ch.upper() + b"]" if any_case and ch.isalpha() else re.escape(ch)
 
 
-def _attrs(needles: Iterable[tuple[str, bool]] = ()) -> bytes:
+def _attrs(needles: Iterable[Needle] = ()) -> bytes:
     """The attributes of a tag up to its closing '>'. An attribute is a name (whose
     first character may be '='), then optionally '=' and a value; a quoted value must
     be closed, so an unterminated quote never ends a tag early.
 
-    With ``needles`` (text, any letter case?), the pattern fails on a tag with one of
-    them in an attribute value, or a character reference there that could spell one.
-    Attribute names are not looked at.
+    With ``needles``, the pattern fails on a tag with one of them in the value of its
+    attribute (of any attribute when a needle names none), or with a character
+    reference there that could spell one. Other values are taken at full speed.
     """
-    run = _runs(list(needles))
-    attribute = (
-        rb"[^\t\n\f\r />][^\t\n\f\r />=]*+(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"
+    needles = list(needles)
+    name = rb"[^\t\n\f\r />][^\t\n\f\r />=]*+"
+    if not needles or any(attr is None for _, _, attr in needles):
+        return _attributes(name + _value(_runs(_texts(needles))))
+    by_attr: dict[str, list[Needle]] = {}
+    for needle in needles:
+        by_attr.setdefault(str(needle[2]).lower(), []).append(needle)
+    names = [_ci(attr) + rb"(?=[\t\n\f\r />=])" for attr in sorted(by_attr)]
+    checked = [
+        test + _value(_runs(_texts(by_attr[attr])))
+        for test, attr in zip(names, sorted(by_attr), strict=True)
+    ]
+    # Any other attribute: one whose name is none of those.
+    other = b"(?!" + b"|".join(names) + b")" + name + _value(_runs([]))
+    return _attributes(b"(?:" + b"|".join([*checked, other]) + b")")
+
+
+def _texts(needles: Iterable[Needle]) -> list[tuple[str, bool]]:
+    return [(text, any_case) for text, any_case, _ in needles]
+
+
+def _value(run: Callable[[bytes], bytes]) -> bytes:
+    """An optional '=' and value after an attribute name, values made of ``run``."""
+    return (
+        rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"
         b'"' + run(b'"') + b'"'
         b"|'" + run(b"'") + b"'"
         # An unquoted value ends only at a space or '>' (where a needle stopped it, the
@@ -113,6 +140,9 @@ def _attrs(needles: Iterable[tuple[str, bool]] = ()) -> bytes:
         rb"|(?![\"'])" + run(rb"\t\n\f\r >") + rb"(?=[\t\n\f\r >]))"
         rb"|(?![\t\n\f\r ]*=))"
     )
+
+
+def _attributes(attribute: bytes) -> bytes:
     # Unrolled: one turn of the loop per attribute, the spaces after it taken along.
     return rb"[\t\n\f\r /]*+(?:" + attribute + rb"[\t\n\f\r /]*+)*+"
 
@@ -285,29 +315,32 @@ _MAX_NEEDLES = 64
 _TAG_NEEDLE = re.compile(r"[^&\"'<>]+")
 
 
-def minimal_needles(needles: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
-    """The needles without those that contain another (which finds them anyway)."""
-    unique = sorted(set(needles), key=lambda n: (len(n[0]), n))
-    kept: list[tuple[str, bool]] = []
-    for text, any_case in unique:
+def minimal_needles(needles: Iterable[Needle]) -> list[Needle]:
+    """The needles without those that contain another in the same place (which finds
+    them anyway)."""
+    unique = sorted(set(needles), key=lambda n: (len(n[0]), n[0], n[1], str(n[2])))
+    kept: list[Needle] = []
+    for text, any_case, attr in unique:
         lower = text.lower()
         if not any(
-            (k.lower() in lower) if k_any else (k in text)
-            for k, k_any in kept
-            if k_any or not any_case
+            ((k.lower() in lower) if k_any else (k in text))
+            for k, k_any, k_attr in kept
+            if (k_any or not any_case) and k_attr in (None, attr)
         ):
-            kept.append((text, any_case))
+            kept.append((text, any_case, attr))
     return kept
 
 
 def skip_pattern(
     start_names: Iterable[str] | None,
-    filtered: dict[str, list[tuple[str, bool]]] | None = None,
+    filtered: dict[str, list[Needle]] | None = None,
     end_names: Iterable[str] = (),
-    text_needles: dict[str, list[tuple[str, bool]]] | None = None,
+    text_needles: dict[str, list[Needle]] | None = None,
 ) -> re.Pattern[bytes]:
-    def items(needles: dict[str, list[tuple[str, bool]]] | None) -> _Needles:
-        return tuple(sorted((k, tuple(sorted(set(v)))) for k, v in (needles or {}).items()))
+    def items(needles: dict[str, list[Needle]] | None) -> _Needles:
+        return tuple(
+            sorted((k, tuple(sorted(set(v), key=str))) for k, v in (needles or {}).items())
+        )
 
     key = (
         None if start_names is None else frozenset(start_names),
@@ -318,7 +351,7 @@ def skip_pattern(
     return _skip_pattern(*key)
 
 
-_Needles = tuple[tuple[str, tuple[tuple[str, bool], ...]], ...]
+_Needles = tuple[tuple[str, tuple[Needle, ...]], ...]
 
 
 @functools.lru_cache(maxsize=256)
@@ -350,8 +383,8 @@ def _skip_pattern(
             text = in_text.get(name, [])
             # Many needles make the per-character check dearer than letting Python look.
             too_many = len(needles) > _MAX_NEEDLES or len(text) > _MAX_NEEDLES
-            safe = all(_TAG_NEEDLE.fullmatch(n) for n, _ in needles)
-            safe = safe and all(_pivot(n.encode("utf-8")) >= 0 for n, _ in needles + text)
+            safe = all(_TAG_NEEDLE.fullmatch(n) for n, _, _ in needles)
+            safe = safe and all(_pivot(n.encode("utf-8")) >= 0 for n, _, _ in needles + text)
             if name in always or too_many or not safe:
                 always.add(name)
                 del filtered[name]
@@ -362,7 +395,7 @@ def _skip_pattern(
         for name, needles in sorted(filtered.items()):
             tag = _ci(name) + rb"(?=[\t\n\f\r />])" + _tag_rest(needles)
             if name in RAWTEXT:
-                tag += _raw_body(name, in_text.get(name))
+                tag += _raw_body(name, _texts(in_text.get(name, [])))
             tags.append(tag)
         for name in sorted(_PLAIN_RAW - always - set(filtered)):
             start = _ci(name) + rb"(?=[\t\n\f\r />])" + _tag_rest()

@@ -98,14 +98,15 @@ def test_unsupported_is_an_error_naming_it(selector: str) -> None:
 
 
 def test_needle_is_a_literal_every_match_contains() -> None:
-    assert parse_selector("div.fb-like")[0].subject.needle == ("fb-like", False)
+    assert parse_selector("div.fb-like")[0].subject.needle == ("fb-like", False, "class")
     assert parse_selector("iframe[src*='doubleclick.net'][width]")[0].subject.needle == (
         "doubleclick.net",
         False,
+        "src",
     )
-    assert parse_selector("a[href*=X i]")[0].subject.needle == ("X", True)
+    assert parse_selector("a[HREF*=X i]")[0].subject.needle == ("X", True, "href")
     # Needles are attribute values (the rewriter looks for them there, not in names).
     assert parse_selector("a[data-x]")[0].subject.needle is None
-    assert parse_selector("a[data-x=''][id=k]")[0].subject.needle == ("k", False)
+    assert parse_selector("a[data-x=''][id=k]")[0].subject.needle == ("k", False, "id")
     assert parse_selector("script")[0].subject.needle is None
     assert parse_selector("a:not(.x)")[0].subject.needle is None
