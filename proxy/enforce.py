@@ -213,10 +213,11 @@ class ConsentRewrite:
             self._rewriter = Rewriter()  # byte for byte, at no cost
         if self._rewriter is None:
             plan = self.plan
-            # Hosts are hints: the rewriter looks closer only at tags that name one.
+            # Hosts are hints: the rewriter looks closer only at tags that name one in a
+            # URL attribute (the only place hosted_by looks).
             act = self._block
             handlers: list[HandlerSpec] = [
-                (block.selector, partial(act, rule, block), block.hosts)
+                (block.selector, partial(act, rule, block), Hints(block.hosts, (), URL_ATTRIBUTES))
                 for rule, block in plan.blocks
             ]
             # So are the snippets a script must contain: other scripts pass unseen.

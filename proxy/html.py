@@ -26,12 +26,14 @@ Handler = Callable[["Element"], None]
 
 class Hints(NamedTuple):
     """Literals that every element a handler acts on contains (any letter case): in an
-    attribute value (character references decoded), or, for raw-text elements (script,
-    style, ...), in their text. The rewriter passes every other element of the selector's type
-    without looking closer, and never calls the handler for it."""
+    attribute value (character references decoded; only in the values of ``attrs``
+    when given), or, for raw-text elements (script, style, ...), in their text. The
+    rewriter passes every other element of the selector's type without looking
+    closer, and never calls the handler for it."""
 
     tag: tuple[str, ...] = ()
     text: tuple[str, ...] = ()
+    attrs: tuple[str, ...] = ()
 
 
 # (selector, handler), (selector, handler, hints) or (selector, handler, tag hints).
@@ -237,9 +239,9 @@ def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _P
             text = hints is not None and bool(hints.text) and tag in tokens.RAWTEXT
             if text and hints is not None:
                 in_text.setdefault(tag, []).extend((h, True, None) for h in hints.text)
-                needles.setdefault(tag, []).extend((h, True, None) for h in hints.tag)
+                needles.setdefault(tag, []).extend(_in_values(hints))
             elif hints is not None and hints.tag and not hints.text:
-                needles.setdefault(tag, []).extend((h, True, None) for h in hints.tag)
+                needles.setdefault(tag, []).extend(_in_values(hints))
             elif hints is None and cx.subject.needle is not None:
                 needles.setdefault(tag, []).append(cx.subject.needle)
             else:
@@ -282,6 +284,11 @@ def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _P
         for tag, candidates in by_tag.items()
     }
     return _Program({k: tuple(v) for k, v in by_tag.items()}, union, full, named, skip, skip_doc)
+
+
+def _in_values(hints: Hints) -> list[tokens.Needle]:
+    places: tuple[str | None, ...] = tuple(a.lower() for a in hints.attrs) or (None,)
+    return [(h, True, attr) for h in hints.tag for attr in places]
 
 
 def _hints(hints: Hints | tuple[str, ...] | None) -> Hints | None:

@@ -513,6 +513,21 @@ def test_hints_pass_other_elements_without_a_look() -> None:
     assert seen == ["fbq(2)"]
 
 
+def test_hints_limited_to_attributes() -> None:
+    seen: list[str | None] = []
+
+    def handler(el: Element) -> None:
+        seen.append(el.get("id"))
+
+    page = (
+        b"<img id=1 src=//t.example/p.gif><img id=2 alt=t.example src=a.png>"
+        b"<img id=3 DATA-SRC = 'x&#46;t.example'><img id=4 title=T.EXAMPLE>"
+    )
+    rw = Rewriter([("img", handler, Hints(tag=("t.example",), attrs=("src", "data-src")))])
+    assert rw.feed(page) + rw.close() == page
+    assert seen == ["1", "3"]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
