@@ -382,7 +382,7 @@ def _skip_pattern(
             filtered[name] = needles
             text = in_text.get(name, [])
             # Many needles make the per-character check dearer than letting Python look.
-            too_many = len(needles) > _MAX_NEEDLES or len(text) > _MAX_NEEDLES
+            too_many = len({n for n, _, _ in needles}) > _MAX_NEEDLES or len(text) > _MAX_NEEDLES
             safe = all(_TAG_NEEDLE.fullmatch(n) for n, _, _ in needles)
             safe = safe and all(_pivot(n.encode("utf-8")) >= 0 for n, _, _ in needles + text)
             if name in always or too_many or not safe:
