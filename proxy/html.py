@@ -3,6 +3,10 @@
     rw = Rewriter([("script[src]", handler), ...], document_handlers=DocumentHandlers(...))
     out = rw.feed(chunk) + ... + rw.close()
 
+A handler may come with Hints, literals every element it acts on contains (in given
+attribute values, or in a script's text): elements of its type without one pass in a
+single regular-expression match, never stopping in Python.
+
 Bytes that no handler changes leave exactly as they came, whatever the chunking.
 Elements are found as a browser's tokenizer finds them (comments, raw text, script
 escapes, quoted attributes); only what a handler needs is held back. Knows nothing
