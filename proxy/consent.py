@@ -12,6 +12,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 CATEGORIES = ("necessary", "preferences", "analytics", "advertising", "social")
 OPTIONAL = CATEGORIES[1:]
@@ -55,7 +56,7 @@ class Consent:
             return "cookie"
         return "gpc" if self.gpc else "default"
 
-    @property
+    @cached_property  # a Consent is often shared (read_consent remembers them)
     def variant(self) -> str:
         """Names everything the rewritten page depends on (used in ETags and caches)."""
         bits = "".join("1" if c in self.granted else "0" for c in OPTIONAL)
@@ -63,6 +64,10 @@ class Consent:
 
     def header(self) -> str:
         """The X-Consent header value, for QA with curl."""
+        return self._header
+
+    @cached_property
+    def _header(self) -> str:
         parts = [
             f"{c}={int(c in self.granted)}"
             for c in ("analytics", "advertising", "social", "preferences")

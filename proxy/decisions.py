@@ -48,7 +48,7 @@ _ENCODE = (
     if _c_make_encoder is not None
     else None
 )
-_string = json.encoder.encode_basestring_ascii
+json_string = json.encoder.encode_basestring_ascii  # a JSON string literal, ASCII only
 
 
 def json_line(record: dict[str, Any]) -> str:
@@ -103,11 +103,11 @@ class AccessLogger(AbstractAccessLogger):
         # JSON string encoder, numbers are ints and rounded floats.
         line = (
             f'{{"time":{round(time.time(), 3)!r},"kind":"access",'
-            f'"method":{_string(request.method)},'
-            f'"path":{_string(request.raw_path.split("?", 1)[0])},'
+            f'"method":{json_string(request.method)},'
+            f'"path":{json_string(request.raw_path.split("?", 1)[0])},'
             f'"status":{int(response.status)},"bytes":{int(response.body_length)},'
             f'"duration_ms":{round(time_taken * 1000, 2)!r},'
-            f'"client":{_string(truncate_ip(client))}}}'
+            f'"client":{json_string(truncate_ip(client))}}}'
         )
         if isinstance(self.logger, JsonLines):
             self.logger.write_line(line)

@@ -13,7 +13,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ from multidict import CIMultiDict
 
 from proxy import csp
 from proxy.consent import Consent
+from proxy.decisions import json_line
 from proxy.html import DocumentHandlers, Element, Handler, HandlerSpec, Hints, Rewriter
 from proxy.rules import Block, Rule, RuleSet
 from proxy.tokens import literals_pattern
@@ -167,6 +168,7 @@ class ConsentRewrite:
         self._held: list[str] = []  # categories with a placeholder on this page
         self._forms_placed = False
         self._rewriter: Rewriter | None = None  # made when the first HTML arrives
+        self._changes: bool | None = None  # whether the page can change at all
 
     @property
     def variant(self) -> str:
@@ -236,10 +238,12 @@ class ConsentRewrite:
         return not self._changes_anything()
 
     def _changes_anything(self) -> bool:
-        inserts = self.plan.inserts
-        injects = inserts.head_start or inserts.head_end or inserts.body_end
-        banner = self._templates is not None and not self.consent.decided
-        return bool(self.plan.acts or injects or banner)
+        if self._changes is None:
+            inserts = self.plan.inserts
+            injects = inserts.head_start or inserts.head_end or inserts.body_end
+            banner = self._templates is not None and not self.consent.decided
+            self._changes = bool(self.plan.acts or injects or banner)
+        return self._changes
 
     def _body_end(self) -> str:
         """At the end of <body>: the forms placeholders post, and the banner for a
@@ -299,8 +303,9 @@ class ConsentRewrite:
     def fix_headers(self, headers: CIMultiDict[str]) -> None:
         consent_dependent_headers(headers)
         # Room in the page's policy for what the proxy adds (nothing added: untouched).
+        changes = self._changes_anything()
         for name in ("Content-Security-Policy", "Content-Security-Policy-Report-Only"):
-            policies = headers.getall(name, []) if self._changes_anything() else []
+            policies = headers.getall(name, []) if changes else []
             if policies:
                 headers.popall(name)
             for policy in policies:
@@ -319,10 +324,7 @@ class ConsentRewrite:
     def record(self) -> dict[str, Any]:
         """What the decision log keeps about this page."""
         return {
-            "consent": dict(self.consent.sources),
-            "granted": sorted(self.consent.granted),
-            "source": self.consent.source,
-            "rules": self.plan.generation,
+            **_consent_record(self.consent, self.plan.generation),
             "actions": [
                 {"rule": rule, "action": action, "count": n}
                 for (rule, action), n in sorted(self.counts.items())
@@ -332,6 +334,26 @@ class ConsentRewrite:
             "rewrite_ms": round(self.seconds * 1000, 3),
             "complete": self.complete,
         }
+
+    def untouched_record(self, size: int) -> str:
+        return (
+            f'{_consent_json(self.consent, self.plan.generation)},"actions":[],'
+            f'"bytes_in":{size},"bytes_out":{size},"rewrite_ms":0.0,"complete":true'
+        )
+
+
+def _consent_record(consent: Consent, generation: str) -> dict[str, Any]:
+    return {
+        "consent": dict(consent.sources),
+        "granted": sorted(consent.granted),
+        "source": consent.source,
+        "rules": generation,
+    }
+
+
+@lru_cache(maxsize=1024)
+def _consent_json(consent: Consent, generation: str) -> str:
+    return json_line(_consent_record(consent, generation))[1:-1]
 
 
 def consent_dependent_headers(headers: CIMultiDict[str]) -> None:

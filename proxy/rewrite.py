@@ -32,6 +32,12 @@ class BodyRewrite(Protocol):
 
     def record(self) -> dict[str, Any]: ...
 
+    def untouched_record(self, size: int) -> str:
+        """``record()`` of a page that passed through untouched (``size`` bytes), as
+        JSON members without braces, built once per consent variant: the line the
+        decision log writes for most pages. Empty: nothing to log."""
+        ...
+
 
 @dataclass(frozen=True)
 class RequestInfo:
@@ -62,6 +68,9 @@ class Identity:
 
     def record(self) -> dict[str, Any]:
         return {}
+
+    def untouched_record(self, size: int) -> str:
+        return ""
 
 
 def identity_factory(info: RequestInfo) -> BodyRewrite:

@@ -460,3 +460,18 @@ async def test_accepting_visitor_gets_the_origins_bytes_and_framing(
     records = [json.loads(line) for line in (tmp_path / "decisions.log").read_text().splitlines()]
     assert records[0]["bytes_in"] == records[0]["bytes_out"] == len(packed)
     assert records[0]["actions"] == [] and records[1]["actions"]
+
+
+@pytest.mark.parametrize("cookie", ["consent=v=1&analytics=1&advertising=1&social=1", ""])
+def test_untouched_record_is_the_record_of_an_untouched_page(cookie: str) -> None:
+    """The hand-built decision line of a page that passed through says what the full
+    record of that page would say."""
+    from multidict import CIMultiDict
+
+    from proxy.consent import ConsentPolicy, read_consent
+    from proxy.enforce import ConsentRewrite, compile_plan
+
+    consent = read_consent(CIMultiDict({"Cookie": cookie}), ConsentPolicy())
+    page = ConsentRewrite(compile_plan(RULES, consent), "/", consent=consent)
+    expected = {**page.record(), "bytes_in": 1234, "bytes_out": 1234, "complete": True}
+    assert json.loads("{" + page.untouched_record(1234) + "}") == expected
