@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import glob
-import os
 import shutil
 import signal
 import subprocess
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.proxy import ACCEPTED, BARE, ORIGIN, PAGE, free_port, started, wait_port
+from bench.proxy import ACCEPTED, BARE, ORIGIN, PAGE, free_port, proxy_command, started, wait_port
 
 
 async def _load(url: str, count: int, header: str) -> None:
@@ -83,20 +82,7 @@ def main() -> None:
     py = sys.executable
     origin_port, proxy_port, bare_port = free_port(), free_port(), free_port()
     origin = f"http://127.0.0.1:{origin_port}"
-    proxy_cmd = [
-        py,
-        "-m",
-        "proxy",
-        "serve",
-        "--upstream",
-        origin,
-        "--listen",
-        f"127.0.0.1:{proxy_port}",
-        "--access-log",
-        os.devnull,
-        "--decision-log",
-        os.devnull,
-    ]
+    proxy_cmd = proxy_command(origin, proxy_port)
     bare_cmd = [py, "-c", BARE, str(bare_port), origin]
     print(f"instructions per request, {args.requests} requests after a warm-up; page: {PAGE.name}")
     print(f"{'path':<8} {'target':<42} {'instructions':>13} {'vs bare':>8}")

@@ -99,6 +99,15 @@ def wait_port(port: int, timeout: float = 15) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
+def proxy_command(origin: str, port: int) -> list[str]:
+    """consent-proxy in front of ``origin`` on ``port``, its logs going nowhere."""
+    return [
+        *(sys.executable, "-m", "proxy", "serve", "--upstream", origin),
+        *("--listen", f"127.0.0.1:{port}", "--access-log", os.devnull),
+        *("--decision-log", os.devnull),
+    ]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time used so far by process ``pid`` (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -185,20 +194,7 @@ def main() -> None:
     py = sys.executable
     origin_port, proxy_port, bare_port, nginx_port = (free_port() for _ in range(4))
     origin = f"http://127.0.0.1:{origin_port}"
-    proxy_cmd = [
-        py,
-        "-m",
-        "proxy",
-        "serve",
-        "--upstream",
-        origin,
-        "--listen",
-        f"127.0.0.1:{proxy_port}",
-        "--access-log",
-        os.devnull,
-        "--decision-log",
-        os.devnull,
-    ]
+    proxy_cmd = proxy_command(origin, proxy_port)
     # (name, command or None for the origin itself, port, request header)
     targets: list[tuple[str, list[str] | None, int, str]] = [
         ("origin direct", None, origin_port, ""),

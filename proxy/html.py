@@ -240,15 +240,14 @@ def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _P
             child = child or ">" in cx.links
             if tag is None:
                 continue
-            text = hints is not None and bool(hints.text) and tag in tokens.RAWTEXT
-            if text and hints is not None:
+            if hints is None and cx.subject.needle is not None:
+                needles.setdefault(tag, []).append(cx.subject.needle)
+            elif hints is not None and hints.text and tag in tokens.RAWTEXT:
                 in_text.setdefault(tag, []).extend((h, True, None) for h in hints.text)
                 needles.setdefault(tag, []).extend(_in_values(hints))
             elif hints is not None and hints.tag and not hints.text:
                 needles.setdefault(tag, []).extend(_in_values(hints))
-            elif hints is None and cx.subject.needle is not None:
-                needles.setdefault(tag, []).append(cx.subject.needle)
-            else:
+            else:  # no literal to look for: every tag of this type stops
                 unfiltered.add(tag)
     by_tag: dict[str | None, list[_Candidate]] = {}
     for (tag, index), complexes in groups.items():
