@@ -123,6 +123,9 @@ class _Connection(web.RequestHandler):
 
 
 class _Server(web.Server):
+    """aiohttp's server making our connections: the same as its own ``__call__``
+    (which names its handler class, with no hook to change it), our class instead."""
+
     def __call__(self) -> web.RequestHandler:
         return _Connection(self, loop=self._loop, **self._kwargs)
 
