@@ -235,9 +235,8 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
     url = URL(pipe.origin + raw_path, encoded=True)
     if websocket.is_upgrade(request):
         return await websocket.relay(request, session, url, headers)
-    info = RequestInfo(request.method, raw_path, request.headers)
     # Made only when needed: for a validator to translate, or an HTML answer.
-    rewrite = pipe.rewrite(info) if "If-None-Match" in headers else None
+    rewrite = pipe.rewrite(_info(request)) if "If-None-Match" in headers else None
     translated = rewrite is not None and _translate_validators(headers, rewrite.variant)
     has_body = request.body_exists and request.method not in ("GET", "HEAD")
     body = (
@@ -278,12 +277,16 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
             html = _sniff_html(first)
         chunks = _body(upstream, first)
         if html and upstream.status not in NO_BODY_STATUS:
-            page = rewrite or pipe.rewrite(info)
+            page = rewrite or pipe.rewrite(_info(request))
             if page.passes_through and request.method != "HEAD":
                 return await _passthrough(pipe, request, upstream, chunks, None, page)
             return await _rewrite(pipe, request, upstream, chunks, page)
         variant = rewrite.variant if rewrite is not None and translated else None
         return await _passthrough(pipe, request, upstream, chunks, variant)
+
+
+def _info(request: web.Request) -> RequestInfo:
+    return RequestInfo(request.method, request.raw_path, request.headers)
 
 
 def _body(upstream: aiohttp.ClientResponse, first: bytes) -> AsyncIterator[bytes]:
@@ -539,7 +542,7 @@ def _untouched(pipe: Pipeline, request: web.Request, out: web.StreamResponse, fi
         return
     pipe.metrics.pages["untouched"] += 1
     pipe.decisions.write_line(
-        f'{{"time":{round(time.time(), 3)!r},"kind":"decision",'
+        f'{{"time":{time.time():.3f},"kind":"decision",'
         f'"request_id":"{os.urandom(8).hex()}","method":{json_string(request.method)},'
         f'"path":{json_string(request.raw_path.split("?", 1)[0])},"status":{out.status},'
         f"{fields}}}"
