@@ -29,7 +29,7 @@ from proxy.decisions import CLIENT_IP, JsonLines, json_string, open_log
 from proxy.enforce import ConsentRewrite, Plan, compile_plan
 from proxy.html import RewriteLimitError
 from proxy.metrics import METRICS, Metrics
-from proxy.pacing import SendDeadline
+from proxy.pacing import OriginBody, SendDeadline
 from proxy.rewrite import BodyRewrite, RequestInfo, RewriteFactory
 from proxy.rules import RuleSet
 from proxy.settings import Settings
@@ -165,7 +165,10 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=60)
     timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=settings.upstream_timeout, sock_read=settings.read_timeout
+        # No sock_read: it re-arms a timer on every packet; OriginBody keeps one per
+        # response for pauses inside a body (the wait for headers is upstream_timeout).
+        total=None,
+        sock_connect=settings.upstream_timeout,
     )
     async with aiohttp.ClientSession(
         connector=connector,
@@ -266,41 +269,30 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
             return pages.error(408, close=True)
         log.warning("upstream failed: %s %s: %s", request.method, request.path, type(exc).__name__)
         return pages.error(502)
-    async with upstream:
-        first = b""
-        html = _is_html(upstream)
-        if html is None:
-            try:
-                first = await upstream.content.readany()
-            except (aiohttp.ClientError, TimeoutError):
-                return pages.error(502)
-            html = _sniff_html(first)
-        chunks = _body(upstream, first)
-        if html and upstream.status not in NO_BODY_STATUS:
-            page = rewrite or pipe.rewrite(_info(request))
-            if page.passes_through and request.method != "HEAD":
-                return await _passthrough(pipe, request, upstream, chunks, None, page)
-            return await _rewrite(pipe, request, upstream, chunks, page)
-        variant = rewrite.variant if rewrite is not None and translated else None
-        return await _passthrough(pipe, request, upstream, chunks, variant)
+    chunks = OriginBody(upstream, settings.read_timeout)
+    try:
+        async with upstream:
+            html = _is_html(upstream)
+            if html is None:
+                try:
+                    first = await anext(chunks, b"")
+                except (aiohttp.ClientError, TimeoutError):
+                    return pages.error(502)
+                html = _sniff_html(first)
+                chunks.unread(first)
+            if html and upstream.status not in NO_BODY_STATUS:
+                page = rewrite or pipe.rewrite(_info(request))
+                if page.passes_through and request.method != "HEAD":
+                    return await _passthrough(pipe, request, upstream, chunks, None, page)
+                return await _rewrite(pipe, request, upstream, chunks, page)
+            variant = rewrite.variant if rewrite is not None and translated else None
+            return await _passthrough(pipe, request, upstream, chunks, variant)
+    finally:
+        chunks.close()
 
 
 def _info(request: web.Request) -> RequestInfo:
     return RequestInfo(request.method, request.raw_path, request.headers)
-
-
-def _body(upstream: aiohttp.ClientResponse, first: bytes) -> AsyncIterator[bytes]:
-    """The origin's body as it arrives, after the bytes already read for sniffing."""
-    # Chunks as they arrive (bounded by the client's read buffer), not re-assembled.
-    if not first:
-        return upstream.content.iter_any().__aiter__()
-    return _prefixed(first, upstream)
-
-
-async def _prefixed(first: bytes, upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    yield first
-    async for chunk in upstream.content.iter_any():
-        yield chunk
 
 
 _HTML_STARTS = (

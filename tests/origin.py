@@ -120,6 +120,18 @@ async def bomb_in_pieces(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def paused_body(request: web.Request) -> web.StreamResponse:
+    """100 KB of body, a pause of ``s`` seconds, then the rest (as ``type``)."""
+    resp = web.StreamResponse(headers={"Content-Type": request.query.get("type", "text/plain")})
+    resp.content_length = 200_000
+    await resp.prepare(request)
+    await resp.write(b"<p>" + b"a" * 99_997)
+    await asyncio.sleep(float(request.query.get("s", "5")))
+    await resp.write(b"b" * 100_000)
+    await resp.write_eof()
+    return resp
+
+
 async def slow_headers(request: web.Request) -> web.Response:
     """Answers late; records whether the proxy dropped the connection meanwhile."""
     try:
@@ -247,6 +259,7 @@ def origin_app() -> web.Application:
     app.router.add_get("/bomb", bomb)
     app.router.add_get("/bomb-pieces", bomb_in_pieces)
     app.router.add_get("/slow-headers", slow_headers)
+    app.router.add_get("/paused-body", paused_body)
     app.router.add_get("/reset", reset_mid_body)
     app.router.add_get("/cookies", cookies)
     app.router.add_get("/etag", etag)

@@ -7,6 +7,7 @@ import contextlib
 import gzip
 import json
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
@@ -189,6 +190,22 @@ async def test_origin_reset_mid_body_is_visible_truncation(proxy: TestServer, qu
         assert r.status == 200
         with pytest.raises(aiohttp.ClientPayloadError):
             await r.read()
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "text/html"])
+async def test_origin_pausing_inside_its_body_is_cut_after_read_timeout(
+    proxy: TestServer, ctype: str
+) -> None:
+    """read_timeout (2 s here): a longer pause cuts the transfer, a shorter one does not."""
+    async with aiohttp.ClientSession() as s:
+        started = time.monotonic()
+        async with s.get(url(proxy, f"/paused-body?s=30&type={ctype}")) as r:
+            assert r.status == 200
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await r.read()
+        assert time.monotonic() - started < 10
+        async with s.get(url(proxy, f"/paused-body?s=1&type={ctype}")) as r:
+            assert len(await r.read()) == 200_000
 
 
 async def test_origin_reset_before_the_page_began_is_502(proxy: TestServer) -> None:
