@@ -29,7 +29,7 @@ from proxy.tokens import literals_pattern
 from proxy.ui import LABELS, Templates, banner_css, banner_html
 from proxy.validators import add_vary, make_private
 
-URL_ATTRIBUTES = ("src", "href", "data-src")
+URL_ATTRIBUTES = ("src", "href", "data-src", "data")  # data: <object>
 
 
 @dataclass(frozen=True)
