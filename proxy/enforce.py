@@ -29,7 +29,7 @@ from proxy.tokens import literals_pattern
 from proxy.ui import LABELS, Templates, banner_css, banner_html
 from proxy.validators import add_vary, make_private
 
-URL_ATTRIBUTES = ("src", "href", "data-src", "data")  # data: <object>
+URL_ATTRIBUTES = ("src", "href", "data-src", "data", "srcset")  # data: <object>
 
 
 @dataclass(frozen=True)
@@ -107,9 +107,16 @@ def host_of(url: str) -> str | None:
 def hosted_by(el: Element, hosts: tuple[str, ...]) -> bool:
     for attr in URL_ATTRIBUTES:
         value = el.get(attr)
-        host = host_of(value) if value else None
-        if host and any(host == h or host.endswith("." + h) for h in hosts):
-            return True
+        if not value:
+            continue
+        # srcset: "url 1x, url 2x": each candidate's URL comes before its descriptor.
+        urls = (
+            [c.split()[0] for c in value.split(",") if c.strip()] if attr == "srcset" else [value]
+        )
+        for url in urls:
+            host = host_of(url)
+            if host and any(host == h or host.endswith("." + h) for h in hosts):
+                return True
     return False
 
 
