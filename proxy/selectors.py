@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from proxy.tokens import Needle  # a selector's always names its attribute
+
 SUPPORTED = (
     "type, *, #id, .class, [attr], [attr=v], [attr~=v], [attr|=v], [attr^=v], "
     "[attr$=v], [attr*=v], the i flag, :not(compound), selector lists, "
@@ -35,8 +37,6 @@ class ElementLike(Protocol):
 
 
 Predicate = Callable[[ElementLike], bool]
-# Literal text, whether any letter case matches, and the attribute whose value holds it.
-Needle = tuple[str, bool, str]
 
 _IDENT = r"-?(?:[A-Za-z_]|[^\x00-\x7f]|\\.)(?:[-\w]|[^\x00-\x7f]|\\.)*"
 _TOKEN = re.compile(
