@@ -11,25 +11,22 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
-from cachetools import LRUCache
 from multidict import CIMultiDict
 from yarl import URL
 
 from proxy import codec, endpoints, pages, websocket
-from proxy.consent import read_consent
-from proxy.decisions import CLIENT_IP, JsonLines, json_string, open_log
+from proxy.consent import ConsentReader
+from proxy.decisions import JsonLines, json_string, open_log, request_id
 from proxy.enforce import ConsentRewrite, Plan, compile_plan
 from proxy.html import RewriteLimitError
 from proxy.metrics import METRICS, Metrics
-from proxy.pacing import OriginBody, SendDeadline
+from proxy.pacing import OriginBody, Pacing
 from proxy.rewrite import BodyRewrite, RequestInfo, RewriteFactory
 from proxy.rules import RuleSet
 from proxy.settings import Settings
@@ -38,9 +35,10 @@ from proxy.upstream import (
     BodyStream,
     BodyTooLarge,
     ClientTooSlow,
-    client_address,
+    ExactRequest,
     request_headers,
     response_headers,
+    visitor,
 )
 from proxy.validators import add_vary, upstream_if_none_match, variant_etag
 from proxy.watch import RulesState, watch
@@ -69,7 +67,7 @@ def create_app(
     """The proxy application. Rules are loaded from ``settings.rules`` unless given
     (RuleError if invalid: a proxy must not start with half its rules)."""
     limits = {"max_line_size": MAX_REQUEST_LINE, "max_field_size": MAX_HEADER_FIELD}
-    app = web.Application(middlewares=[_refuse(settings)], handler_args=limits)
+    app = web.Application(handler_args=limits)
     app[SETTINGS] = settings
     if rules is None:
         state = RulesState.load(rules_directory(settings.rules))
@@ -79,6 +77,7 @@ def create_app(
     app[METRICS] = Metrics()
     app[ACCESS_LOG] = open_log("access", settings.access_log)
     app[ACCESS_LOG].metrics = app[METRICS]
+    app[ACCESS_LOG].trusted = settings.trusted_proxies
     app[DECISIONS] = open_log("decisions", settings.decision_log)
     app.on_cleanup.append(_close_logs)
     factory = rewrite or consent_rewrites(settings, state)
@@ -126,16 +125,18 @@ def rules_directory(configured: str) -> Path:
 def consent_rewrites(settings: Settings, state: RulesState) -> RewriteFactory:
     """Per request: read the consent, find the compiled plan (one per rules generation
     and consent variant), and rewrite the page with it."""
-    policy = settings.consent_policy
+    read_consent = ConsentReader(settings.consent_policy)
     templates = Templates(settings.templates, settings.privacy_url)
-    plans: LRUCache[tuple[str, str], Plan] = LRUCache(maxsize=256)
+    plans: dict[tuple[str, str], Plan] = {}
 
     def factory(info: RequestInfo) -> BodyRewrite:
-        consent = read_consent(info.headers, policy)
+        consent = read_consent(info.headers)
         ruleset = state.current  # one read: the whole request uses this set
         key = (ruleset.generation, consent.variant)
         plan = plans.get(key)
         if plan is None:
+            if len(plans) >= 256:  # older generations' plans: dropped, oldest first
+                del plans[next(iter(plans))]
             plan = plans[key] = compile_plan(ruleset, consent)
         return ConsentRewrite(
             plan,
@@ -165,8 +166,8 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=60)
     timeout = aiohttp.ClientTimeout(
-        # No sock_read: it re-arms a timer on every packet; OriginBody keeps one per
-        # response for pauses inside a body (the wait for headers is upstream_timeout).
+        # No sock_read: it re-arms a timer on every packet; Pacing keeps one per
+        # request for the wait for headers and for pauses inside a body.
         total=None,
         sock_connect=settings.upstream_timeout,
     )
@@ -175,7 +176,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
         timeout=timeout,
         auto_decompress=False,
         cookie_jar=aiohttp.DummyCookieJar(),
-        skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+        request_class=ExactRequest,
         trust_env=False,
     ) as session:
         app[PIPELINE].session = session
@@ -195,12 +196,11 @@ async def _expect(request: web.Request) -> web.StreamResponse | None:
 
 def _refusal(request: web.Request, settings: Settings) -> web.StreamResponse | None:
     """Requests that must never be forwarded: they could reach another host."""
-    if request.method == "CONNECT":
-        return pages.error(405, headers={"Allow": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"})
-    if not request.raw_path.startswith("/"):
-        return pages.error(400)  # absolute-form or asterisk-form target
-    hosts = request.headers.getall("Host", [])
-    if len(hosts) > 1 or any(c in h for h in hosts for c in "\0\r\n @"):
+    refused = _unroutable(request)
+    if refused is not None:
+        return refused
+    hosts = request.headers.getall("Host", ())
+    if len(hosts) > 1 or (hosts and not _NOT_IN_HOST.isdisjoint(hosts[0])):
         return pages.error(400)
     length = request.content_length
     if length is not None and length > settings.max_body:
@@ -208,33 +208,50 @@ def _refusal(request: web.Request, settings: Settings) -> web.StreamResponse | N
     return None
 
 
-def _refuse(settings: Settings) -> Middleware:
-    trusted = settings.trusted_proxies
+_NOT_IN_HOST = frozenset("\0\r\n @")
 
-    @web.middleware
-    async def refuse(request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Runs before routing decides anything, so odd targets never reach a route;
-        and says who the client is, for every handler and the logs."""
-        refused = _refusal(request, settings)
-        if refused is not None:
+
+def _unroutable(request: web.BaseRequest) -> web.StreamResponse | None:
+    if request.method == "CONNECT":
+        return pages.error(405, headers={"Allow": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"})
+    if not request.raw_path.startswith("/"):
+        return pages.error(400)  # absolute-form or asterisk-form target
+    return None
+
+
+AnyHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+def refuse_unroutable(handler: AnyHandler) -> AnyHandler:
+    """``handler`` (the app's), behind an answer for requests whose target is no path:
+    CONNECT's host:port and OPTIONS's asterisk never match a route, and would get
+    aiohttp's own 404. The runner puts this in front of the app (a middleware would do
+    the same at a cost on every request; absolute-form targets are routed and refused
+    in ``handle``)."""
+
+    async def route(request: web.BaseRequest) -> web.StreamResponse:
+        if request.method == "CONNECT" or not request.raw_path.startswith("/"):
+            refused = _unroutable(request)
+            assert refused is not None
             return refused
-        forwarded_for = request.headers.getall("X-Forwarded-For", [])
-        request[CLIENT_IP] = client_address(request.remote, forwarded_for, trusted)
         return await handler(request)
 
-    return refuse
+    return route
 
 
 async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
     settings = pipe.settings
     session = pipe.session
     assert session is not None, "the client session lives as long as the app runs"
+    refused = _refusal(request, settings)
+    if refused is not None:
+        return refused
     raw_path = request.raw_path
     path = request.path
     if endpoints.is_own(path):  # ours, but not with this method: never the origin's
         allow = endpoints.OWN_PATHS.get(path)
         return pages.error(405, headers={"Allow": allow}) if allow else pages.error(404)
-    headers = request_headers(request, settings, request[CLIENT_IP])
+    headers = request_headers(request, settings, visitor(request, settings.trusted_proxies))
     url = URL(pipe.origin + raw_path, encoded=True)
     if websocket.is_upgrade(request):
         return await websocket.relay(request, session, url, headers)
@@ -242,35 +259,36 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
     rewrite = pipe.rewrite(_info(request)) if "If-None-Match" in headers else None
     translated = rewrite is not None and _translate_validators(headers, rewrite.variant)
     has_body = request.body_exists and request.method not in ("GET", "HEAD")
-    body = (
-        BodyStream(request, settings.max_body, settings.client_timeout, settings.upstream_timeout)
-        if has_body
-        else None
+    body = BodyStream(request, settings.max_body, settings.client_timeout) if has_body else None
+    pacing = Pacing(
+        request, settings.upstream_timeout, settings.read_timeout, settings.client_timeout
     )
     try:
-        upstream = await _send(request, session, settings, url, headers, body)
-        if upstream.status == 206 and _is_html(upstream) and request.method in ("GET", "HEAD"):
-            # A slice of a page cannot be rewritten: ask for the whole page instead.
-            upstream.close()
-            headers.popall("Range", None)
-            headers.popall("If-Range", None)
-            upstream = await _send(request, session, settings, url, headers, None)
-    except BodyTooLarge:
-        return pages.error(413, close=True)
-    except ClientTooSlow:
-        return pages.error(408, close=True)
-    except TimeoutError:
-        log.warning("upstream timeout: %s %s", request.method, request.path)
-        return pages.error(504)
-    except (aiohttp.ClientError, OSError) as exc:
-        if body is not None and body.exceeded:
+        try:
+            upstream = await _send(request, session, url, headers, body, pacing)
+            if upstream.status == 206 and _is_html(upstream) and request.method in ("GET", "HEAD"):
+                # A slice of a page cannot be rewritten: ask for the whole page instead.
+                upstream.close()
+                headers.popall("Range", None)
+                headers.popall("If-Range", None)
+                upstream = await _send(request, session, url, headers, None, pacing)
+        except BodyTooLarge:
             return pages.error(413, close=True)
-        if body is not None and body.stalled:
+        except ClientTooSlow:
             return pages.error(408, close=True)
-        log.warning("upstream failed: %s %s: %s", request.method, request.path, type(exc).__name__)
-        return pages.error(502)
-    chunks = OriginBody(upstream, settings.read_timeout)
-    try:
+        except TimeoutError:
+            log.warning("upstream timeout: %s %s", request.method, request.path)
+            return pages.error(504)
+        except (aiohttp.ClientError, OSError) as exc:
+            if body is not None and body.exceeded:
+                return pages.error(413, close=True)
+            if body is not None and body.stalled:
+                return pages.error(408, close=True)
+            log.warning(
+                "upstream failed: %s %s: %s", request.method, request.path, type(exc).__name__
+            )
+            return pages.error(502)
+        chunks = OriginBody(upstream, pacing)
         async with upstream:
             html = _is_html(upstream)
             if html is None:
@@ -283,12 +301,12 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
             if html and upstream.status not in NO_BODY_STATUS:
                 page = rewrite or pipe.rewrite(_info(request))
                 if page.passes_through and request.method != "HEAD":
-                    return await _passthrough(pipe, request, upstream, chunks, None, page)
-                return await _rewrite(pipe, request, upstream, chunks, page)
+                    return await _passthrough(pipe, request, upstream, chunks, pacing, None, page)
+                return await _rewrite(pipe, request, upstream, chunks, pacing, page)
             variant = rewrite.variant if rewrite is not None and translated else None
-            return await _passthrough(pipe, request, upstream, chunks, variant)
+            return await _passthrough(pipe, request, upstream, chunks, pacing, variant)
     finally:
-        chunks.close()
+        pacing.close()
 
 
 def _info(request: web.Request) -> RequestInfo:
@@ -333,18 +351,20 @@ def _translate_validators(headers: CIMultiDict[str], variant: str) -> bool:
 async def _send(
     request: web.Request,
     session: aiohttp.ClientSession,
-    settings: Settings,
     url: URL,
     headers: CIMultiDict[str],
     body: BodyStream | None,
+    pacing: Pacing,
 ) -> aiohttp.ClientResponse:
+    """The origin's answer (its headers); TimeoutError when it does not come in time."""
     data = body.__aiter__() if body is not None else None
-    if body is not None and request.content_length is None:
-        headers.popall("Content-Length", None)
-    async with asyncio.timeout(settings.upstream_timeout) as deadline:
-        if body is not None:
-            body.deadline = deadline  # counted from the last body byte sent
-        return await session.request(
+    if body is not None:
+        body.pacing = pacing  # the answer is due from the last body byte sent
+        if request.content_length is None:
+            headers.popall("Content-Length", None)
+    pacing.expect_answer()
+    try:
+        upstream = await session.request(
             request.method,
             url,
             headers=headers,
@@ -353,6 +373,13 @@ async def _send(
             compress=None,
             chunked=None,
         )
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if pacing.expired and task is not None and task.uncancel() == 0:
+            raise TimeoutError("no answer from the origin in time") from None
+        raise
+    pacing.answered(upstream)
+    return upstream
 
 
 def _is_html(upstream: aiohttp.ClientResponse) -> bool | None:
@@ -378,6 +405,7 @@ async def _passthrough(
     request: web.Request,
     upstream: aiohttp.ClientResponse,
     body: AsyncIterator[bytes],
+    pacing: Pacing,
     variant: str | None,
     page: BodyRewrite | None = None,
 ) -> web.StreamResponse:
@@ -401,7 +429,6 @@ async def _passthrough(
         return out
     await out.prepare(request)
     size = 0
-    pacing = SendDeadline(request, settings.client_timeout)
     try:
         async for chunk in body:
             size += len(chunk)
@@ -410,8 +437,6 @@ async def _passthrough(
         await out.write_eof()
     except (aiohttp.ClientError, TimeoutError) as exc:
         return _truncate(request, out, exc)
-    finally:
-        pacing.cancel()
     if page is not None:
         _untouched(pipe, request, out, page.untouched_record(size))
     return out
@@ -451,6 +476,7 @@ async def _rewrite(
     request: web.Request,
     upstream: aiohttp.ClientResponse,
     chunks: AsyncIterator[bytes],
+    pacing: Pacing,
     rewrite: BodyRewrite,
 ) -> web.StreamResponse:
     settings = pipe.settings
@@ -494,16 +520,11 @@ async def _rewrite(
         body = encoder.feed(pending) + encoder.finish()
         out.content_length = len(body)
         await out.prepare(request)
-        pacing = SendDeadline(request, settings.client_timeout)
-        try:
-            pacing.wrote(len(body))
-            await out.write(body)
-            await out.write_eof()
-        finally:
-            pacing.cancel()
+        pacing.wrote(len(body))
+        await out.write(body)
+        await out.write_eof()
         return _decided(pipe, request, out, rewrite)
     await out.prepare(request)
-    pacing = SendDeadline(request, settings.client_timeout)
     try:
         data = encoder.feed(pending)
         pacing.wrote(len(data))
@@ -522,8 +543,6 @@ async def _rewrite(
     except (aiohttp.ClientError, TimeoutError, codec.DecodeError, RewriteLimitError) as exc:
         _decided(pipe, request, out, rewrite)
         return _truncate(request, out, exc)
-    finally:
-        pacing.cancel()
     return _decided(pipe, request, out, rewrite)
 
 
@@ -535,7 +554,7 @@ def _untouched(pipe: Pipeline, request: web.Request, out: web.StreamResponse, fi
     pipe.metrics.pages["untouched"] += 1
     pipe.decisions.write_line(
         f'{{"time":{time.time():.3f},"kind":"decision",'
-        f'"request_id":"{os.urandom(8).hex()}","method":{json_string(request.method)},'
+        f'"request_id":"{request_id()}","method":{json_string(request.method)},'
         f'"path":{json_string(request.raw_path.split("?", 1)[0])},"status":{out.status},'
         f"{fields}}}"
     )
@@ -558,7 +577,7 @@ def _decided(
             {
                 "time": round(time.time(), 3),
                 "kind": "decision",
-                "request_id": os.urandom(8).hex(),
+                "request_id": request_id(),
                 "method": request.method,
                 "path": request.raw_path.split("?", 1)[0],
                 "status": out.status,

@@ -8,7 +8,6 @@ advertising and social unless the visitor granted them) > the configured default
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ class Consent:
             return "cookie"
         return "gpc" if self.gpc else "default"
 
-    @cached_property  # a Consent is often shared (read_consent remembers them)
+    @cached_property  # a Consent is often shared (ConsentReader remembers them)
     def variant(self) -> str:
         """Names everything the rewritten page depends on (used in ETags and caches)."""
         bits = "".join("1" if c in self.granted else "0" for c in OPTIONAL)
@@ -120,6 +119,14 @@ def read_consent(
     headers: Mapping[str, str] | Iterable[tuple[str, str]], policy: ConsentPolicy
 ) -> Consent:
     """The Consent a request carries (headers as a mapping or as name/value pairs)."""
+    values, gpc = _signals(headers, policy.cookie)
+    return _consent(values, gpc, policy)
+
+
+def _signals(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]], cookie: str
+) -> tuple[frozenset[str], bool]:
+    """The consent cookie's values and whether Sec-GPC is 1."""
     getall = getattr(headers, "getall", None)
     if getall is not None:  # a multidict: no walk over every header
         cookie_headers: list[str] = getall("Cookie", [])
@@ -134,19 +141,30 @@ def read_consent(
             elif low == "sec-gpc":
                 gpc_values.append(value)
     gpc = bool(gpc_values) and gpc_values[-1].strip() == "1"
-    values = frozenset(v for h in cookie_headers for v in cookie_values(h, policy.cookie))
-    if sum(map(len, values)) <= _CACHED_UP_TO:
-        return _remembered(values, gpc, policy)
-    return _consent(values, gpc, policy)
+    return frozenset(v for h in cookie_headers for v in cookie_values(h, cookie)), gpc
 
 
-_CACHED_UP_TO = 1024  # bytes of consent cookie values: keeps the cache's memory small
+class ConsentReader:
+    """``read_consent`` for one policy, remembering its answers: visitors send a
+    handful of distinct consent values (the proxy reads one per HTML response)."""
 
+    _REMEMBERED = 1024  # answers kept; forgotten all at once when full
+    _CACHED_UP_TO = 1024  # bytes of consent cookie values: keeps the memory small
 
-@functools.lru_cache(maxsize=1024)
-def _remembered(values: frozenset[str], gpc: bool, policy: ConsentPolicy) -> Consent:
-    """``_consent``, remembered: visitors send a handful of distinct values."""
-    return _consent(values, gpc, policy)
+    def __init__(self, policy: ConsentPolicy) -> None:
+        self.policy = policy
+        self._answers: dict[tuple[frozenset[str], bool], Consent] = {}
+
+    def __call__(self, headers: Mapping[str, str]) -> Consent:
+        key = _signals(headers, self.policy.cookie)
+        consent = self._answers.get(key)
+        if consent is None:
+            consent = _consent(*key, self.policy)
+            if sum(map(len, key[0])) <= self._CACHED_UP_TO:
+                if len(self._answers) >= self._REMEMBERED:
+                    self._answers.clear()
+                self._answers[key] = consent
+        return consent
 
 
 def _consent(values: frozenset[str], gpc: bool, policy: ConsentPolicy) -> Consent:

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import itertools
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any, TextIO
 
-from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
 from proxy.metrics import Metrics
-
-CLIENT_IP = web.RequestKey("client_ip", str)
+from proxy.settings import Network
+from proxy.upstream import visitor
 
 
 @functools.lru_cache(maxsize=4096)
@@ -51,6 +52,15 @@ _ENCODE = (
 json_string = json.encoder.encode_basestring_ascii  # a JSON string literal, ASCII only
 
 
+_ID_PREFIX = os.urandom(4).hex()  # this process's
+_ID_COUNTER = itertools.count()
+
+
+def request_id() -> str:
+    """16 hex digits naming one request: this process's random prefix, a counter."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08x}"
+
+
 def json_line(record: dict[str, Any]) -> str:
     """One record per line: JSON escapes CR/LF, so input cannot forge a line."""
     if _ENCODE is not None:
@@ -66,6 +76,7 @@ class JsonLines(logging.Logger):
         super().__init__(name, logging.INFO)
         self.stream = stream
         self.metrics: Metrics | None = None  # counts what the access log sees
+        self.trusted: tuple[Network, ...] = ()  # proxies whose X-Forwarded-For is believed
         handler = logging.StreamHandler(stream)
         handler.setFormatter(logging.Formatter("%(message)s"))
         self.addHandler(handler)
@@ -98,7 +109,8 @@ class AccessLogger(AbstractAccessLogger):
     """aiohttp access log as JSON lines: path without query, truncated client address."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time_taken: float) -> None:
-        client = request.get(CLIENT_IP) or request.remote
+        trusted = getattr(self.logger, "trusted", ())
+        client = visitor(request, trusted) if trusted else request.remote
         # Built by hand (the hottest line the proxy writes); strings go through the
         # JSON string encoder, numbers are ints and fixed-point floats.
         line = (

@@ -20,10 +20,10 @@ from multidict import MultiDict
 
 from proxy import choices, csp, ui
 from proxy.consent import OPTIONAL, choice_value, read_consent, set_cookie_header
-from proxy.decisions import CLIENT_IP, JsonLines, truncate_ip
+from proxy.decisions import JsonLines, truncate_ip
 from proxy.metrics import METRICS
 from proxy.settings import Settings
-from proxy.upstream import forwarded_proto
+from proxy.upstream import forwarded_proto, visitor
 from proxy.watch import RulesState
 
 STARTED = web.AppKey("started", float)
@@ -144,7 +144,7 @@ def add_routes(
                 "before": {c: current.allows(c) for c in OPTIONAL} if current.decided else None,
                 "rules": rules.current.generation,
                 "expired_cookies": expire,
-                "client": truncate_ip(request.get(CLIENT_IP) or request.remote),
+                "client": truncate_ip(visitor(request, settings.trusted_proxies)),
             }
         )
         return response

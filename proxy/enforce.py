@@ -11,7 +11,6 @@ import dataclasses
 import html
 import re
 import time
-from collections import Counter
 from dataclasses import dataclass
 from functools import cache, lru_cache, partial
 from importlib import resources
@@ -163,7 +162,7 @@ class ConsentRewrite:
         # speak of this visitor's own answers (default and GPC can give one variant).
         self.consent = consent or plan.consent
         self._debug = debug_headers
-        self.counts: Counter[tuple[str, str]] = Counter()
+        self.counts: dict[tuple[str, str], int] = {}
         self._path = path
         self._templates = templates
         self._styled = False
@@ -214,7 +213,8 @@ class ConsentRewrite:
             el.replace(markup)
         else:
             el.remove()
-        self.counts[(rule.id, block.action)] += 1
+        key = (rule.id, block.action)
+        self.counts[key] = self.counts.get(key, 0) + 1
 
     @property
     def _rw(self) -> Rewriter:

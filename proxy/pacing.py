@@ -1,22 +1,26 @@
-"""Deadlines while a response is relayed: for a client that stops taking bytes, and
-for an origin that stops sending them.
+"""The deadlines of one forwarded request, kept by one timer.
 
-A client that stops taking bytes would hold a response (and its upstream connection)
-forever; one whose transport buffer does not drain for ``pause`` seconds, while the
-proxy has written nothing more, is cut off. The timer starts only once more than
-aiohttp writes without waiting has been written, so small responses pay nothing.
+- The origin answers (sends its response headers) within ``answer`` seconds of the
+  request, counted from the last request-body byte sent: otherwise the waiting task
+  gets TimeoutError (a 504).
+- The origin pauses inside its body no longer than ``read_pause`` while the proxy
+  waits for it: otherwise its connection is closed and the client sees a truncated
+  transfer. Time spent waiting for a slow client does not count against the origin.
+- The client takes bytes: when no write completes for ``client_pause`` seconds while
+  bytes wait in its transport, its connection is aborted (it would hold the response
+  and its upstream connection forever). Checked only once more than aiohttp writes
+  without waiting has been written, so small responses pay nothing.
 
-An origin that pauses inside its body longer than ``read_timeout`` while the proxy
-waits for it is cut off too (the client then sees a truncated transfer). One timer per
-response does it; time spent waiting for a slow client does not count against the
-origin.
+One timer per request, whatever happens: a fast request arms it once and cancels it
+once. The timer wakes at least every ``min(answer, read_pause, client_pause)`` seconds
+while the request lasts and then looks at each deadline; a deadline is found when it
+is due, never earlier.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
@@ -27,59 +31,106 @@ log = logging.getLogger("consent_proxy")
 UNWAITED = 64 * 1024
 
 
-class SendDeadline:
-    """Aborts the connection of ``request`` when no write completes for ``pause``
-    seconds while bytes wait in its transport. Call ``wrote(n)`` before each write of
-    ``n`` bytes and ``cancel()`` when the response is done."""
+class Pacing:
+    """Made in the request's own task, before the request is sent upstream; call
+    ``answered()`` when the origin's headers arrive and ``close()`` when done."""
 
-    def __init__(self, request: web.BaseRequest, pause: float) -> None:
+    def __init__(
+        self, request: web.BaseRequest, answer: float, read_pause: float, client_pause: float
+    ) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
         self._request = request
-        self._pause = pause
+        self._answer = answer
+        self._read_pause = read_pause
+        self._client_pause = client_pause
+        self._period = min(answer, read_pause, client_pause)
+        now = loop.time()
+        self._answer_by: float | None = now + answer  # None: not waiting for headers
+        self.expired = False  # the answer deadline passed (the task was cancelled)
+        self.origin: aiohttp.ClientResponse | None = None
+        self.waiting_since: float | None = None  # when the current wait for the origin began
         self._size = 0
         self._writes = 0
         self._seen = -1
-        self._handle: asyncio.TimerHandle | None = None
+        self._client_due: float | None = None  # the next look at the client
+        self._handle = loop.call_at(now + self._period, self._check)
+
+    def expect_answer(self) -> None:
+        """A request (or its last body byte) went out: the answer is due from now."""
+        self._answer_by = self._loop.time() + self._answer
+
+    def answered(self, origin: aiohttp.ClientResponse) -> None:
+        self._answer_by = None
+        self.origin = origin
 
     def wrote(self, size: int) -> None:
+        """Call before each write of ``size`` bytes to the client."""
         self._size += size
         self._writes += 1
-        if self._handle is None and self._size > UNWAITED:
-            self._handle = asyncio.get_running_loop().call_later(self._pause, self._check)
+        if self._client_due is None and self._size > UNWAITED:
+            self._client_due = self._loop.time() + self._client_pause
 
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
+    def close(self) -> None:
+        self._handle.cancel()
 
     def _check(self) -> None:
-        transport = self._request.transport
+        now = self._loop.time()
+        due = now + self._period
+        answer_by = self._answer_by
+        if answer_by is not None:
+            if now >= answer_by:
+                self._answer_by = None
+                self.expired = True
+                if self._task is not None:
+                    self._task.cancel()
+                return
+            due = min(due, answer_by)
+        since = self.waiting_since
+        if since is not None and self.origin is not None:
+            if now - since >= self._read_pause:
+                log.warning("origin paused over %s s inside its body: cut", self._read_pause)
+                self.origin.close()  # the waiting read fails: the transfer is cut
+                return
+            due = min(due, since + self._read_pause)
+        client_due = self._client_due
+        if client_due is not None:
+            if now >= client_due:
+                if self._client_stalled():
+                    return
+                self._seen = self._writes
+                client_due = self._client_due = now + self._client_pause
+            due = min(due, client_due)
+        self._handle = self._loop.call_at(due, self._check)
+
+    def _client_stalled(self) -> bool:
+        """Aborts the client's connection when nothing was written since the last look
+        and bytes still wait in its transport."""
+        request = self._request
+        transport = request.transport
         if transport is None or transport.is_closing():
-            return
+            return True
         if self._writes == self._seen and transport.get_write_buffer_size() > 0:
             log.warning(
                 "client too slow: took no bytes for %s s: %s %s",
-                self._pause,
-                self._request.method,
-                self._request.path,
+                self._client_pause,
+                request.method,
+                request.path,
             )
             transport.abort()
-            return
-        self._seen = self._writes
-        self._handle = asyncio.get_running_loop().call_later(self._pause, self._check)
+            return True
+        return False
 
 
 class OriginBody:
     """The origin's body as it arrives (chunks as the network gives them, bounded by
-    the client's read buffer), cut off when the proxy has waited ``pause`` seconds for
-    the next one. Call ``close()`` when the response is done."""
+    the client's read buffer); ``pacing`` sees each wait for the next one."""
 
-    def __init__(self, upstream: aiohttp.ClientResponse, pause: float) -> None:
-        self._upstream = upstream
-        self._chunks: AsyncIterator[bytes] = upstream.content.iter_any().__aiter__()
-        self._pause = pause
-        self._first = b""
+    def __init__(self, upstream: aiohttp.ClientResponse, pacing: Pacing) -> None:
+        self._chunks = upstream.content.iter_any().__aiter__()
+        self._pacing = pacing
         self._loop = asyncio.get_running_loop()
-        self._since: float | None = None  # when the current wait began
-        self._handle = self._loop.call_later(pause, self._check)
+        self._first = b""
 
     def __aiter__(self) -> OriginBody:
         return self
@@ -88,24 +139,13 @@ class OriginBody:
         if self._first:
             first, self._first = self._first, b""
             return first
-        self._since = self._loop.time()
+        pacing = self._pacing
+        pacing.waiting_since = self._loop.time()
         try:
             return await self._chunks.__anext__()
         finally:
-            self._since = None
+            pacing.waiting_since = None
 
     def unread(self, data: bytes) -> None:
         """``data`` comes first again (what was read to sniff the type)."""
         self._first = data
-
-    def close(self) -> None:
-        self._handle.cancel()
-
-    def _check(self) -> None:
-        since, now = self._since, self._loop.time()
-        if since is not None and now - since >= self._pause:
-            log.warning("origin paused over %s s inside its body: cut", self._pause)
-            self._upstream.close()  # the waiting read fails: the transfer is cut
-            return
-        wait = self._pause if since is None else self._pause - (now - since)
-        self._handle = self._loop.call_later(wait, self._check)

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineTooLong
 
 from proxy import decisions, pages
-from proxy.app import ACCESS_LOG, MAX_REQUEST_LINE, SETTINGS, create_app
+from proxy.app import ACCESS_LOG, MAX_REQUEST_LINE, SETTINGS, create_app, refuse_unroutable
 from proxy.rules import RuleError, all_errors
 from proxy.settings import Settings, parse_listen
 
@@ -131,11 +131,13 @@ class _Server(web.Server):
 
 
 class ProxyRunner(web.AppRunner):
-    """aiohttp's runner, with the proxy's answers to unparsable requests."""
+    """aiohttp's runner, with the proxy's answers to unparsable requests and to
+    targets no route can match (CONNECT, ``OPTIONS *``)."""
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         server.__class__ = _Server  # the same server; its connections are ours
+        server.request_handler = refuse_unroutable(server.request_handler)
         return server
 
 

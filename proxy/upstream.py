@@ -9,13 +9,16 @@ by listing it in ``Connection``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 from collections.abc import AsyncIterator, Iterable, Mapping
 
+import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy import codec
+from proxy.pacing import Pacing
 from proxy.settings import Network, Settings
 from proxy.validators import make_private
 
@@ -44,6 +47,17 @@ FORWARDING = (
 )
 
 
+class ExactRequest(aiohttp.ClientRequest):
+    """aiohttp's client request, sending the headers it is given and no others: no
+    default Accept, Accept-Encoding or User-Agent, no Content-Type for a body. (The
+    session's skip_auto_headers would do the same at a cost on every request.)"""
+
+    _skip_auto_headers = CIMultiDict({"Content-Type": None})
+
+    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
+        return None
+
+
 class BodyTooLarge(Exception):
     """The request body crossed --max-body while streaming."""
 
@@ -58,12 +72,18 @@ def connection_tokens(headers: Mapping[str, str] | CIMultiDict[str]) -> set[str]
     return {t.strip().lower() for v in values for t in v.split(",") if t.strip()}
 
 
-def strip_hop_by_hop(headers: CIMultiDict[str] | Mapping[str, str]) -> CIMultiDict[str]:
-    """A copy without hop-by-hop headers; repeated headers keep their order."""
+def strip_hop_by_hop(
+    headers: CIMultiDict[str] | Mapping[str, str], also: frozenset[str] = frozenset()
+) -> CIMultiDict[str]:
+    """A copy without hop-by-hop headers (and ``also``, lower-case names); repeated
+    headers keep their order."""
     out: CIMultiDict[str] = CIMultiDict(headers)
-    for name in HOP_BY_HOP | connection_tokens(headers):
-        if name in out:
-            out.popall(name)
+    drop = HOP_BY_HOP | also
+    if "Connection" in out:
+        drop = drop | connection_tokens(headers)
+    # Only the names present are removed (one pass over the header names, in C).
+    for name in drop.intersection(map(str.lower, out.keys())):
+        out.popall(name)
     return out
 
 
@@ -93,6 +113,21 @@ def client_address(peer: str | None, forwarded_for: list[str], trusted: tuple[Ne
     return client
 
 
+CLIENT_IP = web.RequestKey("client_ip", str)
+
+
+def visitor(request: web.BaseRequest, trusted: tuple[Network, ...]) -> str:
+    """The visitor's address for ``request`` (see ``client_address``), worked out once
+    per request."""
+    if not trusted:
+        return request.remote or ""
+    client = request.get(CLIENT_IP)
+    if client is None:
+        forwarded_for = request.headers.getall("X-Forwarded-For", [])
+        client = request[CLIENT_IP] = client_address(request.remote, forwarded_for, trusted)
+    return client
+
+
 def _from_trusted(request: web.BaseRequest, settings: Settings) -> bool:
     """Whether the peer is a proxy whose X-Forwarded-* headers are believed."""
     trusted = settings.trusted_proxies
@@ -109,41 +144,50 @@ def forwarded_proto(request: web.BaseRequest, settings: Settings) -> str:
     return proto if proto in ("http", "https") else "http"
 
 
+# Replaced by the proxy's own: forwarding headers, and the Host the origin expects.
+_REPLACED = frozenset({*FORWARDING, "host", "via", "accept-encoding"})
+
+
+@functools.lru_cache(maxsize=64)
+def _via(version: tuple[int, int], via: str, earlier: str | None = None) -> str:
+    ours = f"{version[0]}.{version[1]} {via}"
+    return f"{earlier}, {ours}" if earlier else ours
+
+
 def request_headers(request: web.BaseRequest, settings: Settings, client: str) -> CIMultiDict[str]:
     """Headers to send upstream for ``request``."""
     incoming = request.headers
-    headers = strip_hop_by_hop(incoming)
+    headers = strip_hop_by_hop(incoming, _REPLACED)
     host = incoming.get("Host", "")
-    if _from_trusted(request, settings):
+    trusted = bool(settings.trusted_proxies) and _from_trusted(request, settings)
+    if trusted:
         host = incoming.get("X-Forwarded-Host", host).split(",")[0].strip() or host
-    for name in FORWARDING:
-        headers.popall(name, None)
-    headers.popall("Host", None)
     if settings.preserve_host and host:
         headers["Host"] = host
     headers["Accept-Encoding"] = codec.offer_upstream(incoming.get("Accept-Encoding"))
     headers["X-Forwarded-For"] = client
-    headers["X-Forwarded-Proto"] = forwarded_proto(request, settings)
+    headers["X-Forwarded-Proto"] = forwarded_proto(request, settings) if trusted else request.scheme
     if host:
         headers["X-Forwarded-Host"] = host
-    via = ", ".join(incoming.getall("Via", []))
-    headers["Via"] = (
-        via + ", " if via else ""
-    ) + f"{request.version.major}.{request.version.minor} {settings.via}"
+    version = request.version
+    via = ", ".join(incoming.getall("Via")) if "Via" in incoming else None
+    headers["Via"] = _via((version.major, version.minor), settings.via, via)
     return headers
 
 
 def response_headers(
     upstream: CIMultiDict[str] | Mapping[str, str], settings: Settings
 ) -> CIMultiDict[str]:
-    headers = strip_hop_by_hop(upstream)
-    headers.popall("Content-Length", None)  # re-framed by the proxy
+    headers = strip_hop_by_hop(upstream, _FRAMED)
     if "Set-Cookie" in headers:
         make_private(headers)  # a cookie is one visitor's: never for a shared cache
-    via = headers.get("Via")
-    headers.popall("Via", None)
-    headers["Via"] = (via + ", " if via else "") + f"1.1 {settings.via}"
+    via = ", ".join(upstream.getall("Via")) if "Via" in upstream else None  # type: ignore[union-attr]
+    headers["Via"] = _via((1, 1), settings.via, via)
     return headers
+
+
+# Content-Length: re-framed by the proxy; Via: ours is added.
+_FRAMED = frozenset({"content-length", "via"})
 
 
 class BodyStream:
@@ -151,16 +195,15 @@ class BodyStream:
     ``limit``, and with ClientTooSlow when the client pauses longer than ``pause``
     (``exceeded`` and ``stalled`` stay set: the HTTP client may wrap the exception)."""
 
-    def __init__(self, request: web.BaseRequest, limit: int, pause: float, answer: float) -> None:
+    def __init__(self, request: web.BaseRequest, limit: int, pause: float) -> None:
         self._request = request
         self._limit = limit
         self._pause = pause
-        self._answer = answer
         self.exceeded = False
         self.stalled = False
-        # The upstream deadline, pushed back as body bytes go out: the origin's time
-        # to answer counts from the end of the body, not from its start.
-        self.deadline: asyncio.Timeout | None = None
+        # The request's deadlines: the origin's time to answer counts from the end of
+        # the body, not from its start.
+        self.pacing: Pacing | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         seen = 0
@@ -178,6 +221,6 @@ class BodyStream:
             if seen > self._limit:
                 self.exceeded = True
                 raise BodyTooLarge(f"request body exceeds {self._limit} bytes")
-            if self.deadline is not None:
-                self.deadline.reschedule(asyncio.get_running_loop().time() + self._answer)
+            if self.pacing is not None:
+                self.pacing.expect_answer()
             yield chunk

@@ -40,7 +40,8 @@ def is_upgrade(request: web.Request) -> bool:
     """A WebSocket handshake: GET, ``Upgrade: websocket`` and ``upgrade`` in Connection
     (``Connection: keep-alive, upgrade-insecure-requests`` is not one)."""
     return (
-        request.method == "GET"
+        "Upgrade" in request.headers
+        and request.method == "GET"
         and request.headers.get("Upgrade", "").strip().lower() == "websocket"
         and "upgrade" in connection_tokens(request.headers)
     )

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from aiohttp.web_runner import BaseRunner
 
 from proxy.app import create_app
 from proxy.rewrite import RewriteFactory, identity_factory
 from proxy.rules import EMPTY, RuleSet
-from proxy.server import server_options
+from proxy.server import ProxyRunner, server_options
 from proxy.settings import Settings
 from tests.origin import origin_app
 
@@ -26,8 +27,17 @@ async def origin(aiohttp_server: Factory) -> TestServer:
     return await aiohttp_server(origin_app())
 
 
+class ProxyServer(TestServer):
+    """The test server, run as ``consent-proxy serve`` runs the app (ProxyRunner)."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return ProxyRunner(self.app, **kwargs)
+
+
 @pytest.fixture
-def make_proxy(aiohttp_server: Factory, tmp_path: Any) -> Callable[..., Awaitable[TestServer]]:
+async def make_proxy(tmp_path: Any) -> AsyncIterator[Callable[..., Awaitable[TestServer]]]:
+    servers: list[TestServer] = []
+
     async def start(
         upstream: str,
         app: web.Application | None = None,
@@ -53,9 +63,14 @@ def make_proxy(aiohttp_server: Factory, tmp_path: Any) -> Callable[..., Awaitabl
         options = server_options(app)
         options.pop("shutdown_timeout")
         options.pop("handler_cancellation")  # the test server always sets it
-        return await aiohttp_server(app, **options)
+        server = ProxyServer(app, host="127.0.0.1")
+        await server.start_server(**options)
+        servers.append(server)
+        return server
 
-    return start
+    yield start
+    while servers:
+        await servers.pop().close()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from proxy.consent import (
     MAX_AGE_LIMIT,
     OPTIONAL,
     ConsentPolicy,
+    ConsentReader,
     choice_value,
     parse_choice,
     parse_consent_arg,
@@ -149,3 +150,23 @@ def test_cookie_written_by_the_proxy() -> None:
 def test_nothing_in_a_cookie_header_raises(cookie: str, gpc: str) -> None:
     consent = read_consent({"Cookie": cookie, "Sec-GPC": gpc}, POLICY)
     assert "necessary" in consent.granted
+
+
+_CONSENT_VALUES = st.sampled_from(
+    ["v=1&analytics=1", "v=1&social=1&advertising=0", "v=2&analytics=1", "junk", '"v=1"']
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["consent", "other", " consent"]), _CONSENT_VALUES)))
+def test_reader_answers_as_read_consent_does(cookies: list[tuple[str, str]]) -> None:
+    """The remembering reader (the proxy's) and the plain function agree, on first
+    sight and from memory, and its memory stays bounded."""
+    reader = ConsentReader(POLICY)
+    header = "; ".join(f"{k}={v}" for k, v in cookies)
+    for gpc in ("1", "0", "1"):
+        headers = {"Cookie": header, "Sec-GPC": gpc}
+        assert reader(headers) == read_consent(headers, POLICY)
+    for n in range(ConsentReader._REMEMBERED + 5):
+        reader({"Cookie": f"consent=v=1&analytics=1&x{n}=1"})
+    assert len(reader._answers) <= ConsentReader._REMEMBERED

@@ -53,6 +53,17 @@ async def test_hop_by_hop_removed_before_forwarding_headers_added(proxy: TestSer
     assert seen["host"] != ["site.example"]
 
 
+async def test_no_headers_added_but_forwarding_ones(proxy: TestServer) -> None:
+    """What the client did not send, the origin does not get: no default User-Agent,
+    Accept or Content-Type from the proxy's HTTP client."""
+    request = b"POST /echo HTTP/1.1\r\nHost: site.example\r\nContent-Length: 3\r\n\r\nabc"
+    response = await raw_request(proxy, request)
+    seen = headers_of(response.partition(b"\r\n\r\n")[2])
+    added = {"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "via"}
+    assert set(seen) == {"host", "content-length", "accept-encoding", *added}
+    assert seen["content-length"] == ["3"]
+
+
 @pytest.fixture
 async def canned(
     make_proxy: MakeProxy,
@@ -129,19 +140,21 @@ async def test_trusted_proxies_give_rightmost_untrusted(
 
 
 @pytest.mark.parametrize(
-    "request_line",
+    ("request_line", "status"),
     [
-        b"GET http://169.254.169.254/latest HTTP/1.1",
-        b"CONNECT 169.254.169.254:80 HTTP/1.1",
-        b"OPTIONS * HTTP/1.1",
+        (b"GET http://169.254.169.254/latest HTTP/1.1", 400),
+        (b"CONNECT 169.254.169.254:80 HTTP/1.1", 405),
+        (b"OPTIONS * HTTP/1.1", 400),
     ],
 )
 async def test_never_leaves_the_origin(
-    proxy: TestServer, origin: TestServer, request_line: bytes
+    proxy: TestServer, origin: TestServer, request_line: bytes, status: int
 ) -> None:
     response = await raw_request(proxy, request_line + b"\r\nHost: 169.254.169.254\r\n\r\n")
-    assert status_of(response) in (400, 405)
-    assert b"169.254" not in response.partition(b"\r\n\r\n")[2]
+    assert status_of(response) == status
+    body = response.partition(b"\r\n\r\n")[2]
+    assert b"169.254" not in body
+    assert b"<h1>%d " % status in body  # the generic page, not aiohttp's
 
 
 async def test_double_slash_path_goes_to_origin(proxy: TestServer) -> None:
@@ -205,6 +218,25 @@ async def test_origin_pausing_inside_its_body_is_cut_after_read_timeout(
                 await r.read()
         assert time.monotonic() - started < 10
         async with s.get(url(proxy, f"/paused-body?s=1&type={ctype}")) as r:
+            assert len(await r.read()) == 200_000
+
+
+async def test_deadlines_of_different_lengths_share_one_timer(
+    make_proxy: MakeProxy, origin: TestServer
+) -> None:
+    """A short read_timeout is kept though the answer deadline is long; a client that
+    takes every byte is not blamed for the origin's pause, even when client_timeout
+    is shorter than that pause (100 KB sent, so the client is being watched)."""
+    proxy = await make_proxy(
+        url(origin, "/"), upstream_timeout=20.0, read_timeout=1.0, client_timeout=0.3
+    )
+    async with aiohttp.ClientSession() as s:
+        started = time.monotonic()
+        async with s.get(url(proxy, "/paused-body?s=30")) as r:
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await r.read()
+        assert time.monotonic() - started < 10  # cut after about 1 s, not 20
+        async with s.get(url(proxy, "/paused-body?s=0.8")) as r:
             assert len(await r.read()) == 200_000
 
 
