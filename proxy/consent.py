@@ -8,10 +8,14 @@ advertising and social unless the visitor granted them) > the configured default
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
+
+from multidict import CIMultiDict, CIMultiDictProxy
 
 CATEGORIES = ("necessary", "preferences", "analytics", "advertising", "social")
 OPTIONAL = CATEGORIES[1:]
@@ -64,6 +68,19 @@ class Consent:
     def header(self) -> str:
         """The X-Consent header value, for QA with curl."""
         return self._header
+
+    def record(self) -> dict[str, Any]:
+        """What the decision log says of this consent."""
+        return {
+            "consent": dict(self.sources),
+            "granted": sorted(self.granted),
+            "source": self.source,
+        }
+
+    @cached_property
+    def json_members(self) -> str:
+        """``record()`` as JSON members without braces (for lines built by hand)."""
+        return json.dumps(self.record(), separators=(",", ":"))[1:-1]
 
     @cached_property
     def _header(self) -> str:
@@ -151,11 +168,30 @@ class ConsentReader:
     _REMEMBERED = 1024  # answers kept; forgotten all at once when full
     _CACHED_UP_TO = 1024  # bytes of consent cookie values: keeps the memory small
 
+    _WHOLE_UP_TO = 2048  # bytes of a Cookie header remembered whole
+
     def __init__(self, policy: ConsentPolicy) -> None:
         self.policy = policy
         self._answers: dict[tuple[frozenset[str], bool], Consent] = {}
+        self._by_header: dict[str, Consent] = {}  # one Cookie header, no Sec-GPC
 
-    def __call__(self, headers: Mapping[str, str]) -> Consent:
+    def __call__(self, headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> Consent:
+        # Most requests: one Cookie header (or none) and no Sec-GPC, the same header
+        # for every request of a visit. Its answer is looked up whole.
+        cookies = headers.getall("Cookie", ())
+        if len(cookies) > 1 or "Sec-GPC" in headers:
+            return self._read(headers)
+        header = cookies[0] if cookies else ""
+        consent = self._by_header.get(header)
+        if consent is None:
+            consent = self._read(headers)
+            if len(header) <= self._WHOLE_UP_TO:
+                if len(self._by_header) >= self._REMEMBERED:
+                    self._by_header.clear()
+                self._by_header[header] = consent
+        return consent
+
+    def _read(self, headers: Mapping[str, str]) -> Consent:
         key = _signals(headers, self.policy.cookie)
         consent = self._answers.get(key)
         if consent is None:

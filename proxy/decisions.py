@@ -6,6 +6,8 @@ log writes one line per response through aiohttp's access-logger hook.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import ipaddress
 import itertools
@@ -53,12 +55,12 @@ json_string = json.encoder.encode_basestring_ascii  # a JSON string literal, ASC
 
 
 _ID_PREFIX = os.urandom(4).hex()  # this process's
-_ID_COUNTER = itertools.count()
+_ID_COUNTER = itertools.count(1 << 32)  # hex() of it: "0x1" and 8 digits (for 4e9 ids)
 
 
 def request_id() -> str:
     """16 hex digits naming one request: this process's random prefix, a counter."""
-    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08x}"
+    return _ID_PREFIX + hex(next(_ID_COUNTER))[3:]
 
 
 def json_line(record: dict[str, Any]) -> str:
@@ -70,11 +72,15 @@ def json_line(record: dict[str, Any]) -> str:
 
 class JsonLines(logging.Logger):
     """A logger for JSON-lines records that also writes them straight to its stream
-    (``write``): one write and one flush per record, no LogRecord on the hot path."""
+    (``write``), no LogRecord on the hot path. Lines wait in memory at most
+    ``flush_after`` seconds (0: each is written at once): one write per batch instead
+    of one per line. ``close`` writes what waits."""
 
-    def __init__(self, name: str, stream: TextIO) -> None:
+    def __init__(self, name: str, stream: TextIO, flush_after: float = 0.0) -> None:
         super().__init__(name, logging.INFO)
         self.stream = stream
+        self.flush_after = flush_after
+        self._waiting = False  # lines wait, and a flush is scheduled
         self.metrics: Metrics | None = None  # counts what the access log sees
         self.trusted: tuple[Network, ...] = ()  # proxies whose X-Forwarded-For is believed
         handler = logging.StreamHandler(stream)
@@ -82,6 +88,7 @@ class JsonLines(logging.Logger):
         self.addHandler(handler)
 
     def close(self) -> None:
+        self._flush()
         if self.stream is not sys.stdout:
             self.stream.close()
 
@@ -91,15 +98,32 @@ class JsonLines(logging.Logger):
     def write_line(self, line: str) -> None:
         try:
             self.stream.write(line + "\n")
-            self.stream.flush()
         except (OSError, ValueError):  # a full disk or a closed pipe must not stop serving
-            pass
+            return
+        if not self._waiting:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or self.flush_after <= 0:
+            self._flush()
+            return
+        self._waiting = True
+        loop.call_later(self.flush_after, self._flush)
+
+    def _flush(self) -> None:
+        self._waiting = False
+        with contextlib.suppress(OSError, ValueError):  # as in write_line
+            self.stream.flush()
 
 
-def open_log(name: str, target: str) -> JsonLines:
+def open_log(name: str, target: str, flush_after: float = 0.0) -> JsonLines:
     """A JSON-lines log writing to ``target`` (a path, or - for stdout)."""
     stream: TextIO = sys.stdout if target == "-" else open(target, "a", encoding="utf-8")  # noqa: SIM115
-    return JsonLines(f"consent_proxy.{name}", stream)
+    return JsonLines(f"consent_proxy.{name}", stream, flush_after)
 
 
 _CLASSES = {n: f"{n}xx" for n in range(1, 6)}
@@ -108,24 +132,30 @@ _CLASSES = {n: f"{n}xx" for n in range(1, 6)}
 class AccessLogger(AbstractAccessLogger):
     """aiohttp access log as JSON lines: path without query, truncated client address."""
 
+    def __init__(self, logger: logging.Logger, log_format: str) -> None:
+        super().__init__(logger, log_format)
+        self._lines = logger if isinstance(logger, JsonLines) else None
+        self._trusted: tuple[Network, ...] = getattr(logger, "trusted", ())
+        self._metrics: Metrics | None = getattr(logger, "metrics", None)
+
     def log(self, request: BaseRequest, response: StreamResponse, time_taken: float) -> None:
-        trusted = getattr(self.logger, "trusted", ())
+        trusted = self._trusted
         client = visitor(request, trusted) if trusted else request.remote
+        status = response.status
         # Built by hand (the hottest line the proxy writes); strings go through the
         # JSON string encoder, numbers are ints and fixed-point floats.
         line = (
             f'{{"time":{time.time():.3f},"kind":"access",'
             f'"method":{json_string(request.method)},'
             f'"path":{json_string(request.raw_path.split("?", 1)[0])},'
-            f'"status":{int(response.status)},"bytes":{int(response.body_length)},'
+            f'"status":{status},"bytes":{response.body_length},'
             f'"duration_ms":{time_taken * 1000:.2f},'
             f'"client":{json_string(truncate_ip(client))}}}'
         )
-        if isinstance(self.logger, JsonLines):
-            self.logger.write_line(line)
+        if self._lines is not None:
+            self._lines.write_line(line)
         else:
             self.logger.info(line)
         # Not request.app: a request that could not be parsed was never routed.
-        metrics = getattr(self.logger, "metrics", None)
-        if metrics is not None:
-            metrics.responses[_CLASSES.get(response.status // 100, "other")] += 1
+        if self._metrics is not None:
+            self._metrics.responses[_CLASSES.get(status // 100, "other")] += 1

@@ -12,7 +12,7 @@ import html
 import re
 import time
 from dataclasses import dataclass
-from functools import cache, lru_cache, partial
+from functools import cache, cached_property, partial
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 
 from proxy import csp
 from proxy.consent import Consent
-from proxy.decisions import json_line
+from proxy.decisions import json_string
 from proxy.html import DocumentHandlers, Element, Handler, HandlerSpec, Hints, Rewriter
 from proxy.rules import Block, Rule, RuleSet
 from proxy.tokens import literals_pattern
@@ -48,7 +48,13 @@ class Plan:
     def acts(self) -> bool:
         return bool(self.blocks or self.by_text)
 
-    @property
+    @cached_property
+    def changes(self) -> bool:
+        """Whether pages change under this plan (the banner aside, see ConsentRewrite)."""
+        inserts = self.inserts
+        return bool(self.acts or inserts.head_start or inserts.head_end or inserts.body_end)
+
+    @cached_property
     def variant(self) -> str:
         return f"{self.consent.variant}-{self.generation}"
 
@@ -246,10 +252,8 @@ class ConsentRewrite:
 
     def _changes_anything(self) -> bool:
         if self._changes is None:
-            inserts = self.plan.inserts
-            injects = inserts.head_start or inserts.head_end or inserts.body_end
             banner = self._templates is not None and not self.consent.decided
-            self._changes = bool(self.plan.acts or injects or banner)
+            self._changes = self.plan.changes or banner
         return self._changes
 
     def _body_end(self) -> str:
@@ -322,7 +326,7 @@ class ConsentRewrite:
                 headers.add(name, csp.allow_inline(policy, "script", self.plan.inline_scripts))
         if not self._debug:
             return
-        headers["X-Consent"] = f"{self.consent.header()}; rules={self.plan.generation}"
+        headers["X-Consent"] = _x_consent(self.consent, self.plan)
         actions = self.actions() or "none"
         # Headers leave before a long page has streamed through: say when more may come.
         final = self.complete or not self.plan.acts
@@ -343,24 +347,64 @@ class ConsentRewrite:
         }
 
     def untouched_record(self, size: int) -> str:
-        return (
-            f'{_consent_json(self.consent, self.plan.generation)},"actions":[],'
-            f'"bytes_in":{size},"bytes_out":{size},"rewrite_ms":0.0,"complete":true'
-        )
+        return _untouched_record(self.consent, self.plan, size)
+
+
+class Untouched:
+    """A page this visitor's plan leaves as it came (nothing to remove, to inject or
+    to ask): the origin's bytes, with the headers that say they depend on consent,
+    and the decision-log line. Made instead of a ConsentRewrite for most pages, so
+    it does as little as it can."""
+
+    __slots__ = ("_debug", "consent", "plan")
+    passes_through = True
+
+    def __init__(self, plan: Plan, consent: Consent, debug_headers: bool) -> None:
+        self.plan = plan
+        self.consent = consent
+        self._debug = debug_headers
+
+    @property
+    def variant(self) -> str:
+        return self.plan.variant
+
+    def feed(self, chunk: bytes) -> bytes:
+        return chunk
+
+    def close(self) -> bytes:
+        return b""
+
+    def fix_headers(self, headers: CIMultiDict[str]) -> None:
+        consent_dependent_headers(headers)
+        if self._debug:
+            headers["X-Consent"] = _x_consent(self.consent, self.plan)
+            headers["X-Consent-Actions"] = "none"
+
+    def record(self) -> dict[str, Any]:
+        """Of a response with no body (HEAD)."""
+        return {
+            **_consent_record(self.consent, self.plan.generation),
+            "actions": [],
+            **{"bytes_in": 0, "bytes_out": 0, "rewrite_ms": 0.0, "complete": False},
+        }
+
+    def untouched_record(self, size: int) -> str:
+        return _untouched_record(self.consent, self.plan, size)
+
+
+def _x_consent(consent: Consent, plan: Plan) -> str:
+    return f"{consent.header()}; rules={plan.generation}"
+
+
+def _untouched_record(consent: Consent, plan: Plan, size: int) -> str:
+    return (
+        f'{consent.json_members},"rules":{json_string(plan.generation)},"actions":[],'
+        f'"bytes_in":{size},"bytes_out":{size},"rewrite_ms":0.0,"complete":true'
+    )
 
 
 def _consent_record(consent: Consent, generation: str) -> dict[str, Any]:
-    return {
-        "consent": dict(consent.sources),
-        "granted": sorted(consent.granted),
-        "source": consent.source,
-        "rules": generation,
-    }
-
-
-@lru_cache(maxsize=1024)
-def _consent_json(consent: Consent, generation: str) -> str:
-    return json_line(_consent_record(consent, generation))[1:-1]
+    return {**consent.record(), "rules": generation}
 
 
 def consent_dependent_headers(headers: CIMultiDict[str]) -> None:
@@ -368,5 +412,9 @@ def consent_dependent_headers(headers: CIMultiDict[str]) -> None:
     keeps no Last-Modified (validators are per variant, see validators.py)."""
     make_private(headers)
     # The encoding too: the origin chose it from the client's Accept-Encoding.
-    add_vary(headers, "Accept-Encoding", "Cookie", "Sec-GPC")
-    headers.popall("Last-Modified", None)
+    add_vary(headers, *_CONSENT_VARY)
+    if "Last-Modified" in headers:
+        headers.popall("Last-Modified")
+
+
+_CONSENT_VARY = ("Accept-Encoding", "Cookie", "Sec-GPC")

@@ -3,18 +3,19 @@
 - The origin answers (sends its response headers) within ``answer`` seconds of the
   request, counted from the last request-body byte sent: otherwise the waiting task
   gets TimeoutError (a 504).
-- The origin pauses inside its body no longer than ``read_pause`` while the proxy
-  waits for it: otherwise its connection is closed and the client sees a truncated
-  transfer. Time spent waiting for a slow client does not count against the origin.
+- The origin does not pause inside its body: when the proxy has waited for it through
+  a whole ``read_pause`` (it is found between one and two of them) with no byte coming,
+  its connection is closed and the client sees a truncated transfer. Time spent
+  waiting for a slow client does not count against the origin.
 - The client takes bytes: when no write completes for ``client_pause`` seconds while
   bytes wait in its transport, its connection is aborted (it would hold the response
   and its upstream connection forever). Checked only once more than aiohttp writes
   without waiting has been written, so small responses pay nothing.
 
 One timer per request, whatever happens: a fast request arms it once and cancels it
-once. The timer wakes at least every ``min(answer, read_pause, client_pause)`` seconds
-while the request lasts and then looks at each deadline; a deadline is found when it
-is due, never earlier.
+once, and a chunk costs two increments (``read`` shows how). The timer wakes at
+least every ``min(answer, read_pause, client_pause)`` seconds while the request lasts
+and looks at each deadline that is due.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ UNWAITED = 64 * 1024
 
 class Pacing:
     """Made in the request's own task, before the request is sent upstream; call
-    ``answered()`` when the origin's headers arrive and ``close()`` when done."""
+    ``answered()`` when the origin's headers arrive and ``close()`` when done.
+    ``turns`` goes up when the proxy starts waiting for a chunk of the origin's body
+    and when the chunk comes: it is odd while the proxy waits."""
 
     def __init__(
         self, request: web.BaseRequest, answer: float, read_pause: float, client_pause: float
@@ -47,14 +50,18 @@ class Pacing:
         self._period = min(answer, read_pause, client_pause)
         now = loop.time()
         self._answer_by: float | None = now + answer  # None: not waiting for headers
-        self.expired = False  # the answer deadline passed (the task was cancelled)
-        self.origin: aiohttp.ClientResponse | None = None
-        self.waiting_since: float | None = None  # when the current wait for the origin began
-        self._size = 0
-        self._writes = 0
-        self._seen = -1
-        self._client_due: float | None = None  # the next look at the client
         self._handle = loop.call_at(now + self._period, self._check)
+
+    # Until they change (one request sets few of them; these are its defaults).
+    expired = False  # the answer deadline passed (the task was cancelled)
+    origin: aiohttp.ClientResponse | None = None
+    turns = 0
+    _origin_due: float | None = None  # the next look at the origin
+    _origin_seen = -1  # turns at the last look
+    _size = 0
+    _writes = 0
+    _seen = -1
+    _client_due: float | None = None  # the next look at the client
 
     def expect_answer(self) -> None:
         """A request (or its last body byte) went out: the answer is due from now."""
@@ -63,6 +70,14 @@ class Pacing:
     def answered(self, origin: aiohttp.ClientResponse) -> None:
         self._answer_by = None
         self.origin = origin
+
+    async def read(self) -> bytes:
+        """The origin's next chunk, as it arrives (b"" at its end)."""
+        assert self.origin is not None
+        self.turns += 1
+        chunk = await self.origin.content.readany()
+        self.turns += 1
+        return chunk
 
     def wrote(self, size: int) -> None:
         """Call before each write of ``size`` bytes to the client."""
@@ -86,13 +101,13 @@ class Pacing:
                     self._task.cancel()
                 return
             due = min(due, answer_by)
-        since = self.waiting_since
-        if since is not None and self.origin is not None:
-            if now - since >= self._read_pause:
-                log.warning("origin paused over %s s inside its body: cut", self._read_pause)
-                self.origin.close()  # the waiting read fails: the transfer is cut
-                return
-            due = min(due, since + self._read_pause)
+        if self.origin is not None:
+            origin_due = self._origin_due
+            if origin_due is None or now >= origin_due:
+                if self._origin_stalled():
+                    return
+                origin_due = self._origin_due = now + self._read_pause
+            due = min(due, origin_due)
         client_due = self._client_due
         if client_due is not None:
             if now >= client_due:
@@ -102,6 +117,18 @@ class Pacing:
                 client_due = self._client_due = now + self._client_pause
             due = min(due, client_due)
         self._handle = self._loop.call_at(due, self._check)
+
+    def _origin_stalled(self) -> bool:
+        """Closes the origin's connection when the proxy was waiting for it at the last
+        look and is still, with nothing read in between."""
+        seen = self.turns
+        if seen % 2 and seen == self._origin_seen:
+            assert self.origin is not None
+            log.warning("origin paused over %s s inside its body: cut", self._read_pause)
+            self.origin.close()  # the waiting read fails: the transfer is cut
+            return True
+        self._origin_seen = seen
+        return False
 
     def _client_stalled(self) -> bool:
         """Aborts the client's connection when nothing was written since the last look
@@ -120,32 +147,3 @@ class Pacing:
             transport.abort()
             return True
         return False
-
-
-class OriginBody:
-    """The origin's body as it arrives (chunks as the network gives them, bounded by
-    the client's read buffer); ``pacing`` sees each wait for the next one."""
-
-    def __init__(self, upstream: aiohttp.ClientResponse, pacing: Pacing) -> None:
-        self._chunks = upstream.content.iter_any().__aiter__()
-        self._pacing = pacing
-        self._loop = asyncio.get_running_loop()
-        self._first = b""
-
-    def __aiter__(self) -> OriginBody:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._first:
-            first, self._first = self._first, b""
-            return first
-        pacing = self._pacing
-        pacing.waiting_since = self._loop.time()
-        try:
-            return await self._chunks.__anext__()
-        finally:
-            pacing.waiting_since = None
-
-    def unread(self, data: bytes) -> None:
-        """``data`` comes first again (what was read to sniff the type)."""
-        self._first = data

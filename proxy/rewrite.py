@@ -8,11 +8,10 @@ The identity rewrite is what the proxy does with no rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 
 class BodyRewrite(Protocol):
@@ -39,13 +38,13 @@ class BodyRewrite(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class RequestInfo:
-    """What a rewrite may know about the request (no body, no peer address)."""
+class RequestInfo(NamedTuple):
+    """What a rewrite may know about the request (no body, no peer address). A tuple:
+    one is made per HTML response."""
 
     method: str
     path: str  # as the client sent it, with the query (placeholders come back here)
-    headers: Mapping[str, str]
+    headers: CIMultiDictProxy[str] | CIMultiDict[str]
 
 
 RewriteFactory = Callable[[RequestInfo], BodyRewrite]

@@ -45,6 +45,7 @@ class Settings:
     shutdown_timeout: float = 15.0
     workers: int = 1
     access_log: str = "-"
+    log_flush: float = 0.1
     rules: str = "rules"
     consent_cookie: str = "consent"
     policy_version: int = 1
@@ -114,6 +115,13 @@ def _positive_int(text: str) -> int:
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
+        raise ValueError(text)
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 60:
         raise ValueError(text)
     return value
 
@@ -205,6 +213,12 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("workers", _positive_int, "a positive integer", "processes sharing the port"),
     Field("access_log", str, "a file path or -", "JSON-lines access log (- is stdout)"),
+    Field(
+        "log_flush",
+        _seconds,
+        "seconds from 0 to 60",
+        "longest time a log line waits in memory before it is written (0: at once)",
+    ),
     Field("rules", str, "a directory", "rule files directory"),
     Field("consent_cookie", _token, "a cookie name", "name of the consent cookie"),
     Field(

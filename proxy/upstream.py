@@ -9,13 +9,12 @@ by listing it in ``Connection``.
 from __future__ import annotations
 
 import asyncio
-import functools
 import ipaddress
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy import codec
 from proxy.pacing import Pacing
@@ -73,16 +72,15 @@ def connection_tokens(headers: Mapping[str, str] | CIMultiDict[str]) -> set[str]
 
 
 def strip_hop_by_hop(
-    headers: CIMultiDict[str] | Mapping[str, str], also: frozenset[str] = frozenset()
+    headers: CIMultiDict[str] | Mapping[str, str], drop: frozenset[str] = HOP_BY_HOP
 ) -> CIMultiDict[str]:
-    """A copy without hop-by-hop headers (and ``also``, lower-case names); repeated
-    headers keep their order."""
+    """A copy without hop-by-hop headers (``drop``: those and maybe more, lower-case
+    names); repeated headers keep their order."""
     out: CIMultiDict[str] = CIMultiDict(headers)
-    drop = HOP_BY_HOP | also
     if "Connection" in out:
         drop = drop | connection_tokens(headers)
-    # Only the names present are removed (one pass over the header names, in C).
-    for name in drop.intersection(map(str.lower, out.keys())):
+    # Only the names present are removed (found in one pass, in C, any case).
+    for name in out.keys() & drop:
         out.popall(name)
     return out
 
@@ -144,20 +142,17 @@ def forwarded_proto(request: web.BaseRequest, settings: Settings) -> str:
     return proto if proto in ("http", "https") else "http"
 
 
-# Replaced by the proxy's own: forwarding headers, and the Host the origin expects.
-_REPLACED = frozenset({*FORWARDING, "host", "via", "accept-encoding"})
-
-
-@functools.lru_cache(maxsize=64)
-def _via(version: tuple[int, int], via: str, earlier: str | None = None) -> str:
-    ours = f"{version[0]}.{version[1]} {via}"
-    return f"{earlier}, {ours}" if earlier else ours
+# Hop-by-hop, and replaced by the proxy's own: forwarding headers, the Host the
+# origin expects, Via, the codings offered.
+_REQUEST_DROP = HOP_BY_HOP | {*FORWARDING, "host", "via", "accept-encoding"}
+# Hop-by-hop; Content-Length: re-framed by the proxy; Via: ours is added.
+_RESPONSE_DROP = HOP_BY_HOP | {"content-length", "via"}
 
 
 def request_headers(request: web.BaseRequest, settings: Settings, client: str) -> CIMultiDict[str]:
     """Headers to send upstream for ``request``."""
     incoming = request.headers
-    headers = strip_hop_by_hop(incoming, _REPLACED)
+    headers = strip_hop_by_hop(incoming, _REQUEST_DROP)
     host = incoming.get("Host", "")
     trusted = bool(settings.trusted_proxies) and _from_trusted(request, settings)
     if trusted:
@@ -170,24 +165,24 @@ def request_headers(request: web.BaseRequest, settings: Settings, client: str) -
     if host:
         headers["X-Forwarded-Host"] = host
     version = request.version
-    via = ", ".join(incoming.getall("Via")) if "Via" in incoming else None
-    headers["Via"] = _via((version.major, version.minor), settings.via, via)
+    via = f"{version.major}.{version.minor} {settings.via}"
+    if "Via" in incoming:
+        via = ", ".join([*incoming.getall("Via"), via])
+    headers["Via"] = via
     return headers
 
 
 def response_headers(
-    upstream: CIMultiDict[str] | Mapping[str, str], settings: Settings
+    upstream: CIMultiDictProxy[str] | CIMultiDict[str], settings: Settings
 ) -> CIMultiDict[str]:
-    headers = strip_hop_by_hop(upstream, _FRAMED)
+    headers = strip_hop_by_hop(upstream, _RESPONSE_DROP)
     if "Set-Cookie" in headers:
         make_private(headers)  # a cookie is one visitor's: never for a shared cache
-    via = ", ".join(upstream.getall("Via")) if "Via" in upstream else None  # type: ignore[union-attr]
-    headers["Via"] = _via((1, 1), settings.via, via)
+    via = f"1.1 {settings.via}"
+    if "Via" in upstream:
+        via = ", ".join([*upstream.getall("Via"), via])
+    headers["Via"] = via
     return headers
-
-
-# Content-Length: re-framed by the proxy; Via: ours is added.
-_FRAMED = frozenset({"content-length", "via"})
 
 
 class BodyStream:

@@ -10,7 +10,7 @@ from multidict import CIMultiDict
 def add_vary(headers: CIMultiDict[str], *names: str) -> None:
     """Merge ``names`` into one Vary header (nothing to add to ``Vary: *``)."""
     if "Vary" not in headers:
-        headers["Vary"] = ", ".join(names)
+        headers.add("Vary", ", ".join(names))
         return
     vary = [
         v.strip() for value in headers.getall("Vary", []) for v in value.split(",") if v.strip()
@@ -28,7 +28,7 @@ def make_private(headers: CIMultiDict[str]) -> None:
     """No shared cache may keep this response: ``private`` replaces ``public`` and
     ``s-maxage``; ``no-store`` and the rest stay."""
     if "Cache-Control" not in headers:
-        headers["Cache-Control"] = "private"
+        headers.add("Cache-Control", "private")
         return
     directives = [
         d.strip() for v in headers.getall("Cache-Control", []) for d in v.split(",") if d.strip()

@@ -54,6 +54,7 @@ async def make_proxy(tmp_path: Any) -> AsyncIterator[Callable[..., Awaitable[Tes
                 upstream=upstream,
                 access_log=str(tmp_path / "access.log"),
                 decision_log=str(tmp_path / "decisions.log"),
+                log_flush=0.0,  # tests read the logs right after a response
                 upstream_timeout=2.0,
                 read_timeout=2.0,
             ),

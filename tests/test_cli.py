@@ -202,6 +202,8 @@ web.run_app(app, host="127.0.0.1", port={origin_port}, print=None)
             f"http://127.0.0.1:{origin_port}",
             "--access-log",
             str(tmp_path / "a.log"),
+            "--log-flush",
+            "30",  # lines wait in memory: the stop must write them
         )
         wait_for_port(origin_port, origin)
         slow = spawn([CURL or "curl", "-s", f"http://127.0.0.1:{port}/slow"], tmp_path / "curl")
@@ -212,6 +214,7 @@ web.run_app(app, host="127.0.0.1", port={origin_port}, print=None)
         assert proc.wait(timeout=15) == 0
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        assert '"path":"/slow","status":200' in (tmp_path / "a.log").read_text()
     finally:
         origin.terminate()
         origin.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from multidict import CIMultiDict
 
 from proxy.consent import (
     MAX_AGE_LIMIT,
@@ -164,9 +165,20 @@ def test_reader_answers_as_read_consent_does(cookies: list[tuple[str, str]]) -> 
     sight and from memory, and its memory stays bounded."""
     reader = ConsentReader(POLICY)
     header = "; ".join(f"{k}={v}" for k, v in cookies)
-    for gpc in ("1", "0", "1"):
-        headers = {"Cookie": header, "Sec-GPC": gpc}
-        assert reader(headers) == read_consent(headers, POLICY)
+    half = len(cookies) // 2
+    split = ["; ".join(f"{k}={v}" for k, v in part) for part in (cookies[:half], cookies[half:])]
+    for _ in range(2):  # first sight, then from memory
+        for gpc in ("1", "0", None):
+            for headers in (
+                CIMultiDict([("Cookie", header)]),
+                CIMultiDict([("Cookie", split[0]), ("Cookie", split[1])]),
+                CIMultiDict(),
+            ):
+                if gpc is not None:
+                    headers["Sec-GPC"] = gpc
+                assert reader(headers) == read_consent(headers, POLICY)
     for n in range(ConsentReader._REMEMBERED + 5):
-        reader({"Cookie": f"consent=v=1&analytics=1&x{n}=1"})
+        reader(CIMultiDict({"Cookie": f"consent=v=1&analytics=1&x{n}=1"}))
+        reader(CIMultiDict({"Cookie": f"consent=v=1&analytics=1&x{n}=1", "Sec-GPC": "1"}))
     assert len(reader._answers) <= ConsentReader._REMEMBERED
+    assert len(reader._by_header) <= ConsentReader._REMEMBERED

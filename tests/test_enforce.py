@@ -475,3 +475,26 @@ def test_untouched_record_is_the_record_of_an_untouched_page(cookie: str) -> Non
     page = ConsentRewrite(compile_plan(RULES, consent), "/", consent=consent)
     expected = {**page.record(), "bytes_in": 1234, "bytes_out": 1234, "complete": True}
     assert json.loads("{" + page.untouched_record(1234) + "}") == expected
+
+
+def test_untouched_says_what_a_rewrite_that_changes_nothing_says() -> None:
+    """What the proxy makes for most pages (Untouched) gives the headers, variant and
+    records a ConsentRewrite of the same page would."""
+    from multidict import CIMultiDict
+
+    from proxy.consent import ConsentPolicy, read_consent
+    from proxy.enforce import ConsentRewrite, Untouched, compile_plan
+
+    consent = read_consent(CIMultiDict({"Cookie": ALL}), ConsentPolicy())
+    plan = compile_plan(RULES, consent)
+    assert not plan.changes
+    full, fast = ConsentRewrite(plan, "/", consent=consent), Untouched(plan, consent, True)
+    assert full.passes_through and fast.passes_through and full.variant == fast.variant
+    origin = {"Cache-Control": "public, max-age=60", "Vary": "Accept", "Last-Modified": "x"}
+    headers = [CIMultiDict(origin), CIMultiDict(origin)]
+    full.fix_headers(headers[0])
+    fast.fix_headers(headers[1])
+    assert headers[0] == headers[1] and "Cookie" in headers[1]["Vary"]
+    assert fast.record() == full.record()  # a HEAD: no body went through
+    assert fast.untouched_record(10) == full.untouched_record(10)
+    assert fast.feed(b"<p>x") + fast.close() == b"<p>x"

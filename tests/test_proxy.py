@@ -9,12 +9,14 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 import brotli
 import pytest
 from aiohttp.test_utils import TestServer
 
+from proxy.decisions import open_log
 from tests.conftest import canned_origin, raw_request, status_of
 from tests.origin import PAGE, headers_of
 
@@ -473,6 +475,21 @@ async def test_access_log_is_json_without_query_and_full_ip(
     assert record["path"] == "/echo" and record["status"] == 200 and record["method"] == "GET"
     assert record["client"] == "127.0.0.0"
     assert "email" not in log and "secret" not in log
+
+
+async def test_log_lines_wait_at_most_log_flush(tmp_path: Path) -> None:
+    """Lines are written in batches: none is written at once, every one within
+    log_flush seconds, and closing the log writes what waits."""
+    path = tmp_path / "batched.log"
+    log = open_log("test", str(path), flush_after=0.2)
+    log.write_line('{"n":1}')
+    log.write_line('{"n":2}')
+    assert path.read_text() == ""  # waiting in memory
+    await asyncio.sleep(0.6)
+    assert path.read_text() == '{"n":1}\n{"n":2}\n'
+    log.write_line('{"n":3}')
+    log.close()
+    assert path.read_text().endswith('{"n":3}\n')
 
 
 async def test_client_gone_releases_upstream(proxy: TestServer, origin: TestServer) -> None:
