@@ -22,7 +22,7 @@ from yarl import URL
 
 from proxy import codec, endpoints, pages, websocket
 from proxy.consent import ConsentReader
-from proxy.decisions import JsonLines, json_string, open_log, request_id
+from proxy.decisions import JsonLines, json_string, log_time, open_log, request_id
 from proxy.enforce import ConsentRewrite, Plan, Untouched, compile_plan
 from proxy.html import RewriteLimitError
 from proxy.metrics import METRICS, Metrics
@@ -196,17 +196,18 @@ async def _expect(request: web.Request) -> web.StreamResponse | None:
     return None
 
 
-def _refusal(request: web.Request, settings: Settings) -> web.StreamResponse | None:
+def _refusal(request: web.Request, raw_path: str, settings: Settings) -> web.StreamResponse | None:
     """Requests that must never be forwarded: they could reach another host."""
-    refused = _unroutable(request)
-    if refused is not None:
-        return refused
-    hosts = request.headers.getall("Host", ())
+    if request.method == "CONNECT" or not raw_path.startswith("/"):
+        return _unroutable(request)
+    headers = request.headers
+    hosts = headers.getall("Host", ())
     if len(hosts) > 1 or (hosts and not _NOT_IN_HOST.isdisjoint(hosts[0])):
         return pages.error(400)
-    length = request.content_length
-    if length is not None and length > settings.max_body:
-        return pages.error(413)
+    if "Content-Length" in headers:
+        length = request.content_length
+        if length is not None and length > settings.max_body:
+            return pages.error(413)
     return None
 
 
@@ -231,34 +232,44 @@ def refuse_unroutable(handler: AnyHandler) -> AnyHandler:
     the same at a cost on every request; absolute-form targets are routed and refused
     in ``handle``)."""
 
-    async def route(request: web.BaseRequest) -> web.StreamResponse:
+    def route(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
+        # Not a coroutine itself: most requests go straight to the app's, no frame more.
         if request.method == "CONNECT" or not request.raw_path.startswith("/"):
             refused = _unroutable(request)
             assert refused is not None
-            return refused
-        return await handler(request)
+            return _answered(refused)
+        return handler(request)
 
     return route
+
+
+async def _answered(response: web.StreamResponse) -> web.StreamResponse:
+    return response
 
 
 async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
     settings = pipe.settings
     session = pipe.session
     assert session is not None, "the client session lives as long as the app runs"
-    refused = _refusal(request, settings)
+    raw_path = request.raw_path
+    refused = _refusal(request, raw_path, settings)
     if refused is not None:
         return refused
-    raw_path = request.raw_path
     path = request.path
-    if endpoints.is_own(path):  # ours, but not with this method: never the origin's
+    if path in endpoints.OWN_PATHS or path.startswith("/_consent/"):
+        # Ours, but not with this method: never the origin's.
         allow = endpoints.OWN_PATHS.get(path)
         return pages.error(405, headers={"Allow": allow}) if allow else pages.error(404)
-    headers = request_headers(request, settings, visitor(request, settings.trusted_proxies))
+    trusted = settings.trusted_proxies
+    client = visitor(request, trusted) if trusted else request.remote or ""
+    headers = request_headers(request, settings, client)
     url = URL(pipe.origin + raw_path, encoded=True)
-    if websocket.is_upgrade(request):
+    if "Upgrade" in request.headers and websocket.is_upgrade(request):
         return await websocket.relay(request, session, url, headers)
     # Made only when needed: for a validator to translate, or an HTML answer.
-    rewrite = pipe.rewrite(_info(request)) if "If-None-Match" in headers else None
+    rewrite = None
+    if "If-None-Match" in headers:
+        rewrite = pipe.rewrite(RequestInfo(request.method, raw_path, request.headers))
     translated = rewrite is not None and _translate_validators(headers, rewrite.variant)
     has_body = request.body_exists and request.method not in ("GET", "HEAD")
     body = BodyStream(request, settings.max_body, settings.client_timeout) if has_body else None
@@ -301,7 +312,9 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
                     return pages.error(502)
                 html = _sniff_html(first)
             if html and upstream.status not in NO_BODY_STATUS:
-                page = rewrite or pipe.rewrite(_info(request))
+                page = rewrite or pipe.rewrite(
+                    RequestInfo(request.method, raw_path, request.headers)
+                )
                 if page.passes_through and request.method != "HEAD":
                     return await _passthrough(pipe, request, upstream, first, pacing, None, page)
                 return await _rewrite(pipe, request, upstream, first, pacing, page)
@@ -309,10 +322,6 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
             return await _passthrough(pipe, request, upstream, first, pacing, variant)
     finally:
         pacing.close()
-
-
-def _info(request: web.Request) -> RequestInfo:
-    return RequestInfo(request.method, request.raw_path, request.headers)
 
 
 _HTML_STARTS = (
@@ -434,11 +443,10 @@ async def _passthrough(
         await out.prepare(request)
         return out
     await out.prepare(request)
-    size = len(first)
     content = upstream.content
     try:
         if first:
-            pacing.wrote(size)
+            pacing.sent += len(first)
             await out.write(first)
         while True:  # pacing.read(), inlined: the hottest loop of the proxy
             pacing.turns += 1
@@ -446,14 +454,13 @@ async def _passthrough(
             pacing.turns += 1
             if not chunk:
                 break
-            size += len(chunk)
-            pacing.wrote(len(chunk))
+            pacing.sent += len(chunk)
             await out.write(chunk)
         await out.write_eof()
     except (aiohttp.ClientError, TimeoutError) as exc:
         return _truncate(request, out, exc)
     if page is not None:
-        _untouched(pipe, request, out, page.untouched_record(size))
+        _untouched(pipe, request, out, page.untouched_record(pacing.sent))
     return out
 
 
@@ -535,23 +542,23 @@ async def _rewrite(
         body = encoder.feed(pending) + encoder.finish()
         out.content_length = len(body)
         await out.prepare(request)
-        pacing.wrote(len(body))
+        pacing.sent += len(body)
         await out.write(body)
         await out.write_eof()
         return _decided(pipe, request, out, rewrite)
     await out.prepare(request)
     try:
         data = encoder.feed(pending)
-        pacing.wrote(len(data))
+        pacing.sent += len(data)
         await out.write(data)
         while chunk := await pacing.read():
             data = rewrite.feed(decoder.feed(chunk))
             if data:
                 data = encoder.feed(data)
-                pacing.wrote(len(data))
+                pacing.sent += len(data)
                 await out.write(data)
         data = encoder.feed(rewrite.feed(decoder.flush()) + rewrite.close()) + encoder.finish()
-        pacing.wrote(len(data))
+        pacing.sent += len(data)
         await out.write(data)
         with contextlib.suppress(ConnectionResetError):
             await out.write_eof()
@@ -568,7 +575,7 @@ def _untouched(pipe: Pipeline, request: web.Request, out: web.StreamResponse, fi
         return
     pipe.metrics.pages["untouched"] += 1
     pipe.decisions.write_line(
-        f'{{"time":{time.time():.3f},"kind":"decision",'
+        f'{{"time":{log_time()},"kind":"decision",'
         f'"request_id":"{request_id()}","method":{json_string(request.method)},'
         f'"path":{json_string(request.raw_path.split("?", 1)[0])},"status":{out.status},'
         f"{fields}}}"

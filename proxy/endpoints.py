@@ -37,10 +37,6 @@ OWN_PATHS = {
 }
 
 
-def is_own(path: str) -> bool:
-    return path in OWN_PATHS or path.startswith("/_consent/")
-
-
 GPC_SINCE = "2026-11-29"
 _MAX_FORM = 16 * 1024
 

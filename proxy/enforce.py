@@ -347,7 +347,7 @@ class ConsentRewrite:
         }
 
     def untouched_record(self, size: int) -> str:
-        return _untouched_record(self.consent, self.plan, size)
+        return Untouched(self.plan, self.consent, self._debug).untouched_record(size)
 
 
 class Untouched:
@@ -356,17 +356,14 @@ class Untouched:
     and the decision-log line. Made instead of a ConsentRewrite for most pages, so
     it does as little as it can."""
 
-    __slots__ = ("_debug", "consent", "plan")
+    __slots__ = ("_debug", "consent", "plan", "variant")
     passes_through = True
 
     def __init__(self, plan: Plan, consent: Consent, debug_headers: bool) -> None:
         self.plan = plan
         self.consent = consent
         self._debug = debug_headers
-
-    @property
-    def variant(self) -> str:
-        return self.plan.variant
+        self.variant = plan.variant
 
     def feed(self, chunk: bytes) -> bytes:
         return chunk
@@ -389,18 +386,15 @@ class Untouched:
         }
 
     def untouched_record(self, size: int) -> str:
-        return _untouched_record(self.consent, self.plan, size)
+        return (
+            f'{self.consent.json_members},"rules":{json_string(self.plan.generation)},'
+            f'"actions":[],"bytes_in":{size},"bytes_out":{size},"rewrite_ms":0.0,'
+            '"complete":true'
+        )
 
 
 def _x_consent(consent: Consent, plan: Plan) -> str:
     return f"{consent.header()}; rules={plan.generation}"
-
-
-def _untouched_record(consent: Consent, plan: Plan, size: int) -> str:
-    return (
-        f'{consent.json_members},"rules":{json_string(plan.generation)},"actions":[],'
-        f'"bytes_in":{size},"bytes_out":{size},"rewrite_ms":0.0,"complete":true'
-    )
 
 
 def _consent_record(consent: Consent, generation: str) -> dict[str, Any]:
@@ -410,11 +404,18 @@ def _consent_record(consent: Consent, generation: str) -> dict[str, Any]:
 def consent_dependent_headers(headers: CIMultiDict[str]) -> None:
     """A body that depends on consent is private, varies on Cookie and Sec-GPC and
     keeps no Last-Modified (validators are per variant, see validators.py)."""
-    make_private(headers)
+    if "Cache-Control" in headers:
+        make_private(headers)
+    else:
+        headers.add("Cache-Control", "private")
     # The encoding too: the origin chose it from the client's Accept-Encoding.
-    add_vary(headers, *_CONSENT_VARY)
+    if "Vary" in headers:
+        add_vary(headers, *_CONSENT_VARY)
+    else:
+        headers.add("Vary", _CONSENT_VARY_TEXT)
     if "Last-Modified" in headers:
         headers.popall("Last-Modified")
 
 
 _CONSENT_VARY = ("Accept-Encoding", "Cookie", "Sec-GPC")
+_CONSENT_VARY_TEXT = ", ".join(_CONSENT_VARY)

@@ -7,13 +7,14 @@
   a whole ``read_pause`` (it is found between one and two of them) with no byte coming,
   its connection is closed and the client sees a truncated transfer. Time spent
   waiting for a slow client does not count against the origin.
-- The client takes bytes: when no write completes for ``client_pause`` seconds while
-  bytes wait in its transport, its connection is aborted (it would hold the response
-  and its upstream connection forever). Checked only once more than aiohttp writes
-  without waiting has been written, so small responses pay nothing.
+- The client takes bytes: when nothing more could be written to it through a whole
+  ``client_pause`` (found between one and two of them) while bytes wait in its
+  transport, its connection is aborted (it would hold the response and its upstream
+  connection forever). Watched only once more than aiohttp writes without waiting has
+  been written, so small responses pay nothing.
 
 One timer per request, whatever happens: a fast request arms it once and cancels it
-once, and a chunk costs two increments (``read`` shows how). The timer wakes at
+once, and a chunk costs three increments (``read`` and ``sent``). The timer wakes at
 least every ``min(answer, read_pause, client_pause)`` seconds while the request lasts
 and looks at each deadline that is due.
 """
@@ -36,7 +37,8 @@ class Pacing:
     """Made in the request's own task, before the request is sent upstream; call
     ``answered()`` when the origin's headers arrive and ``close()`` when done.
     ``turns`` goes up when the proxy starts waiting for a chunk of the origin's body
-    and when the chunk comes: it is odd while the proxy waits."""
+    and when the chunk comes: it is odd while the proxy waits. ``sent`` counts the
+    bytes written to the client."""
 
     def __init__(
         self, request: web.BaseRequest, answer: float, read_pause: float, client_pause: float
@@ -56,11 +58,10 @@ class Pacing:
     expired = False  # the answer deadline passed (the task was cancelled)
     origin: aiohttp.ClientResponse | None = None
     turns = 0
+    sent = 0  # bytes written to the client: add each write's before it
     _origin_due: float | None = None  # the next look at the origin
     _origin_seen = -1  # turns at the last look
-    _size = 0
-    _writes = 0
-    _seen = -1
+    _seen = -1  # sent at the last look at the client
     _client_due: float | None = None  # the next look at the client
 
     def expect_answer(self) -> None:
@@ -78,13 +79,6 @@ class Pacing:
         chunk = await self.origin.content.readany()
         self.turns += 1
         return chunk
-
-    def wrote(self, size: int) -> None:
-        """Call before each write of ``size`` bytes to the client."""
-        self._size += size
-        self._writes += 1
-        if self._client_due is None and self._size > UNWAITED:
-            self._client_due = self._loop.time() + self._client_pause
 
     def close(self) -> None:
         self._handle.cancel()
@@ -109,11 +103,14 @@ class Pacing:
                 origin_due = self._origin_due = now + self._read_pause
             due = min(due, origin_due)
         client_due = self._client_due
+        if client_due is None and self.sent > UNWAITED:  # from now on, watch the client
+            self._seen = self.sent
+            client_due = self._client_due = now + self._client_pause
         if client_due is not None:
             if now >= client_due:
                 if self._client_stalled():
                     return
-                self._seen = self._writes
+                self._seen = self.sent
                 client_due = self._client_due = now + self._client_pause
             due = min(due, client_due)
         self._handle = self._loop.call_at(due, self._check)
@@ -137,7 +134,7 @@ class Pacing:
         transport = request.transport
         if transport is None or transport.is_closing():
             return True
-        if self._writes == self._seen and transport.get_write_buffer_size() > 0:
+        if self.sent == self._seen and transport.get_write_buffer_size() > 0:
             log.warning(
                 "client too slow: took no bytes for %s s: %s %s",
                 self._client_pause,

@@ -473,6 +473,8 @@ async def test_access_log_is_json_without_query_and_full_ip(
     log = (tmp_path / "access.log").read_text()  # type: ignore[operator]
     record = json.loads(log.strip().splitlines()[-1])
     assert record["path"] == "/echo" and record["status"] == 200 and record["method"] == "GET"
+    assert isinstance(record["duration_us"], int) and record["duration_us"] > 0
+    assert abs(record["time"] - time.time()) < 60 and record["bytes"] > 0
     assert record["client"] == "127.0.0.0"
     assert "email" not in log and "secret" not in log
 
