@@ -302,7 +302,9 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
                 "upstream failed: %s %s: %s", request.method, request.path, type(exc).__name__
             )
             return pages.error(502)
-        async with upstream:
+        # As ``async with upstream`` (release: the connection goes back to the pool,
+        # or is closed if its body was not read whole), without its two frames.
+        try:
             html = _is_html(upstream)
             first = b""  # what was read to sniff the type: it goes first
             if html is None:
@@ -320,6 +322,10 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
                 return await _rewrite(pipe, request, upstream, first, pacing, page)
             variant = rewrite.variant if rewrite is not None and translated else None
             return await _passthrough(pipe, request, upstream, first, pacing, variant)
+        finally:
+            upstream.release()
+            if body is not None:
+                await upstream.wait_for_close()  # the request body's writer
     finally:
         pacing.close()
 
