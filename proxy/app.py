@@ -26,7 +26,7 @@ from proxy.decisions import JsonLines, json_string, log_time, open_log, request_
 from proxy.enforce import ConsentRewrite, Plan, Untouched, compile_plan
 from proxy.html import RewriteLimitError
 from proxy.metrics import METRICS, Metrics
-from proxy.pacing import Pacing
+from proxy.pacing import Pacing, Watchdog
 from proxy.rewrite import BodyRewrite, RequestInfo, RewriteFactory
 from proxy.rules import RuleSet
 from proxy.settings import Settings
@@ -107,6 +107,9 @@ class Pipeline:
         self.metrics = metrics
         self.decisions = decisions
         self.origin = str(settings.upstream_url).rstrip("/")
+        self.watchdog = Watchdog(
+            settings.upstream_timeout, settings.read_timeout, settings.client_timeout
+        )
         self.session: aiohttp.ClientSession | None = None  # set while the app runs
 
 
@@ -273,9 +276,7 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
     translated = rewrite is not None and _translate_validators(headers, rewrite.variant)
     has_body = request.body_exists and request.method not in ("GET", "HEAD")
     body = BodyStream(request, settings.max_body, settings.client_timeout) if has_body else None
-    pacing = Pacing(
-        request, settings.upstream_timeout, settings.read_timeout, settings.client_timeout
-    )
+    pacing = pipe.watchdog.start(request)
     try:
         try:
             upstream = await _send(request, session, url, headers, body, pacing)

@@ -43,6 +43,11 @@ class Plan:
     inline_scripts: tuple[str, ...] = ()  # for the page's Content-Security-Policy
     # Blocks that look at script text, by selector, searched with one pattern per selector.
     by_text: tuple[tuple[str, re.Pattern[str], tuple[tuple[Rule, Block], ...]], ...] = ()
+    # What headers and log lines say of each visitor's consent under this plan (a
+    # plan serves many visitors: the texts are made once).
+    _texts: dict[str, tuple[str, str]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def acts(self) -> bool:
@@ -57,6 +62,17 @@ class Plan:
     @cached_property
     def variant(self) -> str:
         return f"{self.consent.variant}-{self.generation}"
+
+    def texts(self, consent: Consent) -> tuple[str, str]:
+        """The X-Consent header for ``consent`` under this plan, and the start of its
+        decision-log members (up to ``"bytes_in":``)."""
+        key = consent.json_members
+        texts = self._texts.get(key)
+        if texts is None:
+            header = f"{consent.header()}; rules={self.generation}"
+            members = f'{key},"rules":{json_string(self.generation)},"actions":[],"bytes_in":'
+            texts = self._texts[key] = (header, members)
+        return texts
 
 
 def compile_plan(ruleset: RuleSet, consent: Consent) -> Plan:
@@ -326,7 +342,7 @@ class ConsentRewrite:
                 headers.add(name, csp.allow_inline(policy, "script", self.plan.inline_scripts))
         if not self._debug:
             return
-        headers["X-Consent"] = _x_consent(self.consent, self.plan)
+        headers["X-Consent"] = self.plan.texts(self.consent)[0]
         actions = self.actions() or "none"
         # Headers leave before a long page has streamed through: say when more may come.
         final = self.complete or not self.plan.acts
@@ -374,7 +390,7 @@ class Untouched:
     def fix_headers(self, headers: CIMultiDict[str]) -> None:
         consent_dependent_headers(headers)
         if self._debug:
-            headers["X-Consent"] = _x_consent(self.consent, self.plan)
+            headers["X-Consent"] = self.plan.texts(self.consent)[0]
             headers["X-Consent-Actions"] = "none"
 
     def record(self) -> dict[str, Any]:
@@ -387,14 +403,9 @@ class Untouched:
 
     def untouched_record(self, size: int) -> str:
         return (
-            f'{self.consent.json_members},"rules":{json_string(self.plan.generation)},'
-            f'"actions":[],"bytes_in":{size},"bytes_out":{size},"rewrite_ms":0.0,'
-            '"complete":true'
+            f'{self.plan.texts(self.consent)[1]}{size},"bytes_out":{size},'
+            '"rewrite_ms":0.0,"complete":true'
         )
-
-
-def _x_consent(consent: Consent, plan: Plan) -> str:
-    return f"{consent.header()}; rules={plan.generation}"
 
 
 def _consent_record(consent: Consent, generation: str) -> dict[str, Any]:

@@ -13,10 +13,10 @@
   connection forever). Watched only once more than aiohttp writes without waiting has
   been written, so small responses pay nothing.
 
-One timer per request, whatever happens: a fast request arms it once and cancels it
-once, and a chunk costs three increments (``read`` and ``sent``). The timer wakes at
-least every ``min(answer, read_pause, client_pause)`` seconds while the request lasts
-and looks at each deadline that is due.
+One timer for all requests in flight (``Watchdog``): every ``tick`` it looks at the
+deadlines of each, and stops when there are none. A request costs no timer of its own,
+only a place in a set; a chunk costs three increments (``read`` and ``sent``). A
+deadline is found within a tick of being due, never before.
 """
 
 from __future__ import annotations
@@ -33,26 +33,49 @@ log = logging.getLogger("consent_proxy")
 UNWAITED = 64 * 1024
 
 
-class Pacing:
-    """Made in the request's own task, before the request is sent upstream; call
-    ``answered()`` when the origin's headers arrive and ``close()`` when done.
-    ``turns`` goes up when the proxy starts waiting for a chunk of the origin's body
-    and when the chunk comes: it is odd while the proxy waits. ``sent`` counts the
-    bytes written to the client."""
+class Watchdog:
+    """The deadlines of every request in flight, looked at every ``tick`` seconds while
+    there are any (``tick``: a quarter second, or less for short deadlines)."""
 
-    def __init__(
-        self, request: web.BaseRequest, answer: float, read_pause: float, client_pause: float
-    ) -> None:
-        loop = self._loop = asyncio.get_running_loop()
+    def __init__(self, answer: float, read_pause: float, client_pause: float) -> None:
+        self.answer = answer
+        self.read_pause = read_pause
+        self.client_pause = client_pause
+        self.tick = min(0.25, answer / 4, read_pause / 4, client_pause / 4)
+        self._active: set[Pacing] = set()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self, request: web.BaseRequest) -> Pacing:
+        """The deadlines of ``request``, from now; in the request's own task."""
+        loop = asyncio.get_running_loop()
+        pacing = Pacing(self, request, loop.time() + self.answer)
+        self._active.add(pacing)
+        if self._handle is None:
+            self._handle = loop.call_later(self.tick, self._look)
+        return pacing
+
+    def stop(self, pacing: Pacing) -> None:
+        self._active.discard(pacing)
+
+    def _look(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for pacing in [p for p in self._active if not p.look(now)]:
+            self._active.discard(pacing)  # cut: nothing more to watch
+        self._handle = loop.call_later(self.tick, self._look) if self._active else None
+
+
+class Pacing:
+    """One request's deadlines (made by ``Watchdog.start``): call ``answered()`` when
+    the origin's headers arrive and ``close()`` when done. ``turns`` goes up when the
+    proxy starts waiting for a chunk of the origin's body and when the chunk comes: it
+    is odd while the proxy waits. ``sent`` counts the bytes written to the client."""
+
+    def __init__(self, watchdog: Watchdog, request: web.BaseRequest, answer_by: float) -> None:
+        self._watchdog = watchdog
         self._task = asyncio.current_task()
         self._request = request
-        self._answer = answer
-        self._read_pause = read_pause
-        self._client_pause = client_pause
-        self._period = min(answer, read_pause, client_pause)
-        now = loop.time()
-        self._answer_by: float | None = now + answer  # None: not waiting for headers
-        self._handle = loop.call_at(now + self._period, self._check)
+        self._answer_by: float | None = answer_by  # None: not waiting for headers
 
     # Until they change (one request sets few of them; these are its defaults).
     expired = False  # the answer deadline passed (the task was cancelled)
@@ -66,7 +89,7 @@ class Pacing:
 
     def expect_answer(self) -> None:
         """A request (or its last body byte) went out: the answer is due from now."""
-        self._answer_by = self._loop.time() + self._answer
+        self._answer_by = asyncio.get_running_loop().time() + self._watchdog.answer
 
     def answered(self, origin: aiohttp.ClientResponse) -> None:
         self._answer_by = None
@@ -81,39 +104,35 @@ class Pacing:
         return chunk
 
     def close(self) -> None:
-        self._handle.cancel()
+        self._watchdog.stop(self)
 
-    def _check(self) -> None:
-        now = self._loop.time()
-        due = now + self._period
+    def look(self, now: float) -> bool:
+        """Acts on the deadlines that are due; False when it cut the request."""
+        watchdog = self._watchdog
         answer_by = self._answer_by
-        if answer_by is not None:
-            if now >= answer_by:
-                self._answer_by = None
-                self.expired = True
-                if self._task is not None:
-                    self._task.cancel()
-                return
-            due = min(due, answer_by)
+        if answer_by is not None and now >= answer_by:
+            self._answer_by = None
+            self.expired = True
+            if self._task is not None:
+                self._task.cancel()
+            return False
         if self.origin is not None:
-            origin_due = self._origin_due
-            if origin_due is None or now >= origin_due:
+            if self._origin_due is None:
+                self._origin_due = now + watchdog.read_pause
+            elif now >= self._origin_due:
                 if self._origin_stalled():
-                    return
-                origin_due = self._origin_due = now + self._read_pause
-            due = min(due, origin_due)
-        client_due = self._client_due
-        if client_due is None and self.sent > UNWAITED:  # from now on, watch the client
-            self._seen = self.sent
-            client_due = self._client_due = now + self._client_pause
-        if client_due is not None:
-            if now >= client_due:
-                if self._client_stalled():
-                    return
+                    return False
+                self._origin_due = now + watchdog.read_pause
+        if self._client_due is None:
+            if self.sent > UNWAITED:  # from now on, watch the client
                 self._seen = self.sent
-                client_due = self._client_due = now + self._client_pause
-            due = min(due, client_due)
-        self._handle = self._loop.call_at(due, self._check)
+                self._client_due = now + watchdog.client_pause
+        elif now >= self._client_due:
+            if self._client_stalled():
+                return False
+            self._seen = self.sent
+            self._client_due = now + watchdog.client_pause
+        return True
 
     def _origin_stalled(self) -> bool:
         """Closes the origin's connection when the proxy was waiting for it at the last
@@ -121,7 +140,8 @@ class Pacing:
         seen = self.turns
         if seen % 2 and seen == self._origin_seen:
             assert self.origin is not None
-            log.warning("origin paused over %s s inside its body: cut", self._read_pause)
+            pause = self._watchdog.read_pause
+            log.warning("origin paused over %s s inside its body: cut", pause)
             self.origin.close()  # the waiting read fails: the transfer is cut
             return True
         self._origin_seen = seen
@@ -137,7 +157,7 @@ class Pacing:
         if self.sent == self._seen and transport.get_write_buffer_size() > 0:
             log.warning(
                 "client too slow: took no bytes for %s s: %s %s",
-                self._client_pause,
+                self._watchdog.client_pause,
                 request.method,
                 request.path,
             )
