@@ -162,41 +162,26 @@ def _signals(
 
 
 class ConsentReader:
-    """``read_consent`` for one policy, remembering its answers: visitors send a
-    handful of distinct consent values (the proxy reads one per HTML response)."""
+    """``read_consent`` for one policy, remembering its answers by Cookie header (and
+    Sec-GPC): a visit sends the same header with every request."""
 
     _REMEMBERED = 1024  # answers kept; forgotten all at once when full
-    _CACHED_UP_TO = 1024  # bytes of consent cookie values: keeps the memory small
-
-    _WHOLE_UP_TO = 2048  # bytes of a Cookie header remembered whole
+    _WHOLE_UP_TO = 2048  # bytes of a Cookie header remembered
 
     def __init__(self, policy: ConsentPolicy) -> None:
         self.policy = policy
-        self._answers: dict[tuple[frozenset[str], bool], Consent] = {}
-        self._by_header: dict[str, Consent] = {}  # one Cookie header, no Sec-GPC
+        self._answers: dict[tuple[str, tuple[str, ...]], Consent] = {}
 
     def __call__(self, headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> Consent:
-        # Most requests: one Cookie header (or none) and no Sec-GPC, the same header
-        # for every request of a visit. Its answer is looked up whole.
         cookies = headers.getall("Cookie", ())
-        if len(cookies) > 1 or "Sec-GPC" in headers:
-            return self._read(headers)
-        header = cookies[0] if cookies else ""
-        consent = self._by_header.get(header)
-        if consent is None:
-            consent = self._read(headers)
-            if len(header) <= self._WHOLE_UP_TO:
-                if len(self._by_header) >= self._REMEMBERED:
-                    self._by_header.clear()
-                self._by_header[header] = consent
-        return consent
-
-    def _read(self, headers: Mapping[str, str]) -> Consent:
-        key = _signals(headers, self.policy.cookie)
+        if len(cookies) > 1:  # rare: not remembered
+            return read_consent(headers, self.policy)
+        gpc = tuple(headers.getall("Sec-GPC")) if "Sec-GPC" in headers else ()
+        key = (cookies[0] if cookies else "", gpc)
         consent = self._answers.get(key)
         if consent is None:
-            consent = _consent(*key, self.policy)
-            if sum(map(len, key[0])) <= self._CACHED_UP_TO:
+            consent = read_consent(headers, self.policy)
+            if len(key[0]) + sum(map(len, gpc)) <= self._WHOLE_UP_TO:
                 if len(self._answers) >= self._REMEMBERED:
                     self._answers.clear()
                 self._answers[key] = consent

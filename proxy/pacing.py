@@ -117,7 +117,8 @@ class Pacing:
                 self._task.cancel()
             return False
         if self.origin is not None:
-            if self._origin_due is None:
+            if self._origin_due is None:  # from now on, watch the origin
+                self._origin_seen = self.turns
                 self._origin_due = now + watchdog.read_pause
             elif now >= self._origin_due:
                 if self._origin_stalled():

@@ -181,4 +181,3 @@ def test_reader_answers_as_read_consent_does(cookies: list[tuple[str, str]]) -> 
         reader(CIMultiDict({"Cookie": f"consent=v=1&analytics=1&x{n}=1"}))
         reader(CIMultiDict({"Cookie": f"consent=v=1&analytics=1&x{n}=1", "Sec-GPC": "1"}))
     assert len(reader._answers) <= ConsentReader._REMEMBERED
-    assert len(reader._by_header) <= ConsentReader._REMEMBERED
