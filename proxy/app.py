@@ -201,8 +201,9 @@ async def _expect(request: web.Request) -> web.StreamResponse | None:
 
 def _refusal(request: web.Request, raw_path: str, settings: Settings) -> web.StreamResponse | None:
     """Requests that must never be forwarded: they could reach another host."""
-    if request.method == "CONNECT" or not raw_path.startswith("/"):
-        return _unroutable(request)
+    refused = _unroutable(request.method, raw_path)
+    if refused is not None:
+        return refused
     headers = request.headers
     hosts = headers.getall("Host", ())
     if len(hosts) > 1 or (hosts and not _NOT_IN_HOST.isdisjoint(hosts[0])):
@@ -217,10 +218,11 @@ def _refusal(request: web.Request, raw_path: str, settings: Settings) -> web.Str
 _NOT_IN_HOST = frozenset("\0\r\n @")
 
 
-def _unroutable(request: web.BaseRequest) -> web.StreamResponse | None:
-    if request.method == "CONNECT":
+def _unroutable(method: str, raw_path: str) -> web.StreamResponse | None:
+    """The answer to a request whose target is not a path on the origin."""
+    if method == "CONNECT":
         return pages.error(405, headers={"Allow": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"})
-    if not request.raw_path.startswith("/"):
+    if not raw_path.startswith("/"):
         return pages.error(400)  # absolute-form or asterisk-form target
     return None
 
@@ -237,11 +239,8 @@ def refuse_unroutable(handler: AnyHandler) -> AnyHandler:
 
     def route(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
         # Not a coroutine itself: most requests go straight to the app's, no frame more.
-        if request.method == "CONNECT" or not request.raw_path.startswith("/"):
-            refused = _unroutable(request)
-            assert refused is not None
-            return _answered(refused)
-        return handler(request)
+        refused = _unroutable(request.method, request.raw_path)
+        return handler(request) if refused is None else _answered(refused)
 
     return route
 
@@ -441,12 +440,10 @@ async def _passthrough(
     if variant is not None and (upstream.status == 304 or page is not None) and "ETag" in headers:
         headers["ETag"] = variant_etag(headers["ETag"], variant)
     length = upstream.headers.get("Content-Length")
-    if length is not None and length.isdigit() and upstream.status not in NO_BODY_STATUS:
-        headers["Content-Length"] = length  # the same bytes: the same length
+    if length is not None and length.isdigit() and upstream.status != 204:
+        headers["Content-Length"] = length  # the same bytes (a 304: the page's)
     out = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
     if request.method == "HEAD" or upstream.status in NO_BODY_STATUS or upstream.status < 200:
-        if length is not None and length.isdigit() and upstream.status == 304:
-            out.headers["Content-Length"] = length
         await out.prepare(request)
         return out
     await out.prepare(request)

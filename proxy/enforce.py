@@ -363,7 +363,7 @@ class ConsentRewrite:
         }
 
     def untouched_record(self, size: int) -> str:
-        return Untouched(self.plan, self.consent, self._debug).untouched_record(size)
+        return _untouched_members(self.plan, self.consent, size)
 
 
 class Untouched:
@@ -398,14 +398,18 @@ class Untouched:
         return {
             **_consent_record(self.consent, self.plan.generation),
             "actions": [],
-            **{"bytes_in": 0, "bytes_out": 0, "rewrite_ms": 0.0, "complete": False},
+            "bytes_in": 0,
+            "bytes_out": 0,
+            "rewrite_ms": 0.0,
+            "complete": False,
         }
 
     def untouched_record(self, size: int) -> str:
-        return (
-            f'{self.plan.texts(self.consent)[1]}{size},"bytes_out":{size},'
-            '"rewrite_ms":0.0,"complete":true'
-        )
+        return _untouched_members(self.plan, self.consent, size)
+
+
+def _untouched_members(plan: Plan, consent: Consent, size: int) -> str:
+    return f'{plan.texts(consent)[1]}{size},"bytes_out":{size},"rewrite_ms":0.0,"complete":true'
 
 
 def _consent_record(consent: Consent, generation: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The deadlines of one forwarded request, kept by one timer.
+"""The deadlines of forwarded requests, kept by one timer for all of them.
 
 - The origin answers (sends its response headers) within ``answer`` seconds of the
   request, counted from the last request-body byte sent: otherwise the waiting task

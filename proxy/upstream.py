@@ -134,11 +134,15 @@ def _from_trusted(request: web.BaseRequest, settings: Settings) -> bool:
 
 def forwarded_proto(request: web.BaseRequest, settings: Settings) -> str:
     """The scheme the visitor used: ours, or what a trusted proxy in front says."""
-    proto = request.scheme
     if _from_trusted(request, settings):
-        proto = (
-            request.headers.get("X-Forwarded-Proto", proto).split(",")[0].strip().lower() or proto
-        )
+        return _claimed_proto(request)
+    return request.scheme
+
+
+def _claimed_proto(request: web.BaseRequest) -> str:
+    """The scheme a trusted proxy's X-Forwarded-Proto names (ours if it names none)."""
+    proto = request.scheme
+    proto = request.headers.get("X-Forwarded-Proto", proto).split(",")[0].strip().lower() or proto
     return proto if proto in ("http", "https") else "http"
 
 
@@ -154,21 +158,18 @@ def request_headers(request: web.BaseRequest, settings: Settings, client: str) -
     incoming = request.headers
     headers = strip_hop_by_hop(incoming, _REQUEST_DROP)
     host = incoming.get("Host", "")
-    trusted = bool(settings.trusted_proxies) and _from_trusted(request, settings)
+    trusted = _from_trusted(request, settings)
     if trusted:
         host = incoming.get("X-Forwarded-Host", host).split(",")[0].strip() or host
     if settings.preserve_host and host:
         headers["Host"] = host
     headers["Accept-Encoding"] = codec.offer_upstream(incoming.get("Accept-Encoding"))
     headers["X-Forwarded-For"] = client
-    headers["X-Forwarded-Proto"] = forwarded_proto(request, settings) if trusted else request.scheme
+    headers["X-Forwarded-Proto"] = _claimed_proto(request) if trusted else request.scheme
     if host:
         headers["X-Forwarded-Host"] = host
     version = request.version
-    via = f"{version.major}.{version.minor} {settings.via}"
-    if "Via" in incoming:
-        via = ", ".join([*incoming.getall("Via"), via])
-    headers["Via"] = via
+    headers["Via"] = _via(incoming, f"{version.major}.{version.minor} {settings.via}")
     return headers
 
 
@@ -178,11 +179,13 @@ def response_headers(
     headers = strip_hop_by_hop(upstream, _RESPONSE_DROP)
     if "Set-Cookie" in headers:
         make_private(headers)  # a cookie is one visitor's: never for a shared cache
-    via = f"1.1 {settings.via}"
-    if "Via" in upstream:
-        via = ", ".join([*upstream.getall("Via"), via])
-    headers["Via"] = via
+    headers["Via"] = _via(upstream, f"1.1 {settings.via}")
     return headers
+
+
+def _via(headers: CIMultiDictProxy[str] | CIMultiDict[str], ours: str) -> str:
+    """The Via header to pass on: the hops before, then ours."""
+    return ", ".join([*headers.getall("Via"), ours]) if "Via" in headers else ours
 
 
 class BodyStream:
