@@ -188,9 +188,9 @@ def full_rules(pages: list[bytes], rounds: int) -> None:
     from multidict import CIMultiDict, CIMultiDictProxy
 
     from proxy.app import consent_rewrites, rules_directory
-    from proxy.rewrite import RequestInfo
+    from proxy.consent.reload import RulesState
+    from proxy.http.hook import RequestInfo
     from proxy.settings import Settings
-    from proxy.watch import RulesState
 
     factory = consent_rewrites(Settings(), RulesState.load(rules_directory("rules")))
     info = RequestInfo("GET", "/", CIMultiDictProxy(CIMultiDict({"Host": "example.org"})))

@@ -20,18 +20,15 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from proxy import codec, endpoints, pages, websocket
-from proxy.consent import ConsentReader
-from proxy.decisions import JsonLines, json_string, log_time, open_log, request_id
-from proxy.enforce import ConsentRewrite, Plan, Untouched, compile_plan
+from proxy.consent.enforce import ConsentRewrite, Plan, Untouched, compile_plan
+from proxy.consent.model import ConsentReader
+from proxy.consent.reload import RulesState, watch
+from proxy.consent.rules import RuleSet
 from proxy.html import RewriteLimitError
-from proxy.metrics import METRICS, Metrics
-from proxy.pacing import Pacing, Watchdog
-from proxy.rewrite import BodyRewrite, RequestInfo, RewriteFactory
-from proxy.rules import RuleSet
-from proxy.settings import Settings
-from proxy.ui import Templates
-from proxy.upstream import (
+from proxy.http import codec, pages, websocket
+from proxy.http.deadlines import Pacing, Watchdog
+from proxy.http.hook import BodyRewrite, RequestInfo, RewriteFactory
+from proxy.http.upstream import (
     BodyStream,
     BodyTooLarge,
     ClientTooSlow,
@@ -40,8 +37,12 @@ from proxy.upstream import (
     response_headers,
     visitor,
 )
-from proxy.validators import add_vary, upstream_if_none_match, variant_etag
-from proxy.watch import RulesState, watch
+from proxy.http.validators import add_vary, upstream_if_none_match, variant_etag
+from proxy.observe.logs import JsonLines, json_string, log_time, open_log, request_id
+from proxy.observe.metrics import METRICS, Metrics
+from proxy.settings import Settings
+from proxy.ui import endpoints
+from proxy.ui.banner import Templates
 
 SETTINGS = web.AppKey("settings", Settings)
 RULES = web.AppKey("rules", RulesState)

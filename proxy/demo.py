@@ -11,7 +11,7 @@ from importlib import resources
 from aiohttp import web
 
 from proxy.app import create_app
-from proxy.rules import RuleError, all_errors
+from proxy.consent.rules import RuleError, all_errors
 from proxy.server import ProxyRunner, server_options, stopped
 from proxy.settings import Settings
 
@@ -24,7 +24,7 @@ _TYPES = {".css": "text/css", ".svg": "image/svg+xml"}
 
 
 def _asset(name: str) -> str:
-    return resources.files("proxy").joinpath("assets", "demo", name).read_text(encoding="utf-8")
+    return resources.files("proxy").joinpath("demo_site", name).read_text(encoding="utf-8")
 
 
 def render(page: str) -> str:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from proxy.checks import run_examples
-from proxy.consent import ConsentPolicy, parse_consent_arg
-from proxy.enforce import ConsentRewrite, compile_plan
-from proxy.rules import RuleError, RuleSet, all_errors, load_rules
+from proxy.consent.enforce import ConsentRewrite, compile_plan
+from proxy.consent.examples import run_examples
+from proxy.consent.model import ConsentPolicy, parse_consent_arg
+from proxy.consent.rules import RuleError, RuleSet, all_errors, load_rules
 
 EXIT_FAILED = 1
 

@@ -15,9 +15,10 @@ import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineTooLong
 
-from proxy import decisions, pages
 from proxy.app import ACCESS_LOG, MAX_REQUEST_LINE, SETTINGS, create_app, refuse_unroutable
-from proxy.rules import RuleError, all_errors
+from proxy.consent.rules import RuleError, all_errors
+from proxy.http import pages
+from proxy.observe import logs
 from proxy.settings import Settings, parse_listen
 
 EXIT_USAGE = 2
@@ -117,7 +118,7 @@ class _Connection(web.RequestHandler):
             status = 414 if exc.args[1] == MAX_REQUEST_LINE else 431
         elif isinstance(exc, BadHttpMessage) and "Too many headers" in exc.message:
             status = 431
-        client = decisions.truncate_ip(request.remote)
+        client = logs.truncate_ip(request.remote)
         log.warning("unreadable request from %s: %s (%s)", client, status, type(exc).__name__)
         return pages.error(status, close=True)
 
@@ -144,7 +145,7 @@ class ProxyRunner(web.AppRunner):
 def server_options(app: web.Application) -> dict[str, Any]:
     """Options for aiohttp's server shared by serve, demo and the workers."""
     return {
-        "access_log_class": decisions.AccessLogger,
+        "access_log_class": logs.AccessLogger,
         "access_log": app[ACCESS_LOG],
         "shutdown_timeout": app[SETTINGS].shutdown_timeout,
         # Also the deadline for a request's headers: aiohttp closes a connection whose

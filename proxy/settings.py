@@ -19,7 +19,7 @@ from typing import Any
 
 from yarl import URL
 
-from proxy.consent import MAX_AGE_LIMIT, OPTIONAL, ConsentPolicy
+from proxy.consent.model import MAX_AGE_LIMIT, OPTIONAL, ConsentPolicy
 
 ENV_PREFIX = "CONSENT_PROXY_"
 

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestServer
 from aiohttp.web_runner import BaseRunner
 
 from proxy.app import create_app
-from proxy.rewrite import RewriteFactory, identity_factory
-from proxy.rules import EMPTY, RuleSet
+from proxy.consent.rules import EMPTY, RuleSet
+from proxy.http.hook import RewriteFactory, identity_factory
 from proxy.server import ProxyRunner, server_options
 from proxy.settings import Settings
 from tests.origin import origin_app

@@ -8,11 +8,11 @@ from typing import Any
 
 import html5lib
 
-from proxy.selectors import parse_selector
+from proxy.html.selectors import parse_selector
 
 
 class TreeElement:
-    """An html5lib (etree) element as proxy.selectors sees it."""
+    """An html5lib (etree) element as proxy.html.selectors sees it."""
 
     def __init__(self, node: ET.Element) -> None:
         self.node = node

@@ -19,8 +19,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
 
+from proxy.consent.rules import load_rules
 from proxy.demo import origin_app
-from proxy.rules import load_rules
 from tests.corpus import CORPUS
 from tests.trackers import tracker_host
 

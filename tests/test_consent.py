@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from proxy.consent import (
+from proxy.consent.model import (
     MAX_AGE_LIMIT,
     OPTIONAL,
     ConsentPolicy,

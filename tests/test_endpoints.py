@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from proxy import csp
-from proxy.rules import load_rules
+from proxy.consent.rules import load_rules
+from proxy.ui import csp
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = load_rules(ROOT / "rules")

@@ -18,8 +18,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from proxy.consent import OPTIONAL
-from proxy.rules import load_rules
+from proxy.consent.model import OPTIONAL
+from proxy.consent.rules import load_rules
 from tests import oracle, trackers
 from tests.corpus import pages
 from tests.test_html import head_noscript
@@ -359,7 +359,7 @@ def test_rewrite_command_offline(tmp_path: Path) -> None:
 async def test_inject_for_granted_categories_only(
     aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy
 ) -> None:
-    from proxy.rules import RuleSet, parse_rule
+    from proxy.consent.rules import RuleSet, parse_rule
 
     rule = parse_rule(
         "chat",
@@ -468,8 +468,8 @@ def test_untouched_record_is_the_record_of_an_untouched_page(cookie: str) -> Non
     record of that page would say."""
     from multidict import CIMultiDict
 
-    from proxy.consent import ConsentPolicy, read_consent
-    from proxy.enforce import ConsentRewrite, compile_plan
+    from proxy.consent.enforce import ConsentRewrite, compile_plan
+    from proxy.consent.model import ConsentPolicy, read_consent
 
     consent = read_consent(CIMultiDict({"Cookie": cookie}), ConsentPolicy())
     page = ConsentRewrite(compile_plan(RULES, consent), "/", consent=consent)
@@ -482,8 +482,8 @@ def test_untouched_says_what_a_rewrite_that_changes_nothing_says() -> None:
     records a ConsentRewrite of the same page would."""
     from multidict import CIMultiDict
 
-    from proxy.consent import ConsentPolicy, read_consent
-    from proxy.enforce import ConsentRewrite, Untouched, compile_plan
+    from proxy.consent.enforce import ConsentRewrite, Untouched, compile_plan
+    from proxy.consent.model import ConsentPolicy, read_consent
 
     consent = read_consent(CIMultiDict({"Cookie": ALL}), ConsentPolicy())
     plan = compile_plan(RULES, consent)

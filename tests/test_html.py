@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy import tokens
-from proxy.html import DocumentHandlers, Element, Handler, Hints, RewriteLimitError, Rewriter
+from proxy.html import DocumentHandlers, Element, Handler, Hints, RewriteLimitError, Rewriter, lexer
 from tests import oracle
 from tests.corpus import ddg_pages, pages, tokenizer_inputs, tree_inputs
 
@@ -422,8 +421,8 @@ def test_random_bytes_keep_identity(parts: list[bytes], cut: int) -> None:
         ([("ab", False, "id"), ("xaby", False, "class")], 2),  # another attribute
     ],
 )
-def test_needles_that_contain_another_are_dropped(needles: list[tokens.Needle], kept: int) -> None:
-    found = tokens.minimal_needles(needles)
+def test_needles_that_contain_another_are_dropped(needles: list[lexer.Needle], kept: int) -> None:
+    found = lexer.minimal_needles(needles)
     assert len(found) == kept and set(found) <= set(needles)
     # What is dropped is found by what is kept, in the same attribute.
     for text, _, attr in needles:
@@ -453,7 +452,7 @@ def test_many_class_selectors_with_a_shared_prefix_still_match() -> None:
     st.text(alphabet="ab.(|\\*éx", max_size=30),
 )
 def test_literals_pattern_finds_exactly_the_words(words: list[str], text: str) -> None:
-    found = re.search(tokens.literals_pattern(words), text) is not None
+    found = re.search(lexer.literals_pattern(words), text) is not None
     assert found == any(w in text for w in words)
 
 

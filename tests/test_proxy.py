@@ -16,9 +16,9 @@ import brotli
 import pytest
 from aiohttp.test_utils import TestServer
 
-from proxy.decisions import open_log
+from proxy.observe.logs import open_log
 from tests.conftest import canned_origin, raw_request, status_of
-from tests.origin import PAGE, headers_of
+from tests.origin import PAGE, gzip_bomb, headers_of
 
 MakeProxy = Callable[..., Awaitable[TestServer]]
 
@@ -325,6 +325,7 @@ async def test_origin_offered_only_decodable_encodings(proxy: TestServer) -> Non
 
 @pytest.mark.parametrize("path", ["/bomb", "/bomb-pieces"])
 async def test_decompression_bomb_is_502(proxy: TestServer, path: str) -> None:
+    gzip_bomb()  # made before the request: the origin answers at once
     async with aiohttp.ClientSession() as s, s.get(url(proxy, path)) as r:
         assert r.status == 502
 
@@ -528,7 +529,7 @@ async def test_preserve_host(origin: TestServer, make_proxy: MakeProxy) -> None:
     ],
 )
 def test_logged_addresses_are_networks(address: str | None, network: str) -> None:
-    from proxy.decisions import truncate_ip
+    from proxy.observe.logs import truncate_ip
 
     assert truncate_ip(address) == network
 

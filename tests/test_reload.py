@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from proxy.rules import build_ruleset
+from proxy.consent.rules import build_ruleset
 
 PAGE = b'<html><head><script src="/a.js"></script><script src="/b.js"></script></head><body>x</body></html>'
 RULE = 'name = "Test"\ncategory = "analytics"\n\n[[block]]\nselector = "script[src*=\'{js}\']"\n'

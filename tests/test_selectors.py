@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from proxy.selectors import SelectorError, parse_selector
+from proxy.html.selectors import SelectorError, parse_selector
 
 
 @dataclass

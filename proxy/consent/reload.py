@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proxy.rules import (
+from proxy.consent.rules import (
     IGNORED,
     RuleError,
     RuleSet,

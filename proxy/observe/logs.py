@@ -21,9 +21,9 @@ from typing import Any, TextIO
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from proxy.metrics import Metrics
+from proxy.http.upstream import visitor
+from proxy.observe.metrics import Metrics
 from proxy.settings import Network
-from proxy.upstream import visitor
 
 
 @functools.lru_cache(maxsize=4096)

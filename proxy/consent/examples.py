@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from proxy.consent import ConsentPolicy, parse_consent_arg
-from proxy.enforce import ConsentRewrite, compile_plan
-from proxy.rules import Example, Rule, RuleSet
+from proxy.consent.enforce import ConsentRewrite, compile_plan
+from proxy.consent.model import ConsentPolicy, parse_consent_arg
+from proxy.consent.rules import Example, Rule, RuleSet
 
 _PLACEHOLDER = re.compile(
     r'(?:<style[^>]*>[^<]*</style>)?<span class="cp-ph"[^>]*data-consent-placeholder="([^"]+)">'

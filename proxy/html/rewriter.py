@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from proxy import tokens
-from proxy.selectors import Complex, parse_selector
+from proxy.html import lexer
+from proxy.html.selectors import Complex, parse_selector
 
 Handler = Callable[["Element"], None]
 
@@ -77,7 +77,7 @@ class Element:
         self._raw = raw
         self._encoding = encoding
         self._name_end = name_end
-        self._parsed: list[tokens.Attribute] | None = None
+        self._parsed: list[lexer.Attribute] | None = None
         self._edits: dict[str, str | None] = {}
         self.removed = False
         self.replacement = ""
@@ -89,9 +89,9 @@ class Element:
         self.text_truncated = False
 
     @property
-    def _attrs(self) -> list[tokens.Attribute]:
+    def _attrs(self) -> list[lexer.Attribute]:
         if self._parsed is None:  # parsed on first use: most candidates never need it
-            self._parsed = tokens.parse_attributes(self._raw, self._name_end, self._encoding)
+            self._parsed = lexer.parse_attributes(self._raw, self._name_end, self._encoding)
         return self._parsed
 
     @property
@@ -141,7 +141,7 @@ class Element:
             value = pending.pop(a.name)
             start = a.start
             if value is None:
-                while start > 0 and raw[start - 1] in tokens.WS:
+                while start > 0 and raw[start - 1] in lexer.WS:
                     start -= 1
                 out += [raw[pos:start]]
             else:
@@ -154,9 +154,7 @@ class Element:
         return b"".join(out)
 
     def _format(self, name: str, value: str) -> bytes:
-        return (
-            name.encode("latin-1") + b'="' + tokens.escape_attribute(value, self._encoding) + b'"'
-        )
+        return name.encode("latin-1") + b'="' + lexer.escape_attribute(value, self._encoding) + b'"'
 
     def _encode(self, parts: Sequence[str]) -> bytes:
         return "".join(parts).encode(self._encoding, "xmlcharrefreplace")
@@ -180,7 +178,7 @@ class _Raw:
     element: Element | None = None
     handlers: list[Handler] = field(default_factory=list)
     held: bytearray = field(default_factory=bytearray)
-    state: int = tokens.SCRIPT_DATA
+    state: int = lexer.SCRIPT_DATA
     scan: int = 0
 
 
@@ -212,14 +210,14 @@ class _Program:
     skip_doc: re.Pattern[bytes]  # the same, also stopping at head/body/html
 
 
-_SKIP_ALL = tokens.skip_pattern(None)
+_SKIP_ALL = lexer.skip_pattern(None)
 
 
 def _alternation(literals: set[bytes]) -> re.Pattern[bytes] | None:
     """A pattern that finds any of ``literals`` (bytes, searched as Latin-1 text)."""
     if not literals:
         return None
-    source = tokens.literals_pattern(x.decode("latin-1") for x in literals)
+    source = lexer.literals_pattern(x.decode("latin-1") for x in literals)
     return re.compile(source.encode("latin-1"))
 
 
@@ -228,8 +226,8 @@ def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _P
     specs = [(selector, _hints(hints)) for selector, hints in keys]
     groups: dict[tuple[str | None, int], list[Complex]] = {}
     tracked: set[str | None] = set()
-    needles: dict[str, list[tokens.Needle]] = {}
-    in_text: dict[str, list[tokens.Needle]] = {}  # raw-text elements: hints in their text
+    needles: dict[str, list[lexer.Needle]] = {}
+    in_text: dict[str, list[lexer.Needle]] = {}  # raw-text elements: hints in their text
     unfiltered: set[str] = set()
     child = False
     for index, (selector, hints) in enumerate(specs):
@@ -242,7 +240,7 @@ def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _P
                 continue
             if hints is None and cx.subject.needle is not None:
                 needles.setdefault(tag, []).append(cx.subject.needle)
-            elif hints is not None and hints.text and tag in tokens.RAWTEXT:
+            elif hints is not None and hints.text and tag in lexer.RAWTEXT:
                 in_text.setdefault(tag, []).extend((h, True, None) for h in hints.text)
                 needles.setdefault(tag, []).extend(_in_values(hints))
             elif hints is not None and hints.tag and not hints.text:
@@ -278,8 +276,8 @@ def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _P
     for name in always:
         needles.pop(name, None)
     doc_names = {"head", "body", "html"}
-    skip = tokens.skip_pattern(None if full else always, needles, named, in_text)
-    skip_doc = tokens.skip_pattern(
+    skip = lexer.skip_pattern(None if full else always, needles, named, in_text)
+    skip_doc = lexer.skip_pattern(
         None if full else always | doc_names, needles, named | doc_names, in_text
     )
     union = {
@@ -289,7 +287,7 @@ def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _P
     return _Program({k: tuple(v) for k, v in by_tag.items()}, union, full, named, skip, skip_doc)
 
 
-def _in_values(hints: Hints) -> list[tokens.Needle]:
+def _in_values(hints: Hints) -> list[lexer.Needle]:
     places: tuple[str | None, ...] = tuple(a.lower() for a in hints.attrs) or (None,)
     return [(h, True, attr) for h in hints.tag for attr in places]
 
@@ -394,7 +392,7 @@ class Rewriter:
                 self._emit(buf[pos:end])
                 pos = end
                 continue
-            m = tokens.TAG.match(buf, pos)
+            m = lexer.TAG.match(buf, pos)
             if m is None:
                 return pos  # an incomplete construct: wait for more bytes
             name = m.group(2).lower().decode("latin-1")
@@ -432,7 +430,7 @@ class Rewriter:
         deferred: list[Handler] = []
         if not self._removing:
             el = self._match(name, raw, name_end, deferred)
-        if name in tokens.RAWTEXT:
+        if name in lexer.RAWTEXT:
             self._raw = _Raw(name, name == "script", el, deferred)
             if el is None:
                 self._open(name, raw)
@@ -450,7 +448,7 @@ class Rewriter:
         if watch is not None:
             self._region.append((name, watch))
             self._removing += watch.remove
-        elif self._region and name not in tokens.VOID and not raw.endswith(b"/>"):
+        elif self._region and name not in lexer.VOID and not raw.endswith(b"/>"):
             self._region.append((name, None))
 
     def _end_tag(self, name: str, raw: bytes) -> None:
@@ -464,9 +462,9 @@ class Rewriter:
         if name in names:
             self._pop_region(len(names) - 1 - names[::-1].index(name), raw)
         else:
-            if name in tokens.SCOPE_CLOSERS:
+            if name in lexer.SCOPE_CLOSERS:
                 keep = len(self._region)
-                while keep and self._region[keep - 1][0] in tokens.IMPLIED_END:
+                while keep and self._region[keep - 1][0] in lexer.IMPLIED_END:
                     keep -= 1
                 self._pop_region(keep, None)
             self._emit(raw)
@@ -480,12 +478,12 @@ class Rewriter:
         region = self._region
         if not region:
             return
-        if name in tokens.P_CLOSERS:
+        if name in lexer.P_CLOSERS:
             for i in range(len(region) - 1, -1, -1):
                 if region[i][0] == "p":
                     self._pop_region(i, None)
                     return
-        if tokens.closes(region[-1][0], name):
+        if lexer.closes(region[-1][0], name):
             self._pop_region(len(region) - 1, None)
 
     def _pop_region(self, index: int, end_raw: bytes | None) -> None:
@@ -517,7 +515,7 @@ class Rewriter:
             return True
         self._insert("head_start")
         self._head_open = True
-        if name not in tokens.HEAD_CONTENT:
+        if name not in lexer.HEAD_CONTENT:
             self._insert("head_end")
             self._head_open = False
         return False
@@ -557,7 +555,7 @@ class Rewriter:
                     continue
             if any(cx.matches(probe, self._stack) for cx in cand.complexes):
                 el = probe
-                if name in tokens.RAWTEXT:
+                if name in lexer.RAWTEXT:
                     deferred.append(self._handlers[cand.index])
                 else:
                     self._handlers[cand.index](el)
@@ -568,7 +566,7 @@ class Rewriter:
     def _apply(self, el: Element, name: str) -> None:
         before = el._encode(el.before_html)
         after = el._encode(el.after_html)
-        void = name in tokens.VOID
+        void = name in lexer.VOID
         if el.removed:
             self._emit(before + el._encode([el.replacement]))
             if void:
@@ -585,11 +583,11 @@ class Rewriter:
             self._open(name, head, _Watch(False, append, after) if append or after else None)
 
     def _track(self, name: str, raw: bytes, name_end: int) -> None:
-        if name in tokens.VOID or not (self._program.full or name in self._program.tracked):
+        if name in lexer.VOID or not (self._program.full or name in self._program.tracked):
             return
-        if self._stack and tokens.closes(self._stack[-1].tag, name):
+        if self._stack and lexer.closes(self._stack[-1].tag, name):
             self._stack.pop()
-        attrs = {a.name: a.value for a in tokens.parse_attributes(raw, name_end, self._encoding)}
+        attrs = {a.name: a.value for a in lexer.parse_attributes(raw, name_end, self._encoding)}
         self._stack.append(_Open(name, attrs))
         if len(self._stack) > 1024:  # bound memory on pages that never close tags
             del self._stack[:512]
@@ -599,16 +597,16 @@ class Rewriter:
     def _run_raw(self, raw: _Raw, buf: bytes, pos: int) -> int:
         start = pos + raw.scan
         if raw.script:
-            end, raw.state, resume = tokens.find_script_end(buf, start, raw.state)
+            end, raw.state, resume = lexer.find_script_end(buf, start, raw.state)
         else:
-            m = tokens.RAW_END[raw.name].search(buf, start)
+            m = lexer.RAW_END[raw.name].search(buf, start)
             end = m.start() if m else -1
             resume = max(start, len(buf) - len(raw.name) - 2)
         if end < 0:
             self._raw_content(raw, buf[pos:resume])
             raw.scan = 0
             return resume
-        tag = tokens.TAG.match(buf, end)
+        tag = lexer.TAG.match(buf, end)
         self._raw_content(raw, buf[pos:end])
         if tag is None:
             raw.scan = 0

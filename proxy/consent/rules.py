@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from proxy import tokens
-from proxy.consent import OPTIONAL
-from proxy.selectors import SelectorError, parse_selector
+from proxy.consent.model import OPTIONAL
+from proxy.html import lexer
+from proxy.html.selectors import SelectorError, parse_selector
 
 ACTIONS = ("remove", "placeholder")
 PLACES = ("head-start", "head-end", "body-end")
@@ -257,7 +257,7 @@ def _block(table: dict[str, Any], index: int, fail: Any) -> Block:
     except SelectorError as exc:
         raise fail("selector", str(exc), "block", index) from None
     contains = _strings(table, "contains", "block", index, fail)
-    if contains and not all(cx.subject.tag in tokens.RAWTEXT for cx in complexes):
+    if contains and not all(cx.subject.tag in lexer.RAWTEXT for cx in complexes):
         raise fail(
             "contains",
             "looks at the text of script, style or other raw-text elements; "
@@ -314,7 +314,7 @@ def unbalanced(html: str) -> str | None:
                 return "an HTML comment is not closed"
             pos = end + 3
             continue
-        m = tokens.TAG.match(data, lt)
+        m = lexer.TAG.match(data, lt)
         if m is None:
             if re.match(rb"</?[A-Za-z]", data[lt:]):
                 return "a tag is not closed with '>'"
@@ -326,13 +326,13 @@ def unbalanced(html: str) -> str | None:
             if not stack or stack[-1] != name:
                 return f"</{name}> does not close the element opened last"
             stack.pop()
-        elif name in tokens.RAWTEXT:
-            close = tokens.RAW_END[name].search(data, pos)
+        elif name in lexer.RAWTEXT:
+            close = lexer.RAW_END[name].search(data, pos)
             if close is None:
                 return f"<{name}> is not closed"
             pos = close.start()
             stack.append(name)
-        elif name not in tokens.VOID and not m.group(0).endswith(b"/>"):
+        elif name not in lexer.VOID and not m.group(0).endswith(b"/>"):
             stack.append(name)
     return f"<{stack[-1]}> is not closed" if stack else None
 

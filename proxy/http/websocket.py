@@ -11,8 +11,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from proxy import pages
-from proxy.upstream import connection_tokens
+from proxy.http import pages
+from proxy.http.upstream import connection_tokens
 
 
 class OpenSockets:

@@ -17,8 +17,8 @@ from pathlib import Path
 from string import Template
 from urllib.parse import quote
 
-from proxy.consent import OPTIONAL, Consent
-from proxy.rules import RuleSet
+from proxy.consent.model import OPTIONAL, Consent
+from proxy.consent.rules import RuleSet
 
 DESCRIPTIONS = {
     "necessary": "Needed for the site to work and to remember your choices. Always on.",
@@ -61,7 +61,7 @@ def _read(directory: str, name: str) -> str:
         path = Path(directory) / name
         if path.is_file():
             return path.read_text(encoding="utf-8")
-    return resources.files("proxy").joinpath("assets", name).read_text(encoding="utf-8")
+    return resources.files("proxy.ui").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def safe_next(value: str | None) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from proxy.tokens import Needle  # a selector's always names its attribute
+from proxy.html.lexer import Needle  # a selector's always names its attribute
 
 SUPPORTED = (
     "type, *, #id, .class, [attr], [attr=v], [attr~=v], [attr|=v], [attr^=v], "

@@ -18,13 +18,14 @@ from urllib.parse import parse_qs
 from aiohttp import web
 from multidict import MultiDict
 
-from proxy import choices, csp, ui
-from proxy.consent import OPTIONAL, choice_value, read_consent, set_cookie_header
-from proxy.decisions import JsonLines, truncate_ip
-from proxy.metrics import METRICS
+from proxy.consent import choices
+from proxy.consent.model import OPTIONAL, choice_value, read_consent, set_cookie_header
+from proxy.consent.reload import RulesState
+from proxy.http.upstream import forwarded_proto, visitor
+from proxy.observe.logs import JsonLines, truncate_ip
+from proxy.observe.metrics import METRICS
 from proxy.settings import Settings
-from proxy.upstream import forwarded_proto, visitor
-from proxy.watch import RulesState
+from proxy.ui import banner, csp
 
 STARTED = web.AppKey("started", float)
 # The proxy's own paths and the methods they answer; nothing under /_consent/ is ever
@@ -46,12 +47,12 @@ def add_routes(
 ) -> None:
     """``proofs``: the decision log, which gets one record per consent change."""
     app[STARTED] = time.monotonic()
-    templates = ui.Templates(settings.templates, settings.privacy_url)
+    templates = banner.Templates(settings.templates, settings.privacy_url)
     policy = settings.consent_policy
 
     def state(request: web.Request) -> dict[str, object]:
         consent = read_consent(request.headers, policy)
-        vendors = ui.vendors_by_category(rules.current)
+        vendors = banner.vendors_by_category(rules.current)
         return {
             "decided": consent.decided,
             "source": consent.source,
@@ -70,7 +71,7 @@ def add_routes(
         if _wants_json(request):
             return web.json_response(state(request), headers=_PRIVATE)
         consent = read_consent(request.headers, policy)
-        page = ui.preferences_page(
+        page = banner.preferences_page(
             templates, consent, rules.current, request.query.get("next", "/")
         )
         css = templates.text("preferences.css").strip()
@@ -115,7 +116,7 @@ def add_routes(
         )
         denied = {c for c in OPTIONAL if c not in granted}
         expire = choices.cookies_to_expire(request.headers.get("Cookie", ""), rules.current, denied)
-        next_path = ui.safe_next(_first(fields, "next"))
+        next_path = banner.safe_next(_first(fields, "next"))
         if _wants_json(request):
             response: web.StreamResponse = web.json_response(
                 {"granted": sorted(granted), "policy_version": policy.version}, headers=_PRIVATE

@@ -16,10 +16,10 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy import codec
-from proxy.pacing import Pacing
+from proxy.http import codec
+from proxy.http.deadlines import Pacing
+from proxy.http.validators import make_private
 from proxy.settings import Network, Settings
-from proxy.validators import make_private
 
 HOP_BY_HOP = frozenset(
     {

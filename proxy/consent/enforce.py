@@ -19,14 +19,14 @@ from urllib.parse import urlsplit
 
 from multidict import CIMultiDict
 
-from proxy import csp
-from proxy.consent import Consent
-from proxy.decisions import json_string
+from proxy.consent.model import Consent
+from proxy.consent.rules import Block, Rule, RuleSet
 from proxy.html import DocumentHandlers, Element, Handler, HandlerSpec, Hints, Rewriter
-from proxy.rules import Block, Rule, RuleSet
-from proxy.tokens import literals_pattern
-from proxy.ui import LABELS, Templates, banner_css, banner_html
-from proxy.validators import add_vary, make_private
+from proxy.html.lexer import literals_pattern
+from proxy.http.validators import add_vary, make_private
+from proxy.observe.logs import json_string
+from proxy.ui import csp
+from proxy.ui.banner import LABELS, Templates, banner_css, banner_html
 
 URL_ATTRIBUTES = ("src", "href", "data-src", "data", "srcset")  # data: <object>
 
@@ -143,7 +143,7 @@ def hosted_by(el: Element, hosts: tuple[str, ...]) -> bool:
 
 @cache
 def _template(name: str) -> str:
-    return resources.files("proxy").joinpath("assets", name).read_text(encoding="utf-8").strip()
+    return resources.files("proxy.ui").joinpath("assets", name).read_text(encoding="utf-8").strip()
 
 
 def placeholder_html(rule: Rule) -> str:

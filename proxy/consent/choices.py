@@ -9,8 +9,8 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
-from proxy.consent import OPTIONAL, Consent
-from proxy.rules import RuleSet
+from proxy.consent.model import OPTIONAL, Consent
+from proxy.consent.rules import RuleSet
 
 
 def chosen(current: Consent, fields: Mapping[str, Sequence[str]]) -> set[str] | None:
