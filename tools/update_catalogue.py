@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     OUT.write_text(text, encoding="utf-8")
     licence = args.license or args.entities.with_name("LICENSE")
     shutil.copyfile(licence, OUT.with_name("third-party-web.LICENSE"))
-    domains = sum(len(e["domains"]) for e in entities)  # type: ignore[arg-type]
+    domains = sum(len(domains) for e in entities if isinstance(domains := e["domains"], list))
     print(f"{OUT.relative_to(ROOT)}: {len(entities)} entities, {domains} domains")
     return 0
 
