@@ -177,7 +177,7 @@ FIELDS: tuple[Field, ...] = (
         "trusted_proxies",
         _networks,
         "comma-separated CIDRs",
-        "peers whose X-Forwarded-For is believed (e.g. your TLS terminator)",
+        "peers whose X-Forwarded-For/-Proto/-Host and Forwarded are believed (your TLS terminator)",
     ),
     Field("max_body", _positive_int, "a positive number of bytes", "request body cap"),
     Field(

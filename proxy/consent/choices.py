@@ -7,10 +7,10 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 from collections.abc import Mapping, Sequence
-from urllib.parse import urlsplit
 
 from proxy.consent.model import OPTIONAL, Consent
 from proxy.consent.rules import RuleSet
+from proxy.http.forwarded import Origin, parse_origin
 
 
 def chosen(current: Consent, fields: Mapping[str, Sequence[str]]) -> set[str] | None:
@@ -35,23 +35,22 @@ def chosen(current: Consent, fields: Mapping[str, Sequence[str]]) -> set[str] | 
     return granted
 
 
-def same_origin_post(headers: Mapping[str, str]) -> bool:
-    """Browsers label cross-site requests: refuse them (CSRF). Clients that send
-    neither Origin nor Sec-Fetch-Site (curl, scripts) are not browsers and pass."""
-    site = headers.get("Sec-Fetch-Site")
-    if site is not None and site not in ("same-origin", "none"):
-        return False
+def same_origin_post(headers: Mapping[str, str], site: Origin | None) -> bool:
+    """Whether a post may change consent: not cross-site (CSRF). ``site`` is this site's
+    origin as the browser addressed it (a trusted front's X-Forwarded-Host and -Proto
+    count), None when unknown.
+
+    A browser's ``Sec-Fetch-Site`` decides when present: the browser compared the
+    page's origin with the URL it requested, which is what this check approximates
+    (and it holds whatever a front does to Host). Without it, ``Origin`` must equal
+    ``site``. Clients that send neither (curl, scripts) are not browsers and pass."""
+    fetch_site = headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
     origin = headers.get("Origin")
     if origin is None:
         return True
-    if origin == "null":
-        return False
-    try:
-        parts = urlsplit(origin)
-    except ValueError:
-        return False
-    host = (headers.get("Host") or "").lower()
-    return parts.netloc.lower() == host and parts.scheme in ("http", "https")
+    return site is not None and parse_origin(origin) == site
 
 
 def cookies_to_expire(cookie_header: str, ruleset: RuleSet, denied: set[str]) -> list[str]:
@@ -61,21 +60,25 @@ def cookies_to_expire(cookie_header: str, ruleset: RuleSet, denied: set[str]) ->
     return sorted(n for n in present if n and any(fnmatch.fnmatchcase(n, p) for p in patterns))
 
 
-def cookie_domains(host: str) -> list[str | None]:
-    """Where a vendor may have set a cookie: host-only, the host and its parents."""
-    name = host.rsplit(":", 1)[0].strip("[]").lower().rstrip(".") if host else ""
+def cookie_domains(host: str | None) -> list[str | None]:
+    """Where a vendor may have set a cookie on ``host`` (a name without port, as in
+    ``Authority.host``): host-only, the host and its parents; host-only for an IP
+    address, a single label or no host."""
+    if not host:
+        return [None]
     try:
-        ipaddress.ip_address(name)
+        ipaddress.ip_address(host)
         return [None]
     except ValueError:
         pass
-    labels = name.split(".")
+    labels = host.lower().rstrip(".").split(".")
     if len(labels) < 2:
         return [None]
     return [None, *(".".join(labels[i:]) for i in range(len(labels) - 1))]
 
 
-def expiry_headers(names: list[str], host: str, secure: bool) -> list[str]:
+def expiry_headers(names: list[str], host: str | None, secure: bool) -> list[str]:
+    """Set-Cookie headers expiring ``names`` wherever ``cookie_domains(host)`` says."""
     out = []
     for name in names:
         for domain in cookie_domains(host):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -18,6 +19,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.http import codec
 from proxy.http.deadlines import Pacing
+from proxy.http.forwarded import Authority, Origin, claimed_host, claimed_scheme, parse_authority
 from proxy.http.validators import make_private
 from proxy.settings import Network, Settings
 
@@ -132,18 +134,34 @@ def _from_trusted(request: web.BaseRequest, settings: Settings) -> bool:
     return bool(trusted) and _is_trusted(request.remote or "", trusted)
 
 
-def forwarded_proto(request: web.BaseRequest, settings: Settings) -> str:
-    """The scheme the visitor used: ours, or what a trusted proxy in front says."""
+@dataclass(frozen=True)
+class Addressed:
+    """How the visitor's browser addressed this request: the scheme, and the host
+    (None when no readable one came)."""
+
+    scheme: str
+    authority: Authority | None
+
+    @property
+    def origin(self) -> Origin | None:
+        """This site's origin, as the browser sees it."""
+        return Origin.of(self.scheme, self.authority) if self.authority is not None else None
+
+
+def addressed(request: web.BaseRequest, settings: Settings) -> Addressed:
+    """What a trusted proxy in front says the browser addressed (X-Forwarded-Host and
+    -Proto, Forwarded host= and proto=), else the Host and scheme that reached us. An
+    untrusted peer's forwarding headers are never read: a client does not choose the
+    host that goes into a cookie's Domain."""
+    scheme, authority = request.scheme, None
+    headers = request.headers
     if _from_trusted(request, settings):
-        return _claimed_proto(request)
-    return request.scheme
-
-
-def _claimed_proto(request: web.BaseRequest) -> str:
-    """The scheme a trusted proxy's X-Forwarded-Proto names (ours if it names none)."""
-    proto = request.scheme
-    proto = request.headers.get("X-Forwarded-Proto", proto).split(",")[0].strip().lower() or proto
-    return proto if proto in ("http", "https") else "http"
+        forwarded = headers.getall("Forwarded", [])
+        authority = claimed_host(headers.getall("X-Forwarded-Host", []), forwarded)
+        scheme = claimed_scheme(headers.getall("X-Forwarded-Proto", []), forwarded) or scheme
+    if authority is None:
+        authority = parse_authority(headers.get("Host", ""))
+    return Addressed(scheme, authority)
 
 
 # Hop-by-hop, and replaced by the proxy's own: forwarding headers, the Host the
@@ -158,14 +176,17 @@ def request_headers(request: web.BaseRequest, settings: Settings, client: str) -
     incoming = request.headers
     headers = strip_hop_by_hop(incoming, _REQUEST_DROP)
     host = incoming.get("Host", "")
-    trusted = _from_trusted(request, settings)
-    if trusted:
-        host = incoming.get("X-Forwarded-Host", host).split(",")[0].strip() or host
+    proto = request.scheme
+    if _from_trusted(request, settings):
+        forwarded = incoming.getall("Forwarded", [])
+        claimed = claimed_host(incoming.getall("X-Forwarded-Host", []), forwarded)
+        host = str(claimed) if claimed is not None else host
+        proto = claimed_scheme(incoming.getall("X-Forwarded-Proto", []), forwarded) or proto
     if settings.preserve_host and host:
         headers["Host"] = host
     headers["Accept-Encoding"] = codec.offer_upstream(incoming.get("Accept-Encoding"))
     headers["X-Forwarded-For"] = client
-    headers["X-Forwarded-Proto"] = _claimed_proto(request) if trusted else request.scheme
+    headers["X-Forwarded-Proto"] = proto
     if host:
         headers["X-Forwarded-Host"] = host
     version = request.version

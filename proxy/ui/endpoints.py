@@ -21,7 +21,7 @@ from multidict import MultiDict
 from proxy.consent import choices
 from proxy.consent.model import OPTIONAL, choice_value, read_consent, set_cookie_header
 from proxy.consent.reload import RulesState
-from proxy.http.upstream import forwarded_proto, visitor
+from proxy.http.upstream import addressed, visitor
 from proxy.observe.logs import JsonLines, truncate_ip
 from proxy.observe.metrics import METRICS
 from proxy.settings import Settings
@@ -87,9 +87,16 @@ def add_routes(
         return web.Response(text=page, content_type="text/html", headers=headers)
 
     async def post_consent(request: web.Request) -> web.StreamResponse:
-        if not choices.same_origin_post(request.headers):
+        site = addressed(request, settings)
+        if not choices.same_origin_post(request.headers, site.origin):
             return web.json_response(
-                {"error": "cross-site consent changes are refused"}, status=403, headers=_PRIVATE
+                {
+                    "error": "cross-site consent changes are refused: the post came from "
+                    "another site than this one (behind a proxy, see the README's Deployment)",
+                    "site": str(site.origin) if site.origin else None,
+                },
+                status=403,
+                headers=_PRIVATE,
             )
         fields = await _fields(request)
         if fields is None:
@@ -107,7 +114,7 @@ def add_routes(
                 status=400,
                 headers=_PRIVATE,
             )
-        secure = forwarded_proto(request, settings) == "https"
+        secure = site.scheme == "https"
         cookie = set_cookie_header(
             choice_value(granted, policy.version),
             policy,
@@ -124,7 +131,8 @@ def add_routes(
         else:
             response = web.Response(status=303, headers={**_PRIVATE, "Location": next_path})
         response.headers.add("Set-Cookie", cookie)
-        for header in choices.expiry_headers(expire, request.headers.get("Host", ""), secure):
+        host = site.authority.host if site.authority is not None else None
+        for header in choices.expiry_headers(expire, host, secure):
             response.headers.add("Set-Cookie", header)
         kind = (
             "accept_all" if granted == set(OPTIONAL) else "reject_all" if not granted else "custom"
