@@ -25,14 +25,13 @@ from proxy.consent.model import ConsentReader
 from proxy.consent.reload import RulesState, watch
 from proxy.consent.rules import RuleSet
 from proxy.html import RewriteLimitError
-from proxy.http import codec, pages, websocket
+from proxy.http import codec, pages, pool, websocket
 from proxy.http.deadlines import Pacing, Watchdog
 from proxy.http.hook import BodyRewrite, RequestInfo, RewriteFactory
 from proxy.http.upstream import (
     BodyStream,
     BodyTooLarge,
     ClientTooSlow,
-    ExactRequest,
     request_headers,
     response_headers,
     visitor,
@@ -169,22 +168,7 @@ async def _rules_watcher(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=60)
-    timeout = aiohttp.ClientTimeout(
-        # No sock_read: it re-arms a timer on every packet; Pacing keeps one per
-        # request for the wait for headers and for pauses inside a body.
-        total=None,
-        sock_connect=settings.upstream_timeout,
-    )
-    async with aiohttp.ClientSession(
-        connector=connector,
-        timeout=timeout,
-        auto_decompress=False,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        request_class=ExactRequest,
-        trust_env=False,
-    ) as session:
+    async with pool.origin_session(app[SETTINGS]) as session:
         app[PIPELINE].session = session
         yield
 
