@@ -364,16 +364,28 @@ async def _send(
         body.pacing = pacing  # the answer is due from the last body byte sent
         if request.content_length is None:
             headers.popall("Content-Length", None)
+    retry = pool.safe_to_retry(request.method, data is not None)
     try:
-        upstream = await session.request(
-            request.method,
-            url,
-            headers=headers,
-            data=data,
-            allow_redirects=False,
-            compress=None,
-            chunked=None,
-        )
+        while True:
+            try:
+                upstream = await session.request(
+                    request.method,
+                    url,
+                    headers=headers,
+                    data=data,
+                    allow_redirects=False,
+                    compress=None,
+                    chunked=None,
+                )
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                # The origin closed the connection as the request went out (a pooled one
+                # it had just timed out, most often): only a request without side
+                # effects or body is sent again, once; never one that changes something.
+                if not retry or isinstance(exc, aiohttp.ClientConnectorError):
+                    raise
+                retry = False
+            else:
+                break
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if pacing.expired and task is not None and task.uncancel() == 0:

@@ -1,6 +1,6 @@
 """Connections to the origin: a pooled connection carries another visitor's request only
 when the exchange before ended exactly where its framing said, and nothing came while it
-waited.
+waited; failures after a request was sent are never papered over by sending it again.
 
 The origin here is written on raw sockets (tests/raw_origin.py), so it can misbehave in
 exactly the ways small servers do: leave a body unread (its bytes become the next
@@ -289,7 +289,8 @@ async def test_aiohttp_internals_the_pool_relies_on() -> None:
     protocols with ``_factory`` and has ``_get``/``_release``; the protocol is told
     ``set_response_params`` before each request and ``start_timeout`` once it is
     written whole, keeps parsed answers in ``_buffer`` and its parser in ``_parser``
-    (whose ``feed_eof`` returns a started answer)."""
+    (whose ``feed_eof`` returns a started answer); the session has
+    ``_retry_connection``."""
     assert inspect.signature(BaseConnector._release).parameters.keys() == {
         "self",
         "key",
@@ -313,6 +314,8 @@ async def test_aiohttp_internals_the_pool_relies_on() -> None:
 
     async with raw_origin(respond) as origin:
         async with pool.origin_session(Settings(upstream=origin.url)) as session:
+            assert "_retry_connection" in session.ATTRS, "ClientSession._retry_connection is gone"
+            assert session._retry_connection is False
             for data in (None, b"bytes", body()):
                 async with session.post(origin.url + "/x", data=data) as r:
                     await r.read()
@@ -328,3 +331,41 @@ async def test_aiohttp_internals_the_pool_relies_on() -> None:
             assert protocol._parser is not None and protocol._parser.feed_eof() is None
         # Sent whole and answered exactly, three times: one connection for all three.
         assert origin.connections == 1, "connections fit for reuse were closed"
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "attempts"),
+    [
+        ("POST", b"a=1", 1),
+        ("PUT", b"new text", 1),
+        ("PUT", b"", 1),
+        ("PATCH", b"x", 1),
+        ("DELETE", b"", 1),
+        ("GET", b"", 2),  # no side effect, no body: once more, as nginx does
+    ],
+    ids=["POST", "PUT", "PUT-no-body", "PATCH", "DELETE", "GET"],
+)
+async def test_request_that_changes_something_is_never_sent_twice(
+    make_proxy: MakeProxy, method: str, body: bytes, attempts: int
+) -> None:
+    """The origin reads the request whole, then closes the connection without an
+    answer: a request with a side effect gets a 502 and reached the origin once."""
+
+    async def respond(
+        request: RawRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await read_body(request, reader)
+        if request.target == "/change":
+            writer.close()  # the connection fails after the request was sent
+            return
+        writer.write(visitor_page(request))
+        await writer.drain()
+
+    async with raw_origin(respond) as origin:
+        proxy = await make_proxy(origin.url)
+        async with client() as s:
+            await visit(s, proxy, "/warm", "w")  # a pooled connection for the request
+            async with s.request(method, url(proxy, "/change"), data=body) as r:
+                assert r.status == 502
+            await visit(s, proxy, "/after", "a")
+    assert [r.method for r in origin.requests if r.target == "/change"] == [method] * attempts

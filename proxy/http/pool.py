@@ -26,6 +26,10 @@ the ordinary reasons (an answer that ended the connection, a body the origin did
 wait for) close silently. The log line names neither path nor query nor cookie: the
 connection does not know them.
 
+Also: aiohttp sends an idempotent request again when a connection fails under it.
+That is switched off (``_retry_connection``); ``safe_to_retry`` says which requests
+the proxy may send again itself (no side effects, no body).
+
 The aiohttp internals this relies on are pinned by tests/test_origin_connections.py.
 """
 
@@ -46,6 +50,13 @@ from proxy.http.upstream import ExactRequest
 from proxy.settings import Settings
 
 log = logging.getLogger("consent_proxy.pool")
+
+# Sent again once when a connection fails before an answer: no side effect, no body.
+SAFE_TO_RETRY = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def safe_to_retry(method: str, has_body: bool) -> bool:
+    return method in SAFE_TO_RETRY and not has_body
 
 
 class OriginProtocol(ResponseHandler):
@@ -172,7 +183,7 @@ def _peer(protocol: ResponseHandler) -> str:
 
 def origin_session(settings: Settings) -> aiohttp.ClientSession:
     """The proxy's one client session: no cookie jar, no decompression, no headers of
-    its own (``request_class``), connections checked as above."""
+    its own (``request_class``), connections checked as above, no retries by aiohttp."""
     connector = OriginConnector(limit=0, limit_per_host=256, ttl_dns_cache=60)
     timeout = aiohttp.ClientTimeout(
         # No sock_read: it re-arms a timer on every packet; Pacing keeps one per
@@ -180,7 +191,7 @@ def origin_session(settings: Settings) -> aiohttp.ClientSession:
         total=None,
         sock_connect=settings.upstream_timeout,
     )
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         connector=connector,
         timeout=timeout,
         auto_decompress=False,
@@ -188,3 +199,7 @@ def origin_session(settings: Settings) -> aiohttp.ClientSession:
         request_class=ExactRequest,
         trust_env=False,
     )
+    # aiohttp sends GET, HEAD, OPTIONS, TRACE, PUT and DELETE again when the connection
+    # fails under them (a PUT without a body included); the proxy decides that itself.
+    session._retry_connection = False
+    return session
