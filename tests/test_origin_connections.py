@@ -14,6 +14,7 @@ import asyncio
 import inspect
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -21,11 +22,14 @@ from aiohttp.connector import BaseConnector
 from aiohttp.http_parser import HttpResponseParser
 from aiohttp.test_utils import TestServer
 
-from proxy.http import pool
+from proxy.consent.rules import load_rules
+from proxy.http import pages, pool
 from proxy.settings import Settings
+from tests.conftest import raw_request, status_of
 from tests.raw_origin import RawRequest, raw_origin, read_body, response
 
 MakeProxy = Callable[..., Awaitable[TestServer]]
+RULES = load_rules(Path(__file__).resolve().parent.parent / "rules")
 POOL_LOG = "consent_proxy.pool"
 
 
@@ -369,3 +373,113 @@ async def test_request_that_changes_something_is_never_sent_twice(
                 assert r.status == 502
             await visit(s, proxy, "/after", "a")
     assert [r.method for r in origin.requests if r.target == "/change"] == [method] * attempts
+
+
+async def test_upstream_name_that_does_not_resolve_is_502_generic(make_proxy: MakeProxy) -> None:
+    proxy = await make_proxy("http://origin.invalid:8000")  # .invalid never resolves
+    async with client() as s, s.get(url(proxy, "/page?token=t0ken")) as r:
+        body = await r.read()
+    assert r.status == 502
+    assert body == pages.error(502).body
+
+
+async def test_chunked_request_body_is_reframed_exactly(make_proxy: MakeProxy) -> None:
+    """A chunked body with an extension, a chunk whose data looks like framing and a
+    request, and a trailer: the origin gets canonical chunks (no extension, no
+    trailer) whose data is the body, the terminator, and nothing after it; the same
+    connection then carries the next request cleanly."""
+    received: list[bytes] = []
+
+    async def respond(
+        request: RawRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        received.append(await read_body(request, reader))
+        writer.write(visitor_page(request))
+        await writer.drain()
+
+    decoy = b"\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: origin\r\n\r\n"
+    payload = b"hello" + decoy
+    client_body = (
+        b"5;name=value\r\nhello\r\n"
+        + f"{len(decoy):x}\r\n".encode()
+        + decoy
+        + b"\r\n0\r\nX-Trailer: evil\r\n\r\n"
+    )
+    async with raw_origin(respond) as origin:
+        proxy = await make_proxy(origin.url)
+        answer = await raw_request(
+            proxy,
+            b"POST /upload HTTP/1.1\r\nHost: site.example\r\nCookie: visitor=uploader\r\n"
+            b"Transfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n" + client_body,
+        )
+        assert status_of(answer) == 200 and answer.endswith(own_page("/upload", "uploader"))
+        async with client() as s:
+            await visit(s, proxy, "/after", "next")
+    upload, after = origin.requests
+    head = upload.head.decode("latin-1").lower()
+    assert head.count("transfer-encoding: chunked\r\n") == 1
+    assert "content-length" not in head and "x-trailer" not in head and "evil" not in head
+    chunks = strict_chunks(received[0])
+    assert b"".join(chunks) == payload
+    assert received[0] == b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+    assert (after.target, after.connection) == ("/after", upload.connection)
+
+
+def strict_chunks(raw: bytes) -> list[bytes]:
+    """The chunks of a body framed canonically (lower-case hex sizes, no extensions,
+    no trailers, nothing after the terminator); AssertionError otherwise."""
+    chunks: list[bytes] = []
+    while True:
+        size_line, sep, raw = raw.partition(b"\r\n")
+        assert sep and size_line == b"%x" % int(size_line, 16), size_line
+        size = int(size_line, 16)
+        if size == 0:
+            assert raw == b"\r\n", raw
+            return chunks
+        assert raw[size : size + 2] == b"\r\n"
+        chunks.append(raw[:size])
+        raw = raw[size + 2 :]
+
+
+TRACKED_PAGE = (
+    b"<!doctype html><html><head><title>Long</title>"
+    b'<script src="https://www.google-analytics.com/analytics.js"></script></head><body>'
+    + b"\n"
+    + b"".join(b"<p>row %d</p>\n" % i for i in range(20_000))
+    + b"</body></html>\n"
+)
+
+
+async def test_close_delimited_html_is_rewritten_whole_and_not_reused(
+    make_proxy: MakeProxy,
+) -> None:
+    """An HTML answer with neither Content-Length nor chunked framing ends when the
+    origin stops sending (here: half-closes, still reading): it is rewritten (the
+    tracker goes) and delivered whole, and its connection never carries another
+    request."""
+
+    async def respond(
+        request: RawRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if request.target != "/page":
+            writer.write(visitor_page(request))
+            await writer.drain()
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n")
+        for i in range(0, len(TRACKED_PAGE), 16_384):
+            writer.write(TRACKED_PAGE[i : i + 16_384])
+            await writer.drain()
+        writer.write_eof()  # the end of the body; the origin goes on reading
+
+    async with raw_origin(respond) as origin:
+        proxy = await make_proxy(origin.url, rewrite=None, ruleset=RULES)
+        async with client() as s:
+            async with s.get(url(proxy, "/page")) as r:
+                assert r.status == 200
+                page = await r.read()
+            await visit(s, proxy, "/after", "next")
+    assert b"google-analytics.com" not in page
+    rows = [int(line[7:-4]) for line in page.split(b"\n") if line.startswith(b"<p>row ")]
+    assert rows == list(range(20_000))
+    assert page.rstrip().endswith(b"</html>")
+    assert [(r.target, r.connection) for r in origin.requests] == [("/page", 1), ("/after", 2)]
