@@ -9,6 +9,9 @@ string past its end raises ReadError naming the field and the bit position.
 
 from __future__ import annotations
 
+import re
+from typing import NoReturn
+
 from proxy.readers.base import ReadError
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -18,6 +21,7 @@ _SIXBITS = {ord(c): format(i, "06b") for i, c in enumerate(_ALPHABET)}
 _SIXBITS[ord("+")] = _SIXBITS[ord("-")]
 _SIXBITS[ord("/")] = _SIXBITS[ord("_")]
 _ALLOWED = frozenset(_ALPHABET + "+/")
+_VALID = re.compile("[A-Za-z0-9_+/-]+")
 
 # Fibonacci numbers 1, 2, 3, 5, ... as the code's bit weights. A code word longer than
 # this is refused: the numbers these strings carry (section ids, offsets) are small, and
@@ -33,9 +37,9 @@ def decode_bits(text: str, where: str) -> str:
     body = text.rstrip("=")
     if not body:
         raise ReadError(f"{where}: empty")
-    for index, char in enumerate(body):
-        if char not in _ALLOWED:
-            raise ReadError(f"{where}: character {index} is not base64url")
+    if not _VALID.fullmatch(body):
+        index = next(i for i, char in enumerate(body) if char not in _ALLOWED)
+        raise ReadError(f"{where}: character {index} is not base64url")
     return body.translate(_SIXBITS)
 
 
@@ -44,36 +48,39 @@ class BitReader:
 
     def __init__(self, bits: str, where: str) -> None:
         self.bits = bits
+        self.size = len(bits)
         self.pos = 0
         self.where = where
 
     @property
     def left(self) -> int:
-        return len(self.bits) - self.pos
+        return self.size - self.pos
+
+    def _truncated(self, width: int, field: str) -> NoReturn:
+        raise ReadError(
+            f"{self.where}: {field} needs {width} bits at bit {self.pos}, "
+            f"{self.left} left (truncated)"
+        )
 
     def uint(self, width: int, field: str) -> int:
-        if width > self.left:
-            raise ReadError(
-                f"{self.where}: {field} needs {width} bits at bit {self.pos}, "
-                f"{self.left} left (truncated)"
-            )
         start = self.pos
-        self.pos += width
-        return int(self.bits[start : self.pos], 2)
+        end = start + width
+        if end > self.size:
+            self._truncated(width, field)
+        self.pos = end
+        return int(self.bits[start:end], 2)
 
     def flag(self, field: str) -> bool:
         return self.uint(1, field) == 1
 
     def chunk(self, width: int, field: str) -> str:
         """The next ``width`` bits as they are (a bitfield)."""
-        if width > self.left:
-            raise ReadError(
-                f"{self.where}: {field} needs {width} bits at bit {self.pos}, "
-                f"{self.left} left (truncated)"
-            )
         start = self.pos
-        self.pos += width
-        return self.bits[start : self.pos]
+        end = start + width
+        if end > self.size:
+            self._truncated(width, field)
+        self.pos = end
+        return self.bits[start:end]
 
     def letters(self, count: int, field: str) -> str:
         """``count`` letters of six bits each, 0 = 'A' (language and country codes)."""
