@@ -221,10 +221,10 @@ def read_cookiebot(
             choices[key] = members[key]
     if not choices:
         return no_decision("cookiebot", f"{config.cookie}: none of its categories is set")
-    method = members.get("method")
-    note = f"method {method}" if isinstance(method, str) and method.isalpha() else ""
+    method = members.get("method")  # how the visitor decided; only known words are logged
+    note = f"method {method}" if method in ("explicit", "implied") else ""
     granted = map_choices(config.categories, choices, categories)
-    return decision("cookiebot", categories, granted, note=note[:32])
+    return decision("cookiebot", categories, granted, note=note)
 
 
 def read_klaro(
