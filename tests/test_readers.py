@@ -1113,7 +1113,7 @@ def test_cookieconsent_wrong_types(data: dict[str, Any]) -> None:
 # Every reader: never raises, bounded work
 # ---------------------------------------------------------------------------------------
 
-COOKIE_NAMES = sorted(ReadersConfig().cookie_names())
+COOKIE_NAMES = sorted(ReadersConfig().cookie_names)
 
 
 @settings(max_examples=300, deadline=None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from proxy.readers.banners import (
     CookiebotConfig,
@@ -42,6 +43,7 @@ class ReadersConfig:
     klaro: KlaroConfig = field(default_factory=KlaroConfig)
     cookieconsent: CookieConsentConfig = field(default_factory=CookieConsentConfig)
 
+    @cached_property  # asked once per request by read_headers
     def cookie_names(self) -> frozenset[str]:
         """Every cookie some reader looks at (what ``cookie_jar`` needs to keep)."""
         return frozenset(
@@ -128,7 +130,7 @@ def read_headers(
     own: Callable[[], SourceDecision] | None = None,
 ) -> Reading:
     """``read_sources`` for the request's Cookie header values as they came."""
-    jar = cookie_jar(cookie_headers, config.cookie_names())
+    jar = cookie_jar(cookie_headers, config.cookie_names)
     return read_sources(sources, jar, config, now=now, own=own)
 
 
