@@ -70,7 +70,7 @@ class PurposeRule:
     any_of: tuple[frozenset[int], ...] = ()
 
     def __post_init__(self) -> None:
-        named = set(self.all_of).union(*self.any_of)
+        named = self.purposes
         if not named or any(not group for group in self.any_of):
             raise ValueError("a TCF purpose rule needs at least one purpose in each part")
         if not named <= set(PURPOSES):
