@@ -1174,12 +1174,16 @@ def test_mutated_valid_strings_never_raise(data: st.DataObject) -> None:
 @pytest.mark.parametrize("name", COOKIE_NAMES)
 def test_huge_values_are_refused_before_any_work(name: str) -> None:
     huge = "{" + "A" * 1_000_000
+    cookies = {name: [huge]}
+    if name == "__gpp_sid":  # read only along with a GPP string
+        cookies["__gpp"] = [gpp_string([(6, "1YNN")])]
+    if name == "OptanonAlertBoxClosed":  # its presence is all that counts
+        return
     config = ReadersConfig()
-    start = time.perf_counter()
-    for reader in READERS.values():
-        d = reader({name: [huge]}, config, NOW)
-        assert not d.decided
-    assert time.perf_counter() - start < 0.5
+    notes = [reader(cookies, config, NOW) for reader in READERS.values()]
+    assert not any(d.decided for d in notes)
+    refused = [d for d in notes if f"expected at most {MAX_VALUE}" in d.note]
+    assert len(refused) == 1, [d.note for d in notes]
 
 
 def test_largest_allowed_values_are_read_quickly() -> None:
@@ -1189,8 +1193,9 @@ def test_largest_allowed_values_are_read_quickly() -> None:
     assert MAX_VALUE - 10 < len(value) <= MAX_VALUE
     start = time.perf_counter()
     for _ in range(10):
-        tcf(value)
-    assert time.perf_counter() - start < 1.0
+        assert tcf(value).decided
+    # about 10 ms on an idle core; the bound only catches work growing out of proportion
+    assert time.perf_counter() - start < 5.0
 
 
 def test_cookie_jar_keeps_wanted_names_within_a_cap() -> None:
