@@ -5,8 +5,8 @@ Klaro, cookieconsent): each turns a cookie into a ``SourceDecision``, and
 Pure and total, no aiohttp: the request path wires them in (``proxy.consent``).
 """
 
-from proxy.readers.base import CATEGORIES, SourceDecision, cookie_jar
-from proxy.readers.sources import (
+from proxy.consent.readers.base import CATEGORIES, SourceDecision, cookie_jar
+from proxy.consent.readers.sources import (
     OWN,
     SOURCES,
     ReadersConfig,

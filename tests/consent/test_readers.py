@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.readers import (
+from proxy.consent.readers import (
     CATEGORIES,
     ReadersConfig,
     SourceDecision,
@@ -25,7 +25,7 @@ from proxy.readers import (
     read_headers,
     read_sources,
 )
-from proxy.readers.banners import (
+from proxy.consent.readers.banners import (
     CookiebotConfig,
     CookieConsentConfig,
     KlaroConfig,
@@ -36,8 +36,8 @@ from proxy.readers.banners import (
     read_klaro,
     read_onetrust,
 )
-from proxy.readers.base import MAX_PAIRS, MAX_VALUE
-from proxy.readers.gpp import (
+from proxy.consent.readers.base import MAX_PAIRS, MAX_VALUE
+from proxy.consent.readers.gpp import (
     GppConfig,
     UsPrivacyConfig,
     parse_gpp,
@@ -46,10 +46,10 @@ from proxy.readers.gpp import (
     read_usprivacy,
     section_signal,
 )
-from proxy.readers.sources import READERS
-from proxy.readers.tcf import PurposeRule, TcfConfig, parse_tc_string, read_tcf
+from proxy.consent.readers.sources import READERS
+from proxy.consent.readers.tcf import PurposeRule, TcfConfig, parse_tc_string, read_tcf
 
-VECTORS = json.loads((Path(__file__).parent / "data" / "readers_vectors.json").read_text())
+VECTORS = json.loads((Path(__file__).parent.parent / "data" / "readers_vectors.json").read_text())
 NOW = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
 ALL = set(CATEGORIES)
 

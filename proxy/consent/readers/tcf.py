@@ -44,7 +44,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from proxy.readers.base import (
+from proxy.consent.readers.base import (
     CATEGORIES,
     Cookies,
     ReadError,
@@ -53,7 +53,7 @@ from proxy.readers.base import (
     no_decision,
     single_value,
 )
-from proxy.readers.bits import BitReader, decode_bits
+from proxy.consent.readers.bits import BitReader, decode_bits
 
 SOURCE = "tcf"
 PURPOSES = range(1, 25)

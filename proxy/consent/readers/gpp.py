@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from proxy.readers.base import (
+from proxy.consent.readers.base import (
     CATEGORIES,
     Cookies,
     ReadError,
@@ -44,7 +44,7 @@ from proxy.readers.base import (
     percent_decoded,
     single_value,
 )
-from proxy.readers.bits import BitReader, decode_bits
+from proxy.consent.readers.bits import BitReader, decode_bits
 
 GPP = "gpp"
 USPRIVACY = "usprivacy"

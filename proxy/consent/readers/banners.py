@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from proxy.readers.base import (
+from proxy.consent.readers.base import (
     CATEGORIES,
     Cookies,
     ReadError,

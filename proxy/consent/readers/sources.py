@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from proxy.readers.banners import (
+from proxy.consent.readers.banners import (
     CookiebotConfig,
     CookieConsentConfig,
     KlaroConfig,
@@ -23,9 +23,9 @@ from proxy.readers.banners import (
     read_klaro,
     read_onetrust,
 )
-from proxy.readers.base import CATEGORIES, Cookies, SourceDecision, cookie_jar, no_decision
-from proxy.readers.gpp import GppConfig, UsPrivacyConfig, read_gpp, read_usprivacy
-from proxy.readers.tcf import TcfConfig, read_tcf
+from proxy.consent.readers.base import CATEGORIES, Cookies, SourceDecision, cookie_jar, no_decision
+from proxy.consent.readers.gpp import GppConfig, UsPrivacyConfig, read_gpp, read_usprivacy
+from proxy.consent.readers.tcf import TcfConfig, read_tcf
 
 OWN = "own"
 

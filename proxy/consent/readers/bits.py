@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import NoReturn
 
-from proxy.readers.base import ReadError
+from proxy.consent.readers.base import ReadError
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # Six '0'/'1' characters per base64url character. '+' and '/' (standard base64, which
