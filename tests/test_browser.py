@@ -7,6 +7,7 @@ Screenshots go to test-output/.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -55,6 +56,16 @@ class Site:
 
 @pytest.fixture
 async def site(aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy) -> Site:
+    return await make_site(aiohttp_server, make_proxy)
+
+
+async def make_site(
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    make_proxy: MakeProxy,
+    extra: dict[str, str] | None = None,
+) -> Site:
+    """The demo site (and the corpus pages, a strict-CSP page and ``extra`` pages by
+    path) behind the proxy with the built-in rules."""
     app = origin_app()
 
     async def corpus(request: web.Request) -> web.Response:
@@ -73,8 +84,16 @@ async def site(aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy:
             text=CSP_PAGE, content_type="text/html", headers={"Content-Security-Policy": policy}
         )
 
+    def serve(text: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handler(request: web.Request) -> web.Response:
+            return web.Response(text=text, content_type="text/html")
+
+        return handler
+
     app.router.add_get("/corpus/{name}", corpus)
     app.router.add_get("/strict", strict)
+    for path, text in (extra or {}).items():
+        app.router.add_get(path, serve(text))
     origin = await aiohttp_server(app)
     proxy = await make_proxy(
         str(origin.make_url("/")), rewrite=None, ruleset=RULES, privacy_url="/privacy.html"
@@ -84,6 +103,13 @@ async def site(aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as browser:
+        yield browser
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, with nothing of its own on the network."""
     if not Path(CHROMIUM).exists():
         pytest.fail(
             "the browser tests need Debian's chromium: .ci/run installs it (apt-get install chromium)"
@@ -106,9 +132,12 @@ async def browser() -> AsyncIterator[Browser]:
         await browser.close()
 
 
-async def context_for(browser: Browser, site: Site, javascript: bool = True) -> BrowserContext:
+async def context_for(
+    browser: Browser, site: Site, javascript: bool = True, size: tuple[int, int] = (1100, 800)
+) -> BrowserContext:
+    """A fresh visitor (no cookies) with a window of ``size`` (width, height)."""
     context = await browser.new_context(
-        java_script_enabled=javascript, viewport={"width": 1100, "height": 800}
+        java_script_enabled=javascript, viewport={"width": size[0], "height": size[1]}
     )
     origin = site.url("/").rstrip("/")
 
