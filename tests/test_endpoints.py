@@ -30,6 +30,8 @@ async def site(
         if request.query.get("csp"):
             headers["Content-Security-Policy"] = request.query["csp"]
         body = PAGE if not request.query.get("fragment") else "<li>item</li>"
+        if request.query.get("bodyless"):  # a document whose <body> start tag is left out
+            body = "<!doctype html><title>t</title><p>hi</p>"
         return web.Response(text=body, content_type="text/html", headers=headers)
 
     app = web.Application()
@@ -185,8 +187,14 @@ async def test_banner_only_for_undecided_and_only_on_pages(site: TestServer) -> 
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as s:
         async with s.get(site.make_url("/a?b=c")) as r:
             page = await r.text()
-        assert 'id="cp-banner"' in page and page.index("cp-banner") < page.index("</body>")
+        # First in <body>: the first thing the keyboard and screen readers meet.
+        assert page.index("<body><style>#cp-banner") == page.index("<body>")
+        assert page.count('id="cp-banner"') == 1 and page.endswith("<p>hi</p></body></html>")
         assert '<input type="hidden" name="next" value="/a?b=c">' in page
+        async with s.get(site.make_url("/a?bodyless=1")) as r:
+            page = await r.text()
+        assert page.startswith("<!doctype html><title>t</title><p>hi</p><style>#cp-banner")
+        assert page.count('id="cp-banner"') == 1
         async with s.get(site.make_url("/a"), headers={"Cookie": "consent=v=1&analytics=0"}) as r:
             assert "cp-banner" not in await r.text()
         async with s.get(site.make_url("/a?fragment=1")) as r:

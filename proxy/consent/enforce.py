@@ -194,6 +194,7 @@ class ConsentRewrite:
         self.seconds = 0.0
         self.complete = False
         self._held: list[str] = []  # categories with a placeholder on this page
+        self._banner_placed = False
         self._forms_placed = False
         self._rewriter: Rewriter | None = None  # made when the first HTML arrives
         self._changes: bool | None = None  # whether the page can change at all
@@ -238,6 +239,23 @@ class ConsentRewrite:
         key = (rule.id, block.action)
         self.counts[key] = self.counts.get(key, 0) + 1
 
+    def _body_start(self, el: Element) -> None:
+        """The banner first in <body>: the first thing keyboard and screen-reader users
+        meet (its CSS shows it at the bottom of the window)."""
+        banner = self._banner()
+        if banner:
+            el.prepend(banner)
+
+    def _banner(self) -> str:
+        """The banner, once per page, for a visitor who has not decided, on whole pages
+        only (not on HTML fragments)."""
+        if self._templates is None or self.consent.decided or not self._document:
+            return ""
+        if self._banner_placed:
+            return ""
+        self._banner_placed = True
+        return banner_html(self._templates, self._path)
+
     @property
     def _rw(self) -> Rewriter:
         if self._rewriter is None and not self._changes_anything():
@@ -257,6 +275,8 @@ class ConsentRewrite:
                 for selector, pattern, group in plan.by_text
             ]
             handlers.append(("meta[http-equiv='content-security-policy' i]", self._meta_csp))
+            if self._templates is not None and not self.consent.decided:
+                handlers.append(("body", self._body_start))
             static = plan.inserts.body_end if isinstance(plan.inserts.body_end, str) else ""
             inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
             self._rewriter = Rewriter(handlers, inserts)
@@ -273,13 +293,10 @@ class ConsentRewrite:
         return self._changes
 
     def _body_end(self) -> str:
-        """At the end of <body>: the forms placeholders post, and the banner for a
-        visitor who has not decided (on whole pages only, not HTML fragments)."""
+        """At the end of <body>: the forms placeholders post, and the banner of a page
+        whose <body> start tag was left out (or never came)."""
         self._forms_placed = True
-        out = "".join(grant_form(c, self._path) for c in self._held)
-        if self._templates is not None and not self.consent.decided and self._document:
-            out += banner_html(self._templates, self._path)
-        return out
+        return "".join(grant_form(c, self._path) for c in self._held) + self._banner()
 
     def _style(self) -> str:
         """The placeholder styles, once per page, before the first placeholder."""
