@@ -40,7 +40,7 @@ from proxy.http.validators import add_vary, upstream_if_none_match, variant_etag
 from proxy.observe.logs import JsonLines, json_string, log_time, open_log, request_id
 from proxy.observe.metrics import METRICS, Metrics
 from proxy.settings import Settings
-from proxy.ui import endpoints
+from proxy.ui import endpoints, returning
 from proxy.ui.banner import Templates
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -131,6 +131,7 @@ def consent_rewrites(settings: Settings, state: RulesState) -> RewriteFactory:
     read_consent = ConsentReader(settings.consent_policy)
     templates = Templates(settings.templates, settings.privacy_url)
     plans: dict[tuple[str, str], Plan] = {}
+    cookie = settings.consent_policy.cookie
 
     def factory(info: RequestInfo) -> BodyRewrite:
         consent = read_consent(info.headers)
@@ -141,7 +142,8 @@ def consent_rewrites(settings: Settings, state: RulesState) -> RewriteFactory:
             if len(plans) >= 256:  # older generations' plans: dropped, oldest first
                 del plans[next(iter(plans))]
             plan = plans[key] = compile_plan(ruleset, consent)
-        if not plan.changes and (consent.decided or templates is None):
+        return_to = returning.requested(info.headers, cookie)
+        if not plan.changes and (consent.decided or templates is None) and return_to is None:
             return Untouched(plan, consent, settings.debug_headers)  # most pages
         return ConsentRewrite(
             plan,
@@ -149,6 +151,8 @@ def consent_rewrites(settings: Settings, state: RulesState) -> RewriteFactory:
             consent=consent,
             templates=templates,
             debug_headers=settings.debug_headers,
+            return_to=return_to,
+            return_cookie=cookie,
         )
 
     return factory

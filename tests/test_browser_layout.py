@@ -1,7 +1,8 @@
 """The banner and placeholders as a visitor sees them, in Debian's Chromium, in a
 desktop window (1280x800) and on a phone's screen (375x667): nothing the visitor needs
 lies under the banner, the banner takes at most a third of a phone's screen, the first
-Tab reaches it. Screenshots go to the test's tmp dir (not kept)."""
+Tab reaches it, and a placeholder's "Allow ... and show it" comes back to the widget
+(with JavaScript and without). Screenshots go to the test's tmp dir (not kept)."""
 
 from __future__ import annotations
 
@@ -137,4 +138,36 @@ async def test_first_tab_reaches_the_banner(
         )
         assert focused[0], (path, focused[1])
         await page.close()
+    await context.close()
+
+
+@pytest.mark.parametrize(
+    ("javascript", "size"),
+    [
+        pytest.param(True, DESKTOP, id="js-desktop"),
+        pytest.param(False, DESKTOP, id="nojs-desktop"),
+        pytest.param(True, PHONE, id="js-phone"),
+        pytest.param(False, PHONE, id="nojs-phone"),
+    ],
+)
+async def test_placeholder_grant_comes_back_to_the_widget(
+    browser: Browser, site: Site, javascript: bool, size: tuple[int, int], tmp_path: Path
+) -> None:
+    context = await context_for(browser, site, javascript=javascript, size=size)
+    page = await open_page(context, site.url("/long?from=here"))
+    button = page.locator(".cp-ph-button")
+    await button.scroll_into_view_if_needed()
+    async with page.expect_navigation():
+        await button.click()
+    await page.wait_for_timeout(300)
+    assert page.url == site.url("/long?from=here") + "#cp-social-1"
+    assert await page.locator("[data-consent-placeholder]").count() == 0
+    widget = await page.locator("iframe[title='Like us']").bounding_box()
+    await page.screenshot(path=tmp_path / f"returned-{size[0]}x{size[1]}.png")
+    assert widget is not None
+    # In the window (to within a pixel's rounding), not at the top of the page.
+    assert -1 <= widget["y"] <= widget["y"] + widget["height"] <= size[1], widget
+    assert await page.evaluate("window.scrollY") > size[1]
+    names = {c["name"] for c in await context.cookies()}
+    assert "consent" in names and "consent-return" not in names  # the way back is used up
     await context.close()

@@ -94,6 +94,30 @@ async def test_next_must_be_a_same_site_path(site: TestServer, target: str) -> N
     assert r.headers["Location"] == "/"
 
 
+async def test_placeholder_grant_returns_to_its_widget(site: TestServer) -> None:
+    """A placeholder's button posts next=/page#cp-<category>-<n>: the fragment is kept and
+    a one-minute cookie asks the next page to mark the widget (returning.py)."""
+    r = await post(site, {"social": "1", "next": "/p?x=1#cp-social-2"})
+    assert r.status == 303 and r.headers["Location"] == "/p?x=1#cp-social-2"
+    consent, back = r.headers.getall("Set-Cookie")
+    assert consent.startswith("consent=v=1&")
+    assert back == "consent-return=cp-social-2; Path=/; SameSite=Lax; HttpOnly; Max-Age=60"
+    r = await post(site, {"social": "1", "next": "/p#cp-social-1"}, {"X-Forwarded-Proto": "https"})
+    assert r.headers.getall("Set-Cookie")[1].endswith("; Max-Age=60; Secure")
+    for target, location in [
+        ("/p#top", "/p#top"),  # a fragment of the page's own: kept, no cookie
+        ("/p#cp-social-0", "/p#cp-social-0"),
+        ("/p#cp-unknown-1", "/p#cp-unknown-1"),
+        ("//evil.example/#cp-social-1", "/"),  # the same safe-redirect rule as ever
+        ("https://evil.example/#cp-social-1", "/"),
+    ]:
+        r = await post(site, {"social": "1", "next": target})
+        assert r.headers["Location"] == location
+        assert len(r.headers.getall("Set-Cookie")) == 1, target
+    r = await post(site, {"social": "1", "next": "/p#cp-social-1"}, json=True)
+    assert r.status == 200 and len(r.headers.getall("Set-Cookie")) == 1  # no redirect
+
+
 @pytest.mark.parametrize(
     "headers",
     [

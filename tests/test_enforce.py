@@ -212,6 +212,50 @@ async def test_demo_page_placeholders(
     assert b"fb-like" in social_only and b"google-analytics" not in social_only
 
 
+async def test_placeholders_and_the_way_back_to_their_widgets(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy
+) -> None:
+    """Each placeholder has an id and its button comes back to it; the page after the
+    grant marks the widget with that id, once (the return cookie is expired)."""
+    from proxy.demo import origin_app, render
+
+    origin = await aiohttp_server(origin_app())
+    proxy = await make_proxy(str(origin.make_url("/")), rewrite=None, ruleset=RULES)
+    text = (await fetch(proxy, "/?utm=1", "consent=v=1&social=0"))[0].decode()
+    for n in (1, 2, 3):  # in page order: the iframe in the main column, then the sidebar's
+        assert text.count(f'id="cp-social-{n}"') == 1
+        assert f'name="next" value="/?utm=1#cp-social-{n}"' in text
+    assert 'id="cp-social-4"' not in text
+    assert '<form id="cp-grant-social" method="post" action="/_consent" hidden>' in text
+    assert 'name="next"' not in text[text.index('<form id="cp-grant-social"') :]
+
+    origin_page = render("index")
+    iframe = origin_page[origin_page.index("<iframe src=") :]
+    iframe = iframe[: iframe.index(">") + 1]
+    assert "facebook.com/plugins" in iframe and " id=" not in iframe
+    granted = "consent=v=1&social=1&analytics=0&advertising=0&preferences=0"
+    body, r = await fetch(proxy, "/?utm=1", f"{granted}; consent-return=cp-social-1")
+    page = body.decode()
+    assert page.count('id="cp-social-') == 1
+    assert iframe[:-1] + ' id="cp-social-1">' in page  # the widget itself: scrolled to its top
+    assert r.headers.getall("Set-Cookie") == ["consent-return=; Path=/; Max-Age=0"]
+    body, _ = await fetch(proxy, "/?utm=1", f"{granted}; consent-return=cp-social-3")
+    assert body.count(b'id="cp-social-') == 1
+    assert b'class="twitter-share-button" data-via="larkspurbikes" id="cp-social-3">' in body
+    # Without the return cookie: no mark and no cookie (an accepting visitor gets the
+    # origin's bytes); with one, the mark whatever else the visitor allows.
+    again, r = await fetch(proxy, "/?utm=1", granted)
+    assert b'id="cp-social-' not in again and "Set-Cookie" not in r.headers
+    everything = (await fetch(proxy, "/", ALL))[0]
+    assert everything == origin_page.encode()
+    marked, r = await fetch(proxy, "/", f"{ALL}; consent-return=cp-social-1")
+    assert marked.count(b'id="cp-social-1"') == 1 and "Set-Cookie" in r.headers
+    # One that names no widget on the page, or nothing readable: the page as it is.
+    for value in ("cp-social-9", "cp-social-x", "cp-nothing-1", "<script>"):
+        body, _ = await fetch(proxy, "/", f"{ALL}; consent-return={value}")
+        assert body == origin_page.encode(), value
+
+
 async def test_decision_log(site: TestServer, tmp_path: Path) -> None:
     await fetch(
         site, "/p/breitbart.html?email=a@b.example", "consent=v=1&analytics=1; session=secret"

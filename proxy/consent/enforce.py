@@ -25,7 +25,7 @@ from proxy.html import DocumentHandlers, Element, Handler, HandlerSpec, Hints, R
 from proxy.html.lexer import literals_pattern
 from proxy.http.validators import add_vary, make_private
 from proxy.observe.logs import json_string
-from proxy.ui import csp
+from proxy.ui import csp, returning
 from proxy.ui.banner import LABELS, Templates, banner_css, banner_html
 
 URL_ATTRIBUTES = ("src", "href", "data-src", "data", "srcset")  # data: <object>
@@ -43,6 +43,9 @@ class Plan:
     inline_scripts: tuple[str, ...] = ()  # for the page's Content-Security-Policy
     # Blocks that look at script text, by selector, searched with one pattern per selector.
     by_text: tuple[tuple[str, re.Pattern[str], tuple[tuple[Rule, Block], ...]], ...] = ()
+    # Placeholder blocks of granted categories: they only find the widget a visitor
+    # comes back to after a placeholder's grant (see returning.py).
+    shown: tuple[tuple[Rule, Block], ...] = ()
     # What headers and log lines say of each visitor's consent under this plan (a
     # plan serves many visitors: the texts are made once).
     _texts: dict[str, tuple[str, str]] = dataclasses.field(
@@ -77,12 +80,14 @@ class Plan:
 
 def compile_plan(ruleset: RuleSet, consent: Consent) -> Plan:
     blocks: list[tuple[Rule, Block]] = []
+    shown: list[tuple[Rule, Block]] = []
     by_text: dict[str, list[tuple[Rule, Block]]] = {}
     places: dict[str, list[str]] = {"head-start": [], "head-end": [], "body-end": []}
     for rule in ruleset.active:
         if consent.allows(rule.category):
             for inject in rule.injects:
                 places[inject.where].append(inject.html)
+            shown += [(rule, b) for b in rule.blocks if b.action == "placeholder"]
         else:
             for block in rule.blocks:
                 if block.contains and not block.hosts:
@@ -103,7 +108,16 @@ def compile_plan(ruleset: RuleSet, consent: Consent) -> Plan:
         )
         for selector, group in by_text.items()
     )
-    return Plan(ruleset.generation, consent, tuple(blocks), inserts, styles, scripts, text_groups)
+    return Plan(
+        ruleset.generation,
+        consent,
+        tuple(blocks),
+        inserts,
+        styles,
+        scripts,
+        text_groups,
+        shown=tuple(shown),
+    )
 
 
 def _snippets(group: tuple[tuple[Rule, Block], ...]) -> tuple[str, ...]:
@@ -141,28 +155,44 @@ def hosted_by(el: Element, hosts: tuple[str, ...]) -> bool:
     return False
 
 
+def applies(block: Block, el: Element) -> bool:
+    """Whether an element its selector matched is one ``block`` acts on."""
+    if block.hosts and not hosted_by(el, block.hosts):
+        return False
+    return not block.contains or any(s in el.text for s in block.contains)
+
+
+def _hints_of(block: Block) -> Hints:
+    """What every element ``block`` acts on contains, for the rewriter's fast skip."""
+    if block.hosts:
+        return Hints(block.hosts, (), URL_ATTRIBUTES)
+    return Hints(text=block.contains)  # none at all: every element of the selector
+
+
 @cache
 def _template(name: str) -> str:
     return resources.files("proxy.ui").joinpath("assets", name).read_text(encoding="utf-8").strip()
 
 
-def placeholder_html(rule: Rule) -> str:
-    """The box that stands in for a held element. It is phrasing content (it may sit in
-    a <p>); its button submits a form placed at the end of <body> (grant_form)."""
+def placeholder_html(rule: Rule, anchor: str, next_path: str) -> str:
+    """The box that stands in for a held element, with the id ``anchor``. It is
+    phrasing content (it may sit in a <p>); its button submits a form placed at the end
+    of <body> (grant_form) and brings ``next_path#anchor`` (the way back to here)."""
     esc = html.escape
     return _template("placeholder.html").format(
         vendor=esc(rule.name),
         rule=esc(rule.id),
         category=esc(rule.category),
         category_label=esc(LABELS[rule.category].lower()),
+        anchor=esc(anchor),
+        next=esc(f"{next_path}#{anchor}"),
     )
 
 
-def grant_form(category: str, next_path: str) -> str:
-    """The form a placeholder's button posts: grant ``category``, come back here."""
-    return _template("placeholder-form.html").format(
-        category=html.escape(category), next=html.escape(next_path)
-    )
+def grant_form(category: str) -> str:
+    """The form a placeholder's button posts: grant ``category`` (the button says
+    where to come back to)."""
+    return _template("placeholder-form.html").format(category=html.escape(category))
 
 
 class ConsentRewrite:
@@ -176,9 +206,14 @@ class ConsentRewrite:
         consent: Consent | None = None,
         templates: Templates | None = None,
         debug_headers: bool = True,
+        return_to: tuple[str, int] | None = None,
+        return_cookie: str = "consent",
     ) -> None:
         """``templates``: show the banner to a visitor who has not decided (the proxy
-        does; offline rewrites and rule examples do not)."""
+        does; offline rewrites and rule examples do not). ``return_to``: the
+        placeholder this visitor comes back to (category, n): the widget now shown
+        there gets its id, and the return cookie (named after the consent cookie,
+        ``return_cookie``) is expired."""
         self.plan = plan
         # The plan is shared by every visitor of its variant; the headers and the log
         # speak of this visitor's own answers (default and GPC can give one variant).
@@ -194,6 +229,9 @@ class ConsentRewrite:
         self.seconds = 0.0
         self.complete = False
         self._held: list[str] = []  # categories with a placeholder on this page
+        self._numbers: dict[str, int] = {}  # placeholders (or shown widgets) by category
+        self._return_to = return_to
+        self._return_cookie = return_cookie
         self._banner_placed = False
         self._forms_placed = False
         self._rewriter: Rewriter | None = None  # made when the first HTML arrives
@@ -205,11 +243,8 @@ class ConsentRewrite:
 
     def _block(self, rule: Rule, block: Block, el: Element) -> None:
         """The handler of one block (bound per page with functools.partial)."""
-        if block.hosts and not hosted_by(el, block.hosts):
-            return
-        if block.contains and not any(s in el.text for s in block.contains):
-            return
-        self._act(el, rule, block)
+        if applies(block, el):
+            self._act(el, rule, block)
 
     def _text_handler(
         self, pattern: re.Pattern[str], group: tuple[tuple[Rule, Block], ...]
@@ -226,18 +261,40 @@ class ConsentRewrite:
 
         return handle
 
+    def _number(self, category: str) -> int:
+        """The next placeholder number of ``category`` on this page: the same on the
+        page that holds the widgets and on the one that shows them."""
+        n = self._numbers[category] = self._numbers.get(category, 0) + 1
+        return n
+
     def _act(self, el: Element, rule: Rule, block: Block) -> None:
         if block.action == "placeholder":
-            markup = self._style() + placeholder_html(rule)
+            anchor = returning.anchor_id(rule.category, self._number(rule.category))
+            markup = self._style() + placeholder_html(rule, anchor, self._path)
             if rule.category not in self._held:
                 self._held.append(rule.category)
                 if self._forms_placed:  # the end of <body> has passed already
-                    markup += grant_form(rule.category, self._path)
+                    markup += grant_form(rule.category)
             el.replace(markup)
         else:
             el.remove()
         key = (rule.id, block.action)
         self.counts[key] = self.counts.get(key, 0) + 1
+
+    def _mark(self, rule: Rule, block: Block, el: Element) -> None:
+        """A widget now shown, where a placeholder stood: the one returned to gets the
+        placeholder's id, so the browser scrolls to its top; one that has an id (or is
+        a script, never shown) gets an empty element with it just before it."""
+        if not applies(block, el):
+            return
+        n = self._number(rule.category)
+        if self._return_to != (rule.category, n):
+            return
+        anchor = returning.anchor_id(rule.category, n)
+        if el.tag != "script" and el.get("id") is None:
+            el.set_attribute("id", anchor)
+        else:
+            el.before(f'<span id="{anchor}"></span>')
 
     def _body_start(self, el: Element) -> None:
         """The banner first in <body>: the first thing keyboard and screen-reader users
@@ -277,6 +334,12 @@ class ConsentRewrite:
             handlers.append(("meta[http-equiv='content-security-policy' i]", self._meta_csp))
             if self._templates is not None and not self.consent.decided:
                 handlers.append(("body", self._body_start))
+            if self._return_to is not None:
+                handlers += [
+                    (block.selector, partial(self._mark, rule, block), _hints_of(block))
+                    for rule, block in plan.shown
+                    if rule.category == self._return_to[0]
+                ]
             static = plan.inserts.body_end if isinstance(plan.inserts.body_end, str) else ""
             inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
             self._rewriter = Rewriter(handlers, inserts)
@@ -289,14 +352,14 @@ class ConsentRewrite:
     def _changes_anything(self) -> bool:
         if self._changes is None:
             banner = self._templates is not None and not self.consent.decided
-            self._changes = self.plan.changes or banner
+            self._changes = self.plan.changes or banner or self._return_to is not None
         return self._changes
 
     def _body_end(self) -> str:
         """At the end of <body>: the forms placeholders post, and the banner of a page
         whose <body> start tag was left out (or never came)."""
         self._forms_placed = True
-        return "".join(grant_form(c, self._path) for c in self._held) + self._banner()
+        return "".join(grant_form(c) for c in self._held) + self._banner()
 
     def _style(self) -> str:
         """The placeholder styles, once per page, before the first placeholder."""
@@ -357,6 +420,8 @@ class ConsentRewrite:
                     csp.allow_inline(policy, "style", self._inline_styles())
                 )
                 headers.add(name, csp.allow_inline(policy, "script", self.plan.inline_scripts))
+        if self._return_to is not None:  # once: the way back is used up
+            headers.add("Set-Cookie", returning.expire_header(self._return_cookie))
         if not self._debug:
             return
         headers["X-Consent"] = self.plan.texts(self.consent)[0]

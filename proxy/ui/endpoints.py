@@ -25,7 +25,7 @@ from proxy.http.upstream import addressed, visitor
 from proxy.observe.logs import JsonLines, truncate_ip
 from proxy.observe.metrics import METRICS
 from proxy.settings import Settings
-from proxy.ui import banner, csp
+from proxy.ui import banner, csp, returning
 
 STARTED = web.AppKey("started", float)
 # The proxy's own paths and the methods they answer; nothing under /_consent/ is ever
@@ -131,6 +131,11 @@ def add_routes(
         else:
             response = web.Response(status=303, headers={**_PRIVATE, "Location": next_path})
         response.headers.add("Set-Cookie", cookie)
+        anchor = returning.anchor_in(next_path) if response.status == 303 else None
+        if anchor is not None:  # from a placeholder: back to its widget (returning.py)
+            response.headers.add(
+                "Set-Cookie", returning.set_header(anchor, policy.cookie, secure=secure)
+            )
         host = site.authority.host if site.authority is not None else None
         for header in choices.expiry_headers(expire, host, secure):
             response.headers.add("Set-Cookie", header)
