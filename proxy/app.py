@@ -12,7 +12,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -190,7 +190,7 @@ async def _expect(request: web.Request) -> web.StreamResponse | None:
 
 def _refusal(request: web.Request, raw_path: str, settings: Settings) -> web.StreamResponse | None:
     """Requests that must never be forwarded: they could reach another host."""
-    refused = _unroutable(request.method, raw_path)
+    refused = unroutable(request.method, raw_path)
     if refused is not None:
         return refused
     headers = request.headers
@@ -207,35 +207,13 @@ def _refusal(request: web.Request, raw_path: str, settings: Settings) -> web.Str
 _NOT_IN_HOST = frozenset("\0\r\n @")
 
 
-def _unroutable(method: str, raw_path: str) -> web.StreamResponse | None:
+def unroutable(method: str, raw_path: str) -> web.StreamResponse | None:
     """The answer to a request whose target is not a path on the origin."""
     if method == "CONNECT":
         return pages.error(405, headers={"Allow": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"})
     if not raw_path.startswith("/"):
         return pages.error(400)  # absolute-form or asterisk-form target
     return None
-
-
-AnyHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
-
-
-def refuse_unroutable(handler: AnyHandler) -> AnyHandler:
-    """``handler`` (the app's), behind an answer for requests whose target is no path:
-    CONNECT's host:port and OPTIONS's asterisk never match a route, and would get
-    aiohttp's own 404. The runner puts this in front of the app (a middleware would do
-    the same at a cost on every request; absolute-form targets are routed and refused
-    in ``handle``)."""
-
-    def route(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
-        # Not a coroutine itself: most requests go straight to the app's, no frame more.
-        refused = _unroutable(request.method, request.raw_path)
-        return handler(request) if refused is None else _answered(refused)
-
-    return route
-
-
-async def _answered(response: web.StreamResponse) -> web.StreamResponse:
-    return response
 
 
 async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:

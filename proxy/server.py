@@ -9,13 +9,15 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http import HttpVersion10, HttpVersion11
 from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineTooLong
 
-from proxy.app import ACCESS_LOG, MAX_REQUEST_LINE, SETTINGS, create_app, refuse_unroutable
+from proxy.app import ACCESS_LOG, MAX_REQUEST_LINE, SETTINGS, create_app, unroutable
 from proxy.consent.rules import RuleError, all_errors
 from proxy.http import pages
 from proxy.observe import logs
@@ -123,6 +125,75 @@ class _Connection(web.RequestHandler):
         return pages.error(status, close=True)
 
 
+def answer_and_close(request: web.BaseRequest, *, as_http11: bool = False) -> None:
+    """The answer to ``request`` says ``Connection: close`` (and the connection ends
+    after it), and with ``as_http11`` starts ``HTTP/1.1`` whatever version the request
+    named. aiohttp takes both from the parsed request line and offers no public way to
+    change them once a request exists: its parsed message is swapped for a copy."""
+    request._message = request._message._replace(should_close=True)
+    if as_http11:
+        request._version = HttpVersion11
+        request._cache.pop("version", None)  # reified from the request line
+
+
+AnyHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+def refuse_before_routing(handler: AnyHandler) -> AnyHandler:
+    """``handler`` (the app's), behind the answers to requests that must go no further:
+    a target that is no path (CONNECT's host:port and OPTIONS's asterisk never match a
+    route, and would get aiohttp's own 404; absolute-form targets are routed and refused
+    in ``handle``), and framings RFC 9112 calls faulty that aiohttp's parser lets
+    through (``faulty_framing``). The runner puts this in front of the app (a
+    middleware would do the same at a cost on every request)."""
+
+    def route(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
+        # Not a coroutine itself: most requests go straight to the app's, no frame more.
+        refused = unroutable(request.method, request.raw_path)
+        if refused is None and (
+            request.version != HttpVersion11 or "Transfer-Encoding" in request.headers
+        ):
+            refused = faulty_framing(request)
+        return handler(request) if refused is None else _answered(refused)
+
+    return route
+
+
+async def _answered(response: web.StreamResponse) -> web.StreamResponse:
+    return response
+
+
+def faulty_framing(request: web.BaseRequest) -> web.StreamResponse | None:
+    """The answer to a request whose framing a server must not trust, None for the rest.
+
+    - HTTP/0.9 (a request line without a version; aiohttp's parser accepts it, even
+      followed by headers): 400. Nothing is forwarded for it.
+    - HTTP/1.0 with ``Transfer-Encoding``: 400 (RFC 9112 6.1: the framing is faulty,
+      even with a Content-Length; an HTTP/1.0 front may have read the body as
+      nothing, and the chunks as the next request).
+    - HTTP/1.1 with a transfer coding other than ``chunked`` alone (``gzip, chunked``):
+      501, as nginx answers; its body would reach the origin still coded.
+
+    Each answer closes the connection: bytes after the request (a request smuggled
+    behind it) are never read as another."""
+    version = request.version
+    codings = request.headers.getall("Transfer-Encoding", ())
+    if version == HttpVersion11:
+        if [c.strip().lower() for c in codings] == ["chunked"]:
+            return None
+        refused = pages.error(501, close=True)
+    elif version == HttpVersion10:
+        if not codings:
+            return None
+        refused = pages.error(400, close=True)
+    else:
+        refused = pages.error(400, close=True)
+    client = logs.truncate_ip(request.remote)
+    log.warning("faulty framing from %s: %s (HTTP/%d.%d)", client, refused.status, *version)
+    answer_and_close(request, as_http11=version < HttpVersion10)
+    return refused
+
+
 class _Server(web.Server):
     """aiohttp's server making our connections: the same as its own ``__call__``
     (which names its handler class, with no hook to change it), our class instead."""
@@ -138,7 +209,7 @@ class ProxyRunner(web.AppRunner):
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         server.__class__ = _Server  # the same server; its connections are ours
-        server.request_handler = refuse_unroutable(server.request_handler)
+        server.request_handler = refuse_before_routing(server.request_handler)
         return server
 
 

@@ -164,22 +164,113 @@ async def test_double_slash_path_goes_to_origin(proxy: TestServer) -> None:
     assert status_of(response) == 404  # the origin's own 404: it was asked for //evil.example/echo
 
 
-@pytest.mark.parametrize(
-    "request_bytes",
-    [
-        b"GET /echo HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n",
-        b"GET /echo HTTP/1.1\r\nHost: a.ex\x00ample\r\n\r\n",
-        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
-        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc",
-        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
-        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
-    ],
-    ids=["dup-host", "nul-host", "cl-te", "dup-cl", "signed-cl", "disguised-te", "bad-chunk"],
-)
-async def test_ambiguous_requests_refused(proxy: TestServer, request_bytes: bytes) -> None:
-    response = await raw_request(proxy, request_bytes)
-    assert status_of(response) in (400, 501)
+SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+REFUSED_REQUESTS = {
+    "dup-host": b"GET /echo HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n",
+    "nul-host": b"GET /echo HTTP/1.1\r\nHost: a.ex\x00ample\r\n\r\n",
+    "cl-te": b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "dup-cl": b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+    "signed-cl": b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc",
+    "empty-cl": b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n",
+    "empty-cl-no-space": b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n",
+    "hex-cl": b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0x3\r\n\r\nabc",
+    "hex-digit-cl": b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3a\r\n\r\nabc",
+    "disguised-te": b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+    "bad-chunk": b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    "cr-in-value": b"GET /echo HTTP/1.1\r\nHost: a\r\nX-A: b\rc\r\n\r\n",
+    "cr-in-name": b"GET /echo HTTP/1.1\r\nHost: a\r\nX-A\r: b\r\n\r\n",
+    "cr-before-crlf": b"GET /echo HTTP/1.1\r\nHost: a\r\nX-A: b\r\r\n\r\n",
+    "cr-as-line-end": b"GET /echo HTTP/1.1\r\nHost: a\rX-A: b\r\n\r\n",
+    "cr-in-request-line": b"GET /echo\r HTTP/1.1\r\nHost: a\r\n\r\n",
+    "http-0.9": b"GET /echo\r\n\r\n",
+    "http-0.9-with-headers": b"GET /echo\r\nHost: a\r\n\r\n",
+    "http-1.0-chunked": (
+        b"POST /echo HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    ),
+    "http-1.0-chunked-get": b"GET /echo HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "http-1.0-chunked-and-cl": (
+        b"POST /echo HTTP/1.0\r\nHost: a\r\nContent-Length: 3\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nabc"
+    ),
+}
+
+
+@pytest.fixture
+async def recorder(
+    make_proxy: MakeProxy,
+) -> AsyncIterator[tuple[TestServer, list[bytes]]]:
+    """The proxy in front of an origin that keeps every byte it is sent and answers
+    each request head with a small 200."""
+    received: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                received.append(data)
+                for _ in range(data.count(b"\r\n\r\n")):
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield await make_proxy(f"http://127.0.0.1:{port}"), received
+    server.close()
+
+
+async def exchange_until_closed(proxy: TestServer, *parts: bytes) -> tuple[bytes, bool]:
+    """Everything the proxy answers on one connection to ``parts``, each written 0.2 s
+    after the one before (while the connection lasts), and whether it then closed the
+    connection (within 3 s)."""
+    reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+    for i, part in enumerate(parts):
+        if i:
+            await asyncio.sleep(0.2)
+        with contextlib.suppress(ConnectionError):
+            writer.write(part)
+            await writer.drain()
+    answer = b""
+    try:
+        while chunk := await asyncio.wait_for(reader.read(65536), 3):
+            answer += chunk
+        closed = True
+    except (TimeoutError, ConnectionResetError):
+        closed = False
+    writer.close()
+    return answer, closed
+
+
+@pytest.mark.parametrize("request_bytes", REFUSED_REQUESTS.values(), ids=REFUSED_REQUESTS.keys())
+async def test_ambiguous_requests_refused(
+    recorder: tuple[TestServer, list[bytes]], request_bytes: bytes
+) -> None:
+    """RELIABILITY (Framing, cases 15-21): a request whose framing or Host is
+    ambiguous, faulty or lenient (HTTP/0.9, HTTP/1.0 with Transfer-Encoding, a stray
+    CR, an empty or hex length) gets 400 and the connection closed; a request smuggled
+    behind it on the same connection is never read; the origin sees nothing at all."""
+    proxy, received = recorder
+    for parts in ([request_bytes + SMUGGLED], [request_bytes, SMUGGLED]):  # one write, two
+        answer, closed = await exchange_until_closed(proxy, *parts)
+        assert answer.startswith((b"HTTP/1.1 400 ", b"HTTP/1.0 400 ")), answer[:100]
+        assert answer.count(b"HTTP/1.") == 1, "only one answer: the smuggled request was read"
+        assert closed, "the connection stays open after a refused request"
+        await asyncio.sleep(0.1)
+        assert received == []
+    answer, _ = await exchange_until_closed(
+        proxy, SMUGGLED.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    )
+    assert answer.startswith(b"HTTP/1.1 200 ") and received  # the recorder records
+
+
+async def test_unknown_transfer_coding_is_501(recorder: tuple[TestServer, list[bytes]]) -> None:
+    """A coding before ``chunked`` would reach the origin still applied (the proxy
+    re-frames the body, the coding header is hop-by-hop): 501, as nginx answers."""
+    proxy, received = recorder
+    request = b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
+    for parts in ([request + SMUGGLED], [request, SMUGGLED]):
+        answer, closed = await exchange_until_closed(proxy, *parts)
+        assert answer.startswith(b"HTTP/1.1 501 ") and answer.count(b"HTTP/1.") == 1
+        assert closed and received == []
 
 
 async def test_origin_down_is_502_generic(make_proxy: MakeProxy) -> None:

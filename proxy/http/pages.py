@@ -14,6 +14,7 @@ _MESSAGES = {
     408: "The request took too long to arrive.",
     413: "The request body is too large.",
     417: "The expectation given in the request cannot be met.",
+    501: "The request uses a feature this server does not support.",
     502: "The site could not be reached. Please try again in a moment.",
     504: "The site took too long to answer. Please try again in a moment.",
 }
