@@ -124,6 +124,16 @@ class _Connection(web.RequestHandler):
         log.warning("unreadable request from %s: %s (%s)", client, status, type(exc).__name__)
         return pages.error(status, close=True)
 
+    async def shutdown(self, timeout: float | None = 15.0) -> None:
+        """The stop (SIGTERM): the listener is already closed. A request in flight
+        finishes, and its answer says ``Connection: close`` (as nginx and HAProxy do
+        while they stop), so no client sends another request on a connection that is
+        about to end."""
+        request = self._current_request
+        if request is not None:
+            answer_and_close(request)
+        await super().shutdown(timeout)
+
 
 def answer_and_close(request: web.BaseRequest, *, as_http11: bool = False) -> None:
     """The answer to ``request`` says ``Connection: close`` (and the connection ends

@@ -220,6 +220,115 @@ web.run_app(app, host="127.0.0.1", port={origin_port}, print=None)
         origin.wait()
 
 
+SLOW_ORIGIN = """
+import asyncio, sys
+from aiohttp import web
+async def slow(request):
+    await asyncio.sleep(float(request.query.get("s", "3")))
+    return web.Response(text="finished")
+async def fast(request):
+    return web.Response(text="fast")
+app = web.Application()
+app.router.add_get("/slow", slow)
+app.router.add_get("/fast", fast)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One response with a Content-Length, or what came before the peer closed."""
+    data = b""
+    while True:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            length = re.search(rb"(?im)^content-length: *(\d+)", head)
+            if length and len(body) >= int(length.group(1)):
+                return data
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def try_new_connection(port: int) -> tuple[str, float]:
+    """What a new visitor gets: "refused", "reset", "closed" (no answer), or the
+    status line; and how long it took (a hang shows as TimeoutError)."""
+    started = time.monotonic()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+            sock.settimeout(3)
+            sock.sendall(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = read_response(sock)
+            outcome = answer.split(b"\r\n", 1)[0].decode() if answer else "closed"
+    except ConnectionRefusedError:
+        outcome = "refused"
+    except ConnectionResetError:
+        outcome = "reset"
+    return outcome, time.monotonic() - started
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_refuses_new_connections_while_in_flight_requests_finish(
+    tmp_path: Path, workers: str
+) -> None:
+    """RELIABILITY (SIGTERM): the proxy stops listening at once, so a new visitor is
+    refused promptly instead of waiting for a process that will not answer; an idle
+    keep-alive connection is closed; the request in flight finishes with its 200,
+    which says ``Connection: close``; exit 0. With one worker or two."""
+    import threading
+
+    origin_port = free_port()
+    origin = spawn([sys.executable, "-c", SLOW_ORIGIN, str(origin_port)], tmp_path / "origin")
+    try:
+        wait_for_port(origin_port, origin)
+        port, proc = serve(
+            tmp_path / "proxy",
+            "--upstream",
+            f"http://127.0.0.1:{origin_port}",
+            "--access-log",
+            str(tmp_path / "a.log"),
+            "--workers",
+            workers,
+        )
+        idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+        idle.sendall(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(idle).startswith(b"HTTP/1.1 200")
+        in_flight: list[bytes] = []
+
+        def slow() -> None:
+            with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+                sock.sendall(b"GET /slow?s=4 HTTP/1.1\r\nHost: x\r\n\r\n")
+                in_flight.append(read_response(sock))
+
+        thread = threading.Thread(target=slow)
+        thread.start()
+        time.sleep(1)  # the slow request has reached the origin
+        proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        outcomes: list[str] = []
+        refused_in_a_row = 0
+        while refused_in_a_row < 10:  # every worker has stopped listening
+            assert time.monotonic() - signalled < 2.5, f"still accepting: {outcomes}"
+            outcome, took = try_new_connection(port)
+            outcomes.append(outcome)
+            assert took < 1, f"a new connection waited {took:.1f} s for {outcome}"
+            refused_in_a_row = refused_in_a_row + 1 if outcome == "refused" else 0
+            time.sleep(0.02)
+        idle.settimeout(1)
+        assert idle.recv(100) == b""  # closed, not left waiting
+        idle.close()
+        assert proc.poll() is None, "the request in flight should still be running"
+        thread.join(timeout=15)
+        assert proc.wait(timeout=15) == 0
+        head, _, body = in_flight[0].partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and body == b"finished"
+        assert re.search(rb"(?im)^connection: close", head), head
+        assert '"path":"/slow","status":200' in (tmp_path / "a.log").read_text()
+    finally:
+        origin.terminate()
+        origin.wait()
+
+
 def raw_exchange(port: int, data: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(data)
