@@ -88,7 +88,8 @@ def create_app(
     endpoints.add_routes(app, settings, state, app[DECISIONS])
     pipeline = app[PIPELINE] = Pipeline(settings, factory, app[METRICS], app[DECISIONS])
     forward = functools.partial(handle, pipeline)
-    app.router.add_route("*", "/{tail:.*}", forward, expect_handler=_expect)
+    # (?s): the decoded path may hold a line break (%0A), and every path is forwarded.
+    app.router.add_route("*", "/{tail:(?s:.*)}", forward, expect_handler=_expect)
     return app
 
 
