@@ -37,7 +37,7 @@ from proxy.http.upstream import (
     visitor,
 )
 from proxy.http.validators import add_vary, upstream_if_none_match, variant_etag
-from proxy.observe.logs import JsonLines, json_string, log_time, open_log, request_id
+from proxy.observe.logs import JsonLines, json_string, log_path, log_time, open_log, request_id
 from proxy.observe.metrics import METRICS, Metrics
 from proxy.settings import Settings
 from proxy.ui import endpoints, returning
@@ -259,7 +259,7 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
         except ClientTooSlow:
             return pages.error(408, close=True)
         except TimeoutError:
-            log.warning("upstream timeout: %s %s", request.method, request.path)
+            log.warning("upstream timeout: %s %s", request.method, log_path(raw_path))
             return pages.error(504)
         except (aiohttp.ClientError, OSError) as exc:
             if body is not None and body.exceeded:
@@ -267,7 +267,7 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
             if body is not None and body.stalled:
                 return pages.error(408, close=True)
             log.warning(
-                "upstream failed: %s %s: %s", request.method, request.path, type(exc).__name__
+                "upstream failed: %s %s: %s", request.method, log_path(raw_path), type(exc).__name__
             )
             return pages.error(502)
         # As ``async with upstream`` (release: the connection goes back to the pool,
@@ -454,7 +454,10 @@ def _truncate(
     """The origin failed after the response began: cut the connection so the client
     sees an incomplete transfer (no final chunk, or fewer bytes than announced)."""
     log.warning(
-        "upstream failed mid-body: %s %s: %s", request.method, request.path, type(exc).__name__
+        "upstream failed mid-body: %s %s: %s",
+        request.method,
+        log_path(request.raw_path),
+        type(exc).__name__,
     )
     if request.transport is not None:
         request.transport.abort()
@@ -491,7 +494,7 @@ async def _rewrite(
             codec.parse_encodings(upstream.headers.get("Content-Encoding", "")), settings.max_html
         )
     except codec.DecodeError as exc:
-        log.warning("cannot decode HTML: %s: %s", request.path, exc)
+        log.warning("cannot decode HTML: %s: %s", log_path(request.raw_path), exc)
         return _decided(pipe, request, pages.error(502), rewrite)
     encoder = codec.Encoder(codec.choose_encoding(request.headers.get("Accept-Encoding")))
     headers = _rewritten_headers(settings, upstream, rewrite.variant, encoder.coding)
@@ -516,7 +519,7 @@ async def _rewrite(
         if whole:
             pending += rewrite.feed(decoder.flush()) + rewrite.close()
     except (codec.DecodeError, RewriteLimitError) as exc:
-        log.warning("cannot rewrite HTML: %s: %s", request.path, exc)
+        log.warning("cannot rewrite HTML: %s: %s", log_path(request.raw_path), exc)
         return _decided(pipe, request, pages.error(502), rewrite)
     except (aiohttp.ClientError, TimeoutError):
         return _decided(pipe, request, pages.error(502), rewrite)
@@ -561,7 +564,7 @@ def _untouched(pipe: Pipeline, request: web.Request, out: web.StreamResponse, fi
     pipe.decisions.write_line(
         f'{{"time":{log_time()},"kind":"decision",'
         f'"request_id":"{request_id()}","method":{json_string(request.method)},'
-        f'"path":{json_string(request.raw_path.split("?", 1)[0])},"status":{out.status},'
+        f'"path":{json_string(log_path(request.raw_path))},"status":{out.status},'
         f"{fields}}}"
     )
 
@@ -585,7 +588,7 @@ def _decided(
                 "kind": "decision",
                 "request_id": request_id(),
                 "method": request.method,
-                "path": request.raw_path.split("?", 1)[0],
+                "path": log_path(request.raw_path),
                 "status": out.status,
                 **record,
             }

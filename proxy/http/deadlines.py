@@ -156,11 +156,14 @@ class Pacing:
         if transport is None or transport.is_closing():
             return True
         if self.sent == self._seen and transport.get_write_buffer_size() > 0:
+            # Imported here: observe.logs imports upstream, which imports this module.
+            from proxy.observe.logs import log_path
+
             log.warning(
                 "client too slow: took no bytes for %s s: %s %s",
                 self._watchdog.client_pause,
                 request.method,
-                request.path,
+                log_path(request.raw_path),
             )
             transport.abort()
             return True

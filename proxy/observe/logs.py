@@ -1,7 +1,8 @@
 """What the proxy writes down: JSON-lines records with no raw IPs, cookies or queries.
 
-``truncate_ip`` keeps a network, never an address (IPv4 /24, IPv6 /48). The access
-log writes one line per response through aiohttp's access-logger hook.
+``truncate_ip`` keeps a network, never an address (IPv4 /24, IPv6 /48); ``log_path``
+keeps a path without its query or path parameters. The access log writes one line per
+response through aiohttp's access-logger hook.
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ def truncate_ip(address: str | None) -> str:
         ip = ip.ipv4_mapped
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+
+
+def log_path(raw_path: str) -> str:
+    """``raw_path`` (the request target, still percent-encoded) as logs keep it: without
+    the query or a fragment, and without the parameters of any segment (``/a;jsessionid=S/b``
+    gives ``/a/b``; servlet containers and some frameworks put session ids there)."""
+    path = raw_path.split("?", 1)[0]
+    if "#" in path:
+        path = path.split("#", 1)[0]
+    if ";" in path:
+        path = "/".join(segment.split(";", 1)[0] for segment in path.split("/"))
+    return path
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=str)
@@ -169,7 +182,7 @@ class AccessLogger(AbstractAccessLogger):
         line = (
             f'{{"time":{log_time()},"kind":"access",'
             f'"method":{json_string(request.method)},'
-            f'"path":{json_string(request.raw_path.split("?", 1)[0])},'
+            f'"path":{json_string(log_path(request.raw_path))},'
             f'"status":{status},"bytes":{response.body_length},'
             f'"duration_us":{int(time_taken * 1_000_000)},'
             f'"client":{json_string(truncate_ip(client))}}}'
