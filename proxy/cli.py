@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from proxy import offline
+from proxy.observe.logs import OneLineFormatter
 from proxy.server import check_aiohttp, run_workers, serve
 from proxy.settings import FIELDS, SettingsError, load_settings
 
@@ -73,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     for problem in check_aiohttp():
         print(f"consent-proxy: warning: {problem}", file=sys.stderr)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    errors = logging.StreamHandler()
+    errors.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[errors])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     if args.command == "demo":
         from proxy import demo

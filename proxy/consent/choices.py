@@ -9,7 +9,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 
 from proxy.consent.model import OPTIONAL, Consent
-from proxy.consent.rules import RuleSet
+from proxy.consent.rules import COOKIE_NAME, RuleSet
 from proxy.http.forwarded import Origin, parse_origin
 
 
@@ -54,8 +54,11 @@ def same_origin_post(headers: Mapping[str, str], site: Origin | None) -> bool:
 
 
 def cookies_to_expire(cookie_header: str, ruleset: RuleSet, denied: set[str]) -> list[str]:
-    """Names of cookies the visitor has that rules of denied categories name."""
+    """Names of cookies the visitor has that rules of denied categories name. Only
+    names that are tokens: others (quotes, spaces, U+2028, invalid UTF-8) are no
+    vendor's, would be mangled in a Set-Cookie header and go to the consent log."""
     present = {part.partition("=")[0].strip() for part in cookie_header.split(";") if "=" in part}
+    present = {name for name in present if COOKIE_NAME.fullmatch(name)}
     patterns = [p for r in ruleset.active if r.category in denied for p in r.cookies]
     return sorted(n for n in present if n and any(fnmatch.fnmatchcase(n, p) for p in patterns))
 

@@ -26,7 +26,8 @@ _INJECT_KEYS = {"where", "html"}
 _COOKIE_KEYS = {"names"}
 _EXAMPLE_KEYS = {"html", "consent", "expected"}
 _HOST = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
-_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 6265's cookie-name (an RFC 9110 token); choices.py expires only such names too.
+COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 class RuleError(ValueError):
@@ -163,7 +164,7 @@ def parse_rule(rule_id: str, text: str, file: str) -> Rule:
     for i, table in enumerate(_tables(data, "cookies", fail)):
         _known(table, _COOKIE_KEYS, "cookies", i, fail)
         for pattern in _strings(table, "names", "cookies", i, fail):
-            if not _COOKIE_NAME.fullmatch(pattern.replace("*", "x")):
+            if not COOKIE_NAME.fullmatch(pattern.replace("*", "x")):
                 raise fail(
                     "names",
                     f"{pattern!r} is not a cookie name (a * may stand for any text)",

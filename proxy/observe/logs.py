@@ -2,7 +2,8 @@
 
 ``truncate_ip`` keeps a network, never an address (IPv4 /24, IPv6 /48); ``log_path``
 keeps a path without its query or path parameters. The access log writes one line per
-response through aiohttp's access-logger hook.
+response through aiohttp's access-logger hook. ``OneLineFormatter`` keeps the text log
+one line per record whatever the input in it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import sys
 import time
 from typing import Any, TextIO
@@ -52,6 +54,42 @@ def log_path(raw_path: str) -> str:
     if ";" in path:
         path = "/".join(segment.split(";", 1)[0] for segment in path.split("/"))
     return path
+
+
+# C0 and C1 controls, DEL, the Unicode line and paragraph separators, and the lone
+# surrogates that invalid UTF-8 in a header becomes (they cannot even be encoded).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character that could end or hide a log line escaped
+    (``\\x0d``, ``\\u2028``): input quoted in a message cannot forge a record."""
+    return _UNSAFE.sub(_escaped, text)
+
+
+class OneLineFormatter(logging.Formatter):
+    """Records as ``logging.Formatter`` writes them, with the message on one line
+    (``one_line``) and the lines of a traceback indented, so every line that starts
+    at the margin starts a record the proxy wrote."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return _indented(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _indented(super().formatStack(stack_info))
+
+
+def _indented(text: str) -> str:
+    return "\n".join("    " + one_line(line) for line in text.split("\n"))
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=str)
