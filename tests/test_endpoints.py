@@ -6,6 +6,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
 
 import aiohttp
 import pytest
@@ -87,6 +89,9 @@ async def test_refusal_is_stored_and_secure_over_https(site: TestServer) -> None
         "javascript:x",
         "/ok\r\nSet-Cookie: x=1",
         "",
+        "/del\x7fin-a-header",
+        "/c1\x85control",
+        "/line\u2028separator",
     ],
 )
 async def test_next_must_be_a_same_site_path(site: TestServer, target: str) -> None:
@@ -389,3 +394,92 @@ async def test_own_paths_never_reach_the_origin(
     assert f"<h1>{status} " in body  # the proxy's own page, not the origin's answer
     if status == 405:
         assert "GET" in r.headers["Allow"]
+
+
+EMBED_PAGE = (
+    "<!doctype html><html><head><title>t</title></head><body><p>hi</p>"
+    '<iframe src="https://www.facebook.com/plugins/like.php?href=x" width="250"></iframe>'
+    "</body></html>"
+)
+HOSTILE_TARGETS = [
+    '/p"><script>alert(1)</script>?q="><script>alert(2)</script>&a=<b>&c=\'',
+    "/p'onmouseover='alert(1)'?x=&quot;&amp;&lt;",
+    "/javascript:alert(1)",
+    "//evil.example/p",
+    "/\\evil.example/p",
+    "/%5C%5Cevil.example/p",
+    "/p%0D%0ALocation:%20https://evil.example/%0D%0A",
+    "/" + "long/" * 1200,
+]
+
+
+def form_submissions(tree: Any) -> list[list[tuple[str, str]]]:
+    """What a browser would post for each submit button of each form in ``tree``:
+    the form's inputs, and the button's own name and value (a button outside its
+    form names it with ``form=``)."""
+    buttons = [b for b in tree.iter("button") if b.get("type", "submit") == "submit"]
+    out = []
+    for form in tree.iter("form"):
+        fields = [(i.get("name", ""), i.get("value", "")) for i in form.iter("input")]
+        own = [b for b in form.iter("button")]
+        own += [b for b in buttons if b.get("form") and b.get("form") == form.get("id")]
+        for button in own:
+            extra = [(button.get("name", ""), button.get("value", ""))]
+            out.append([(k, v) for k, v in fields + extra if k])
+    return out
+
+
+@pytest.mark.parametrize("target", HOSTILE_TARGETS, ids=range(len(HOSTILE_TARGETS)))
+async def test_hostile_paths_in_banner_and_placeholder_forms(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy, target: str
+) -> None:
+    """RELIABILITY (Injection, case 62): a path and query with quotes, markup,
+    ``javascript:``, ``//host``, encoded CR/LF or 6 KB of length land escaped in the
+    banner's and the placeholders' forms (no element or attribute of their own), each
+    form's ``next`` is the page itself or ``/``, and posting any of the forms (and the
+    preferences page the banner links to) never redirects off the site."""
+    from tests.conftest import raw_request
+    from tests.oracle import parse
+
+    async def page(request: web.BaseRequest) -> web.Response:
+        return web.Response(text=EMBED_PAGE, content_type="text/html")
+
+    runner = web.ServerRunner(web.Server(page))  # any target at all, no router
+    await runner.setup()
+    origin_site = web.TCPSite(runner, "127.0.0.1", 0)
+    await origin_site.start()
+    try:
+        site = await make_proxy(f"http://127.0.0.1:{origin_site.port}", rewrite=None, ruleset=RULES)
+        answer = await raw_request(
+            site, f"GET {target} HTTP/1.1\r\nHost: site.example\r\n\r\n".encode()
+        )
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        tree = parse(body)
+        assert [e for e in tree.iter() if e.tag == "script"] == []
+        assert [a for e in tree.iter() for a in e.attrib if a.lower().startswith("on")] == []
+        submissions = form_submissions(tree)
+        assert len(submissions) == 3  # the banner's two buttons, the placeholder's one
+        expected = target if target.startswith("/") and target[1:2] not in "/\\" else "/"
+        for fields in submissions:
+            (next_value,) = [v for k, v in fields if k == "next"]
+            assert next_value in (expected, f"{expected}#cp-social-1")
+        (choose,) = [e.get("href", "") for e in tree.iter("a") if e.get("class") == "cpb-choose"]
+        assert choose.startswith("/_consent?next=")
+        preferences = await raw_request(
+            site, f"GET {choose} HTTP/1.1\r\nHost: site.example\r\n\r\n".encode()
+        )
+        pref_tree = parse(preferences.partition(b"\r\n\r\n")[2])
+        assert [e for e in pref_tree.iter() if e.tag == "script"] == []
+        (pref_next,) = [
+            i.get("value", "") for i in pref_tree.iter("input") if i.get("name") == "next"
+        ]
+        submissions.append([("next", pref_next), ("reject", "all")])
+        for fields in submissions:
+            r = await post(site, fields, {"Host": "site.example"})
+            location = r.headers["Location"]
+            assert r.status == 303 and location.startswith("/"), location
+            assert urljoin("http://site.example/x/", location).startswith("http://site.example/")
+            assert not any(c in location for c in "\r\n\\") and not location.startswith("//")
+    finally:
+        await runner.cleanup()

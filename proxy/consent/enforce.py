@@ -26,7 +26,7 @@ from proxy.html.lexer import literals_pattern
 from proxy.http.validators import add_vary, make_private
 from proxy.observe.logs import json_string
 from proxy.ui import csp, returning
-from proxy.ui.banner import LABELS, Templates, banner_css, banner_html
+from proxy.ui.banner import LABELS, Templates, banner_css, banner_html, safe_next
 
 URL_ATTRIBUTES = ("src", "href", "data-src", "data", "srcset")  # data: <object>
 
@@ -185,7 +185,7 @@ def placeholder_html(rule: Rule, anchor: str, next_path: str) -> str:
         category=esc(rule.category),
         category_label=esc(LABELS[rule.category].lower()),
         anchor=esc(anchor),
-        next=esc(f"{next_path}#{anchor}"),
+        next=esc(f"{safe_next(next_path)}#{anchor}"),  # /_consent checks it again
     )
 
 

@@ -65,10 +65,12 @@ def _read(directory: str, name: str) -> str:
 
 
 def safe_next(value: str | None) -> str:
-    """A same-site relative path to return to; anything else becomes "/"."""
+    """A same-site relative path to return to; anything else becomes "/": no scheme
+    or host (``//``, ``/\\``), no backslash, nothing unprintable (controls, DEL, C1,
+    U+2028, lone surrogates: a Location header cannot carry them)."""
     if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
         return "/"
-    if any(c in value for c in "\r\n\t\0\\") or any(ord(c) < 0x20 for c in value):
+    if "\\" in value or not value.isprintable():
         return "/"
     return value
 
