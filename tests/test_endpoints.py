@@ -4,6 +4,7 @@ the banner's placement, and the page's Content-Security-Policy."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -373,6 +374,8 @@ async def test_metrics_for_the_operator(site: TestServer) -> None:
     assert 'consent_proxy_consents_total{kind="accept_all"} 1' in text
     assert 'consent_proxy_responses_total{class="2xx"}' in text
     assert f'consent_proxy_rules_info{{generation="{RULES.generation}"}} 1' in text
+    tasks = re.search(r"(?m)^consent_proxy_asyncio_tasks (\d+)$", text)
+    assert tasks and int(tasks.group(1)) >= 1  # at least the task answering this request
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,8 @@ class Metrics:
     actions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, action)
     consents: Counter[str] = field(default_factory=Counter)  # accept_all / reject_all / custom
 
-    def render(self, generation: str, reload_error: bool) -> str:
+    def render(self, generation: str, reload_error: bool, tasks: int = 0) -> str:
+        """Prometheus text; ``tasks``: the asyncio tasks alive in this process now."""
         lines = [
             "# HELP consent_proxy_responses_total Responses sent, by status class.",
             "# TYPE consent_proxy_responses_total counter",
@@ -46,6 +47,9 @@ class Metrics:
             "# HELP consent_proxy_rules_reload_failing 1 while the last rules reload was refused.",
             "# TYPE consent_proxy_rules_reload_failing gauge",
             f"consent_proxy_rules_reload_failing {int(reload_error)}",
+            "# HELP consent_proxy_asyncio_tasks Asyncio tasks alive in this process.",
+            "# TYPE consent_proxy_asyncio_tasks gauge",
+            f"consent_proxy_asyncio_tasks {tasks}",
         ]
         return "\n".join(lines) + "\n"
 

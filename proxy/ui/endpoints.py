@@ -8,6 +8,7 @@ requests bearing ``Authorization: Bearer <admin_token>``.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
@@ -178,7 +179,9 @@ def add_routes(
     async def metrics(request: web.Request) -> web.StreamResponse:
         if not is_admin(request, settings.admin_token):
             raise web.HTTPNotFound()
-        text = request.app[METRICS].render(rules.current.generation, rules.error is not None)
+        text = request.app[METRICS].render(
+            rules.current.generation, rules.error is not None, len(asyncio.all_tasks())
+        )
         return web.Response(
             text=text, content_type="text/plain", headers={"Cache-Control": "no-store"}
         )
