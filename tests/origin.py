@@ -22,7 +22,6 @@ PAGE = (
 
 
 @functools.cache
-@functools.cache
 def gzip_bomb() -> bytes:
     """A gzip body of 200 MB of zeros: about 200 KB on the wire (made once: it takes
     seconds on a busy machine, longer than the origin deadline of the tests)."""
@@ -248,6 +247,7 @@ async def error_page(request: web.Request) -> web.Response:
 
 
 def origin_app() -> web.Application:
+    gzip_bomb()  # made before the first request waits for it
     app = web.Application()
     app[ABANDONED] = []
     app.router.add_get("/abandoned", abandoned)
