@@ -25,9 +25,11 @@ from proxy.consent.model import ConsentReader
 from proxy.consent.reload import RulesState, watch
 from proxy.consent.rules import RuleSet
 from proxy.html import RewriteLimitError
+from proxy.html.charset import CharsetError
 from proxy.http import codec, mime, pages, pool, websocket
 from proxy.http.deadlines import Pacing, Watchdog
 from proxy.http.hook import BodyRewrite, RequestInfo, RewriteFactory
+from proxy.http.transcode import PageText
 from proxy.http.upstream import (
     BodyStream,
     BodyTooLarge,
@@ -532,6 +534,7 @@ async def _rewrite(
     # The first 64 KB are decoded and rewritten before anything is sent, so a body that
     # cannot be decoded (or a bomb that explodes at once) still gets a clean 502, and a
     # page that arrived whole is answered whole, with a Content-Length.
+    text = PageText(rewrite, ctype.charset, ctype.xml)  # in the page's character encoding
     try:
         pending, consumed = b"", 0
         while consumed < _CHUNK:  # however the network splits the first 64 KB
@@ -539,11 +542,11 @@ async def _rewrite(
             if not chunk:
                 break
             consumed += len(chunk)
-            pending += rewrite.feed(decoder.feed(chunk))
+            pending += text.feed(decoder.feed(chunk))
         whole = upstream.content.at_eof()
         if whole:
-            pending += rewrite.feed(decoder.flush()) + rewrite.close()
-    except (codec.DecodeError, RewriteLimitError) as exc:
+            pending += text.feed(decoder.flush()) + text.close()
+    except (codec.DecodeError, CharsetError, RewriteLimitError) as exc:
         log.warning("cannot rewrite HTML: %s: %s", request.path, exc)
         return _decided(pipe, request, pages.error(502), rewrite)
     except (aiohttp.ClientError, TimeoutError):
@@ -564,12 +567,12 @@ async def _rewrite(
         pacing.sent += len(data)
         await out.write(data)
         while chunk := await pacing.read():
-            data = rewrite.feed(decoder.feed(chunk))
+            data = text.feed(decoder.feed(chunk))
             if data:
                 data = encoder.feed(data)
                 pacing.sent += len(data)
                 await out.write(data)
-        data = encoder.feed(rewrite.feed(decoder.flush()) + rewrite.close()) + encoder.finish()
+        data = encoder.feed(text.feed(decoder.flush()) + text.close()) + encoder.finish()
         pacing.sent += len(data)
         await out.write(data)
         with contextlib.suppress(ConnectionResetError):
@@ -578,6 +581,7 @@ async def _rewrite(
         aiohttp.ClientError,
         TimeoutError,
         codec.DecodeError,
+        CharsetError,
         RewriteLimitError,
     ) as exc:
         _decided(pipe, request, out, rewrite)
