@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from multidict import CIMultiDict
 from proxy.consent.enforce import ConsentRewrite, compile_plan
 from proxy.consent.model import ConsentPolicy, read_consent
 from proxy.consent.rules import load_rules
+from proxy.html import Rewriter
 from proxy.html.charset import CharsetError, determine, encoding_for_label, prescan
 from proxy.http.transcode import PageText
 from proxy.ui.banner import Templates
@@ -194,6 +196,34 @@ def test_ascii_compatible_pages_keep_their_bytes_and_get_inserts_they_can_read()
     assert page.encoding is not None and page.encoding.name == "default"
     banner = out[out.index(b'id="cp-banner"') :]
     assert max(banner) < 0x80  # unknown encoding: inserted text as character references
+
+
+# -- XHTML: self-closing tags have no content ----------------------------------------------
+
+
+def test_xml_mode_self_closing_script_is_a_whole_element() -> None:
+    page = (
+        b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><head>'
+        b'<script src="/own.js"/>'
+        b'<script src="https://www.google-analytics.com/analytics.js"/>'
+        b"<title/><script src='https://www.googletagmanager.com/gtm.js?id=G'></script></head>"
+        b"<body><p>kept</p></body></html>"
+    )
+    out, _ = rewritten(page, None, 4096, xml=True)
+    assert b"google" not in out and b'<script src="/own.js"/>' in out and b"kept" in out
+    root = ET.fromstring(out)  # still well-formed XML, banner and all
+    assert root.find(".//{http://www.w3.org/1999/xhtml}p") is not None
+    # Read as HTML, the first <script/> opens raw text that hides the trackers after it.
+    assert b"googletagmanager" in Rewriter().feed(page)
+
+
+def test_inserted_markup_is_well_formed_xml() -> None:
+    """The banner and the placeholders go into XHTML pages too."""
+    fb = '<div class="fb-like" data-href="https://example.com/"></div>'
+    page = f'<html xmlns="http://www.w3.org/1999/xhtml"><head><title>t</title></head><body>{fb}<p>x</p></body></html>'
+    out, _ = rewritten(page.encode(), "utf-8", 4096, xml=True)
+    assert b"cp-ph" in out and b"cp-banner" in out and b"cp-grant-social" in out
+    ET.fromstring(out)
 
 
 def test_incremental_codecs_round_trip_every_split() -> None:

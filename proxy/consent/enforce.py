@@ -347,7 +347,7 @@ class ConsentRewrite:
                 ]
             static = plan.inserts.body_end if isinstance(plan.inserts.body_end, str) else ""
             inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
-            self._rewriter = Rewriter(handlers, inserts, encoding=self._encoding)
+            self._rewriter = Rewriter(handlers, inserts, encoding=self._encoding, xml=self._xml)
         return self._rewriter
 
     @property
