@@ -25,9 +25,11 @@ from proxy.consent.model import ConsentReader
 from proxy.consent.reload import RulesState, watch
 from proxy.consent.rules import RuleSet
 from proxy.html import RewriteLimitError
-from proxy.http import codec, pages, pool, websocket
+from proxy.html.charset import CharsetError
+from proxy.http import codec, mime, pages, pool, websocket
 from proxy.http.deadlines import Pacing, Watchdog
 from proxy.http.hook import BodyRewrite, RequestInfo, RewriteFactory
+from proxy.http.transcode import PageText
 from proxy.http.upstream import (
     BodyStream,
     BodyTooLarge,
@@ -50,7 +52,6 @@ ACCESS_LOG = web.AppKey("access_log", JsonLines)
 PIPELINE: web.AppKey[Pipeline] = web.AppKey("pipeline")
 log = logging.getLogger("consent_proxy")
 
-HTML_TYPES = ("text/html", "application/xhtml+xml")
 NO_BODY_STATUS = (204, 304)
 _CHUNK = 64 * 1024
 # Longer request lines get 414, longer header lines 431 (server.py tells them apart).
@@ -247,13 +248,15 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
     try:
         try:
             upstream = await _send(request, session, url, headers, body, pacing)
-            if upstream.status == 206 and _is_html(upstream) and request.method in ("GET", "HEAD"):
+            ctype = _content_type(upstream)
+            if upstream.status == 206 and ctype.html and request.method in ("GET", "HEAD"):
                 # A slice of a page cannot be rewritten: ask for the whole page instead.
                 upstream.close()
                 headers.popall("Range", None)
                 headers.popall("If-Range", None)
                 pacing.expect_answer()  # a new request: a new deadline
                 upstream = await _send(request, session, url, headers, None, pacing)
+                ctype = _content_type(upstream)
         except BodyTooLarge:
             return pages.error(413, close=True)
         except ClientTooSlow:
@@ -273,51 +276,32 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
         # As ``async with upstream`` (release: the connection goes back to the pool,
         # or is closed if its body was not read whole), without its two frames.
         try:
-            html = _is_html(upstream)
+            html = ctype.html
+            if html is None and (upstream.status in NO_BODY_STATUS or upstream.method == "HEAD"):
+                html = False
             first = b""  # what was read to sniff the type: it goes first
             if html is None:
                 try:
-                    first = await pacing.read()
+                    first, html = await _sniff(upstream, pacing)
                 except (aiohttp.ClientError, TimeoutError):
                     return pages.error(502)
-                html = _sniff_html(first)
             if html and upstream.status not in NO_BODY_STATUS:
                 page = rewrite or pipe.rewrite(
                     RequestInfo(request.method, raw_path, request.headers)
                 )
                 if page.passes_through and request.method != "HEAD":
-                    return await _passthrough(pipe, request, upstream, first, pacing, None, page)
-                return await _rewrite(pipe, request, upstream, first, pacing, page)
+                    return await _passthrough(
+                        pipe, request, upstream, ctype, first, pacing, None, page
+                    )
+                return await _rewrite(pipe, request, upstream, ctype, first, pacing, page)
             variant = rewrite.variant if rewrite is not None and translated else None
-            return await _passthrough(pipe, request, upstream, first, pacing, variant)
+            return await _passthrough(pipe, request, upstream, ctype, first, pacing, variant)
         finally:
             upstream.release()
             if body is not None:
                 await upstream.wait_for_close()  # the request body's writer
     finally:
         pacing.close()
-
-
-_HTML_STARTS = (
-    b"<!doctype html",
-    b"<html",
-    b"<head",
-    b"<body",
-    b"<script",
-    b"<iframe",
-    b"<h1",
-    b"<div",
-    b"<font",
-    b"<table",
-    b"<a ",
-    b"<style",
-    b"<title",
-    b"<b ",
-    b"<br",
-    b"<p>",
-    b"<p ",
-    b"<!--",
-)
 
 
 def _translate_validators(headers: CIMultiDict[str], variant: str) -> bool:
@@ -378,33 +362,51 @@ async def _send(
     return upstream
 
 
-def _is_html(upstream: aiohttp.ClientResponse) -> bool | None:
-    """By Content-Type; None when there is none and the body must be sniffed."""
-    ctype = upstream.headers.get("Content-Type")
-    if ctype is None:
-        if upstream.status in NO_BODY_STATUS or upstream.method == "HEAD":
-            return False
-        if "Content-Encoding" in upstream.headers:
-            return False
-        return None
-    return _html_type(ctype)
+def _content_type(upstream: aiohttp.ClientResponse) -> mime.ResponseType:
+    return mime.response_type(tuple(upstream.headers.getall("Content-Type", ())))
 
 
-@functools.lru_cache(maxsize=256)
-def _html_type(content_type: str) -> bool:
-    return content_type.split(";", 1)[0].strip().lower() in HTML_TYPES
+async def _sniff(upstream: aiohttp.ClientResponse, pacing: Pacing) -> tuple[bytes, bool]:
+    """The first bytes of an untyped body (enough to tell), and whether a browser
+    might render it as HTML."""
+    sniffer = mime.Sniffer(upstream.headers.get("Content-Encoding"))
+    first = b""
+    while chunk := await pacing.read():
+        first += chunk
+        if sniffer.feed(chunk):
+            break
+    return first, sniffer.html
 
 
-def _sniff_html(data: bytes) -> bool:
-    """The WHATWG MIME sniffing patterns for HTML, after leading whitespace or BOM."""
-    head = data.lstrip(b"\xef\xbb\xbf").lstrip(b" \t\n\r\f")[:16].lower()
-    return head.startswith(_HTML_STARTS)
+def _one_content_type(headers: CIMultiDict[str], ctype: mime.ResponseType) -> None:
+    """Exactly one Content-Type, as ``ctype`` says (or none, as the origin sent)."""
+    if ctype.changed:
+        headers.popall("Content-Type", None)
+        if ctype.header is not None:
+            headers["Content-Type"] = ctype.header
+
+
+class UntypedResponse(web.StreamResponse):
+    """A response that leaves without a Content-Type, as the origin's did: aiohttp
+    would add ``application/octet-stream``, and browsers download what they would
+    otherwise sniff and show. (Not ``text/html`` either: that would make a body a
+    browser reads as text, or refuses to sniff under ``nosniff``, run as a page.)"""
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        self.headers.popall("Content-Type", None)
+
+
+def _response(status: int, reason: str | None, headers: CIMultiDict[str]) -> web.StreamResponse:
+    kind = web.StreamResponse if "Content-Type" in headers else UntypedResponse
+    return kind(status=status, reason=reason, headers=headers)
 
 
 async def _passthrough(
     pipe: Pipeline,
     request: web.Request,
     upstream: aiohttp.ClientResponse,
+    ctype: mime.ResponseType,
     first: bytes,
     pacing: Pacing,
     variant: str | None,
@@ -414,6 +416,7 @@ async def _passthrough(
     change nothing for this visitor; its headers still say it depends on consent."""
     settings = pipe.settings
     headers = response_headers(upstream.headers, settings)
+    _one_content_type(headers, ctype)
     if page is not None:
         page.fix_headers(headers)
         variant = page.variant
@@ -422,7 +425,7 @@ async def _passthrough(
     length = upstream.headers.get("Content-Length")
     if length is not None and length.isdigit() and upstream.status != 204:
         headers["Content-Length"] = length  # the same bytes (a 304: the page's)
-    out = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+    out = _response(upstream.status, upstream.reason, headers)
     if request.method == "HEAD" or upstream.status in NO_BODY_STATUS or upstream.status < 200:
         await out.prepare(request)
         return out
@@ -466,10 +469,15 @@ def _truncate(
 
 
 def _rewritten_headers(
-    settings: Settings, upstream: aiohttp.ClientResponse, variant: str, coding: str | None
+    settings: Settings,
+    upstream: aiohttp.ClientResponse,
+    ctype: mime.ResponseType,
+    variant: str,
+    coding: str | None,
 ) -> CIMultiDict[str]:
     """Response headers for a body the proxy rewrites (and maybe re-encodes)."""
     headers = response_headers(upstream.headers, settings)
+    _one_content_type(headers, ctype)
     for name in ("Content-Encoding", "Accept-Ranges", "Content-MD5", "Digest"):
         headers.popall(name, None)
     if "ETag" in headers:
@@ -484,6 +492,7 @@ async def _rewrite(
     pipe: Pipeline,
     request: web.Request,
     upstream: aiohttp.ClientResponse,
+    ctype: mime.ResponseType,
     first: bytes,
     pacing: Pacing,
     rewrite: BodyRewrite,
@@ -497,16 +506,17 @@ async def _rewrite(
         log.warning("cannot decode HTML: %s: %s", log_path(request.raw_path), exc)
         return _decided(pipe, request, pages.error(502), rewrite)
     encoder = codec.Encoder(codec.choose_encoding(request.headers.get("Accept-Encoding")))
-    headers = _rewritten_headers(settings, upstream, rewrite.variant, encoder.coding)
+    headers = _rewritten_headers(settings, upstream, ctype, rewrite.variant, encoder.coding)
     if request.method == "HEAD":
         rewrite.fix_headers(headers)
         headers.popall("X-Consent-Actions", None)  # no body was rewritten to report on
-        out = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+        out = _response(upstream.status, upstream.reason, headers)
         await out.prepare(request)
         return _decided(pipe, request, out, rewrite)
     # The first 64 KB are decoded and rewritten before anything is sent, so a body that
     # cannot be decoded (or a bomb that explodes at once) still gets a clean 502, and a
     # page that arrived whole is answered whole, with a Content-Length.
+    text = PageText(rewrite, ctype.charset, ctype.xml)  # in the page's character encoding
     try:
         pending, consumed = b"", 0
         while consumed < _CHUNK:  # however the network splits the first 64 KB
@@ -514,17 +524,17 @@ async def _rewrite(
             if not chunk:
                 break
             consumed += len(chunk)
-            pending += rewrite.feed(decoder.feed(chunk))
+            pending += text.feed(decoder.feed(chunk))
         whole = upstream.content.at_eof()
         if whole:
-            pending += rewrite.feed(decoder.flush()) + rewrite.close()
-    except (codec.DecodeError, RewriteLimitError) as exc:
+            pending += text.feed(decoder.flush()) + text.close()
+    except (codec.DecodeError, CharsetError, RewriteLimitError) as exc:
         log.warning("cannot rewrite HTML: %s: %s", log_path(request.raw_path), exc)
         return _decided(pipe, request, pages.error(502), rewrite)
     except (aiohttp.ClientError, TimeoutError):
         return _decided(pipe, request, pages.error(502), rewrite)
     rewrite.fix_headers(headers)
-    out = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+    out = _response(upstream.status, upstream.reason, headers)
     if whole:
         body = encoder.feed(pending) + encoder.finish()
         out.content_length = len(body)
@@ -539,17 +549,23 @@ async def _rewrite(
         pacing.sent += len(data)
         await out.write(data)
         while chunk := await pacing.read():
-            data = rewrite.feed(decoder.feed(chunk))
+            data = text.feed(decoder.feed(chunk))
             if data:
                 data = encoder.feed(data)
                 pacing.sent += len(data)
                 await out.write(data)
-        data = encoder.feed(rewrite.feed(decoder.flush()) + rewrite.close()) + encoder.finish()
+        data = encoder.feed(text.feed(decoder.flush()) + text.close()) + encoder.finish()
         pacing.sent += len(data)
         await out.write(data)
         with contextlib.suppress(ConnectionResetError):
             await out.write_eof()
-    except (aiohttp.ClientError, TimeoutError, codec.DecodeError, RewriteLimitError) as exc:
+    except (
+        aiohttp.ClientError,
+        TimeoutError,
+        codec.DecodeError,
+        CharsetError,
+        RewriteLimitError,
+    ) as exc:
         _decided(pipe, request, out, rewrite)
         return _truncate(request, out, exc)
     return _decided(pipe, request, out, rewrite)

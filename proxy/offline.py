@@ -10,6 +10,8 @@ from proxy.consent.enforce import ConsentRewrite, compile_plan
 from proxy.consent.examples import run_examples
 from proxy.consent.model import ConsentPolicy, parse_consent_arg
 from proxy.consent.rules import RuleError, RuleSet, all_errors, load_rules
+from proxy.html.charset import CharsetError
+from proxy.http.transcode import PageText
 
 EXIT_FAILED = 1
 
@@ -57,7 +59,14 @@ def rewrite(
         print(f"consent-proxy: error: {file}: {exc.strerror}", file=sys.stderr)
         return 2
     page = ConsentRewrite(compile_plan(ruleset, consent), "/", debug_headers=False)
-    sys.stdout.buffer.write(page.feed(data) + page.close())
+    # Read in its encoding as the proxy reads it (BOM, <meta>; XHTML by its name).
+    text = PageText(page, None, xml=file.endswith((".xhtml", ".xht")))
+    try:
+        out = text.feed(data) + text.close()
+    except CharsetError as exc:
+        print(f"consent-proxy: error: {file}: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.buffer.write(out)
     sys.stdout.buffer.flush()
     if explain:
         print(f"consent: {consent.header()}; rules={ruleset.generation}", file=sys.stderr)

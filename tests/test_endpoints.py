@@ -220,7 +220,7 @@ async def test_banner_only_for_undecided_and_only_on_pages(site: TestServer) -> 
         # First in <body>: the first thing the keyboard and screen readers meet.
         assert page.index("<body><style>#cp-banner") == page.index("<body>")
         assert page.count('id="cp-banner"') == 1 and page.endswith("<p>hi</p></body></html>")
-        assert '<input type="hidden" name="next" value="/a?b=c">' in page
+        assert '<input type="hidden" name="next" value="/a?b=c" />' in page
         async with s.get(site.make_url("/a?bodyless=1")) as r:
             page = await r.text()
         assert page.startswith("<!doctype html><title>t</title><p>hi</p><style>#cp-banner")

@@ -223,7 +223,7 @@ class ConsentRewrite:
         self._path = path
         self._templates = templates
         self._styled = False
-        self._document: bool | None = None  # a whole page (not a fragment)? first bytes tell
+        self._start = b""  # the first 4 KB: whether this is a whole page (not a fragment)
         self.bytes_in = 0
         self.bytes_out = 0
         self.seconds = 0.0
@@ -236,6 +236,11 @@ class ConsentRewrite:
         self._forms_placed = False
         self._rewriter: Rewriter | None = None  # made when the first HTML arrives
         self._changes: bool | None = None  # whether the page can change at all
+        self._encoding = "utf-8"
+        self._xml = False
+
+    def set_format(self, encoding: str, xml: bool) -> None:
+        self._encoding, self._xml = encoding, xml
 
     @property
     def variant(self) -> str:
@@ -306,7 +311,7 @@ class ConsentRewrite:
     def _banner(self) -> str:
         """The banner, once per page, for a visitor who has not decided, on whole pages
         only (not on HTML fragments)."""
-        if self._templates is None or self.consent.decided or not self._document:
+        if self._templates is None or self.consent.decided or not self._document():
             return ""
         if self._banner_placed:
             return ""
@@ -316,7 +321,7 @@ class ConsentRewrite:
     @property
     def _rw(self) -> Rewriter:
         if self._rewriter is None and not self._changes_anything():
-            self._rewriter = Rewriter()  # byte for byte, at no cost
+            self._rewriter = Rewriter(encoding=self._encoding)  # byte for byte, at no cost
         if self._rewriter is None:
             plan = self.plan
             # Hosts are hints: the rewriter looks closer only at tags that name one in a
@@ -342,7 +347,7 @@ class ConsentRewrite:
                 ]
             static = plan.inserts.body_end if isinstance(plan.inserts.body_end, str) else ""
             inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
-            self._rewriter = Rewriter(handlers, inserts)
+            self._rewriter = Rewriter(handlers, inserts, encoding=self._encoding, xml=self._xml)
         return self._rewriter
 
     @property
@@ -360,6 +365,10 @@ class ConsentRewrite:
         whose <body> start tag was left out (or never came)."""
         self._forms_placed = True
         return "".join(grant_form(c) for c in self._held) + self._banner()
+
+    def _document(self) -> bool:
+        head = self._start.lower()
+        return any(t in head for t in (b"<html", b"<body", b"<!doctype html"))
 
     def _style(self) -> str:
         """The placeholder styles, once per page, before the first placeholder."""
@@ -383,9 +392,8 @@ class ConsentRewrite:
                 el.set_attribute("content", fixed)
 
     def feed(self, chunk: bytes) -> bytes:
-        if self._document is None:
-            head = chunk[:4096].lower()
-            self._document = any(t in head for t in (b"<html", b"<body", b"<!doctype html"))
+        if len(self._start) < 4096:  # however the page is split into chunks
+            self._start += chunk[: 4096 - len(self._start)]
         start = time.perf_counter()
         out = self._rw.feed(chunk)
         self.seconds += time.perf_counter() - start
@@ -462,6 +470,9 @@ class Untouched:
         self.consent = consent
         self._debug = debug_headers
         self.variant = plan.variant
+
+    def set_format(self, encoding: str, xml: bool) -> None:
+        return None
 
     def feed(self, chunk: bytes) -> bytes:
         return chunk

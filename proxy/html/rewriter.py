@@ -307,10 +307,14 @@ class Rewriter:
         document_handlers: DocumentHandlers | None = None,
         *,
         encoding: str = "utf-8",
+        xml: bool = False,
         text_limit: int = 64 * 1024,
         buffer_limit: int = 8 * 1024 * 1024,
     ) -> None:
+        """``xml``: the page is XHTML, where a self-closing tag (``<script src=x/>``)
+        is a whole element with no content, not the start of raw text."""
         self._encoding = encoding
+        self._xml = xml
         self._text_limit = text_limit
         self._buffer_limit = buffer_limit
         # The key of the compiled program: plain tuples, compared in C.
@@ -430,17 +434,23 @@ class Rewriter:
         deferred: list[Handler] = []
         if not self._removing:
             el = self._match(name, raw, name_end, deferred)
-        if name in lexer.RAWTEXT:
+        empty = self._xml and raw.endswith(b"/>")  # XHTML: nothing inside, no end tag
+        if name in lexer.RAWTEXT and not empty:
             self._raw = _Raw(name, name == "script", el, deferred)
             if el is None:
                 self._open(name, raw)
         elif el is not None:
-            self._apply(el, name)
+            for handler in deferred:  # a raw-text element with no text
+                handler(el)
+                if el.removed:
+                    break
+            self._apply(el, name, empty)
         else:
             self._open(name, raw)
-        if name == "plaintext":
+        if name == "plaintext" and not empty:
             self._plaintext = True
-        self._track(name, raw, name_end)
+        if not empty:
+            self._track(name, raw, name_end)
 
     def _open(self, name: str, raw: bytes, watch: _Watch | None = None) -> None:
         """Emit an unchanged start tag and follow it if a watch is open around it."""
@@ -563,10 +573,10 @@ class Rewriter:
                         break
         return el
 
-    def _apply(self, el: Element, name: str) -> None:
+    def _apply(self, el: Element, name: str, empty: bool = False) -> None:
         before = el._encode(el.before_html)
         after = el._encode(el.after_html)
-        void = name in lexer.VOID
+        void = empty or name in lexer.VOID
         if el.removed:
             self._emit(before + el._encode([el.replacement]))
             if void:

@@ -23,6 +23,12 @@ class BodyRewrite(Protocol):
         """Whether the page would leave exactly as it came (it can skip decoding)."""
         ...
 
+    def set_format(self, encoding: str, xml: bool) -> None:
+        """The page's encoding (a Python codec of an ASCII-compatible encoding: what
+        inserted markup is written in) and whether it is XHTML (a self-closing tag has
+        no content). Called before the first ``feed``; the default is UTF-8 HTML."""
+        ...
+
     def feed(self, chunk: bytes) -> bytes: ...
 
     def close(self) -> bytes: ...
@@ -55,6 +61,9 @@ class Identity:
 
     variant = "id"
     passes_through = False  # the proxy's own hook stays on the rewrite path
+
+    def set_format(self, encoding: str, xml: bool) -> None:
+        return None
 
     def feed(self, chunk: bytes) -> bytes:
         return chunk
