@@ -1,0 +1,22 @@
+/* consent-proxy surrogate: Facebook JavaScript SDK (FB), no login, no plugins, nothing sent */
+(w => {
+  if (w.FB && w.FB.init) return; // the real SDK, or this one
+  const later = (f, x) => typeof f == "function" && setTimeout(() => f(x));
+  const out = { status: "unknown", authResponse: null }; // what the SDK says of a visitor not logged in
+  const none = () => {};
+  const last = a => [...a].reverse().find(x => typeof x == "function");
+  w.FB = {
+    init: none, getAuthResponse: () => null, getAccessToken: () => null, getUserID: () => "",
+    getLoginStatus: cb => later(cb, out), login: cb => later(cb, out), logout: cb => later(cb, out),
+    api: (...a) => later(last(a), { error: { message: "Unavailable without consent", type: "OAuthException", code: 0 } }),
+    ui: (p, cb) => later(cb), // as when the visitor closes the dialog
+    XFBML: { parse: (el, cb) => later(cb) },
+    Event: { subscribe: none, unsubscribe: none },
+    AppEvents: { logEvent: none, logPageView: none, logPurchase: none, activateApp: none, EventNames: {}, ParameterNames: {} },
+    Canvas: { setAutoGrow: none, setSize: none, scrollTo: none, setDoneLoading: none },
+  };
+  // The SDK calls window.fbAsyncInit once it has loaded: wait for the page's own scripts too.
+  const init = () => { const f = w.fbAsyncInit; if (typeof f == "function" && !f.hasRun) { f.hasRun = true; f(); } };
+  if (document.readyState == "loading") document.addEventListener("DOMContentLoaded", init);
+  else setTimeout(init);
+})(window);
