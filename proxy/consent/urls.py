@@ -19,6 +19,7 @@ because that is what the browser fetches:
 Relative URLs and URLs of other schemes (``data:``, ``javascript:``, ``blob:``,
 ``mailto:``) have no third-party host: ``url_host`` gives None for them. Entity
 references are decoded before (the rewriter's attribute values are decoded).
+``url_target`` gives the path too, for entries that name a path on a shared host.
 """
 
 from __future__ import annotations
@@ -46,35 +47,54 @@ def url_host(value: str, page_scheme: str | None = None) -> str | None:
     ``page_scheme`` is the scheme of the page the URL appears on ("http"/"https");
     unknown (None), a ``scheme:host`` form is read as a host, the cautious reading.
     """
+    target = url_target(value, page_scheme)
+    return None if target is None else target[0]
+
+
+def url_target(value: str, page_scheme: str | None = None) -> tuple[str, str] | None:
+    """(host, path) that ``value`` points at, read as ``url_host`` reads it; the path
+    has backslashes as slashes, no query or fragment, and is "/" when empty. None
+    when the URL has no host of its own."""
     url = _TAB_OR_NEWLINE.sub("", value[:_MAX_URL].strip(_C0_OR_SPACE))
     match = _SCHEME.match(url)
     if match is None:
         # No scheme: relative, unless it starts with two slashes (either kind).
         if url[:2].replace("\\", "/") != "//":
             return None
-        return _authority_host(url[2:])
+        return _authority(url[2:])
     scheme = match.group(1).lower()
     if scheme not in SPECIAL_SCHEMES:
         return None
     rest = url[match.end() :]
     if scheme == page_scheme and rest[:2].replace("\\", "/") != "//":
         return None  # "https:x" and "https:/x" on an https page: a path of the page's host
-    return _authority_host(rest.lstrip("/\\"))
+    return _authority(rest.lstrip("/\\"))
 
 
-def _authority_host(rest: str) -> str | None:
+def _authority(rest: str) -> tuple[str, str] | None:
     end = len(rest)
     for stop in "/\\?#":
         at = rest.find(stop)
         if at != -1 and at < end:
             end = at
-    authority = rest[:end]
-    host = authority.rpartition("@")[2]
-    if host.startswith("["):  # an IPv6 literal keeps its brackets' content
-        close = host.find("]")
-        return host[1:close].lower() if close > 1 else None
-    host = host.partition(":")[0]
-    return normalize_host(host)
+    authority = rest[:end].rpartition("@")[2]
+    host: str | None
+    if authority.startswith("["):  # an IPv6 literal keeps its brackets' content
+        close = authority.find("]")
+        host = authority[1:close].lower() if close > 1 else None
+    else:
+        host = normalize_host(authority.partition(":")[0])
+    if host is None:
+        return None
+    return host, _path(rest[end:])
+
+
+def _path(rest: str) -> str:
+    for stop in "?#":
+        at = rest.find(stop)
+        if at != -1:
+            rest = rest[:at]
+    return rest.replace("\\", "/") or "/"
 
 
 def normalize_host(host: str) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.consent.urls import DomainTable, srcset_urls, url_host
+from proxy.consent.urls import DomainTable, srcset_urls, url_host, url_target
 
 
 @pytest.mark.parametrize(
@@ -51,6 +51,22 @@ from proxy.consent.urls import DomainTable, srcset_urls, url_host
 )
 def test_url_host_reads_urls_as_browsers_do(value: str, page: str | None, host: str | None) -> None:
     assert url_host(value, page) == host
+
+
+@pytest.mark.parametrize(
+    ("value", "target"),
+    [
+        ("https://www.google.com/maps/embed?pb=1", ("www.google.com", "/maps/embed")),
+        ("https:\\\\www.google.com\\maps\\embed#x", ("www.google.com", "/maps/embed")),
+        ("//www.google.com", ("www.google.com", "/")),
+        ("//www.google.com?maps", ("www.google.com", "/")),
+        ("https://www.google.com#/maps", ("www.google.com", "/")),
+        ("https://www.google.com/ma\tps", ("www.google.com", "/maps")),
+        ("/maps", None),
+    ],
+)
+def test_url_target_gives_the_path_too(value: str, target: tuple[str, str] | None) -> None:
+    assert url_target(value, "https") == target
 
 
 def test_url_host_never_raises_on_garbage() -> None:
