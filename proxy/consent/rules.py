@@ -338,6 +338,7 @@ def unbalanced(html: str) -> str | None:
     return f"<{stack[-1]}> is not closed" if stack else None
 
 
+CATALOGUE_FILE = "catalogue.toml"  # the catalogue's mapping table, beside the rules
 IGNORED = re.compile(r"^(\.|#)|~$|\.(swp|swx|tmp|bak)$")
 
 
@@ -352,9 +353,13 @@ def read_dir(directory: Path) -> dict[str, str]:
 
 
 def build_ruleset(files: dict[str, str], directory: str) -> RuleSet:
-    """Parse a snapshot of rule files; RuleError (with ``errors`` for all) on problems."""
+    """Parse a snapshot of rule files; RuleError (with ``errors`` for all) on problems.
+    ``catalogue.toml`` is not a vendor rule (proxy.consent.catalogue reads it), but
+    its text is part of the generation."""
     rules, errors = [], []
     for name, text in sorted(files.items()):
+        if name == CATALOGUE_FILE:
+            continue
         try:
             rules.append(parse_rule(name[: -len(".toml")], text, f"{directory}/{name}"))
         except RuleError as exc:
