@@ -1,0 +1,234 @@
+"""Every URL an HTML element makes the browser contact by being on the page, and
+what it takes to stop that contact: removing the element, or one attribute.
+
+Pure and catalogue-free: ``contacts(tag, get)`` reads an element through its
+attribute getter (the rewriter's ``Element.get``: names lower case, values with
+character references decoded) and yields one ``Contact`` per URL. The forms, as
+browsers load them (FORMS holds the plain ones as data):
+
+- loads: script src (and svg script href / xlink:href), iframe/frame src, iframe
+  srcdoc (the URLs of the document inside it), img/source src and srcset, the
+  lazy-loading attributes (data-src, data-srcset, data-lazy-src, data-lazy-srcset,
+  data-original) that a loader script copies into place, video/audio/track src,
+  embed src, object data, svg image and feImage href / xlink:href, input
+  type=image src, link href and imagesrcset when a rel token fetches
+  (stylesheet, icons, preconnect, dns-prefetch, preload, prefetch, modulepreload,
+  prerender, manifest), base href (every relative URL after it would go there),
+  meta http-equiv=refresh (the page navigates there by itself);
+- decorations, whose attribute alone goes: a/area ping (the link stays), video
+  poster, the legacy background attribute of body and table cells, url() and
+  strings in a style attribute, and the lazy attributes of elements that load
+  nothing themselves (a div whose loader script sets a background).
+
+Not contacts: ``<a href>`` and ``<form action>`` (a navigation the visitor starts;
+a form post sends what the visitor typed to where the page says, like a link),
+``<use href>`` to another site (browsers refuse cross-origin use), event handler
+attributes (their script is judged only if it runs some other way), CSS in
+``<style>`` elements (their text goes through the text check with the scripts).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from proxy.consent.urls import srcset_urls
+from proxy.html import lexer
+
+REMOVE = "remove"  # the element goes, with its content
+STRIP = "strip"  # the attribute goes, the element stays
+
+Getter = Callable[[str], str | None]
+
+# How an attribute's value holds URLs.
+URL, SRCSET, LIST, REFRESH, STYLE, DOCUMENT = (
+    "url",
+    "srcset",
+    "list",
+    "refresh",
+    "style",
+    "document",
+)
+
+_SVG_HREF = (("href", URL, REMOVE), ("xlink:href", URL, REMOVE))
+FORMS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "script": (("src", URL, REMOVE), *_SVG_HREF),
+    "iframe": (("src", URL, REMOVE), ("srcdoc", DOCUMENT, REMOVE)),
+    "frame": (("src", URL, REMOVE),),
+    "img": (("src", URL, REMOVE), ("srcset", SRCSET, REMOVE)),
+    # An HTML <image> is parsed as <img>; an svg <image> loads its href.
+    "image": (("src", URL, REMOVE), ("srcset", SRCSET, REMOVE), *_SVG_HREF),
+    "feimage": _SVG_HREF,
+    "source": (("src", URL, REMOVE), ("srcset", SRCSET, REMOVE)),
+    "video": (("src", URL, REMOVE), ("poster", URL, STRIP), ("data-poster", URL, STRIP)),
+    "audio": (("src", URL, REMOVE),),
+    "track": (("src", URL, REMOVE),),
+    "embed": (("src", URL, REMOVE),),
+    "object": (("data", URL, REMOVE),),
+    "base": (("href", URL, REMOVE),),
+    "a": (("ping", LIST, STRIP),),
+    "area": (("ping", LIST, STRIP),),
+}
+LAZY = (
+    ("data-src", URL),
+    ("data-srcset", SRCSET),
+    ("data-lazy-src", URL),
+    ("data-lazy-srcset", SRCSET),
+    ("data-original", URL),
+)
+# Elements that load something themselves: a lazy URL on them is their load.
+_LOADERS = frozenset(
+    {"img", "image", "source", "picture", "iframe", "frame", "video", "audio", "track"}
+    | {"embed", "object", "script"}
+)
+_BACKGROUND = frozenset({"body", "table", "thead", "tbody", "tfoot", "tr", "td", "th"})
+FETCHING_RELS = frozenset(
+    {"stylesheet", "icon", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon"}
+    | {"preconnect", "dns-prefetch", "preload", "prefetch", "modulepreload", "prerender"}
+    | {"manifest"}
+)
+_ASCII_WS = " \t\n\f\r"
+_MAX_DEPTH = 4  # levels of srcdoc inside srcdoc read for their elements
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One URL an element makes the browser contact: the attribute it is in (for a
+    srcdoc, ``srcdoc``), the URL as written, and what stops it."""
+
+    attribute: str
+    url: str
+    action: str
+
+
+def contacts(tag: str, get: Getter, depth: int = 0) -> Iterator[Contact]:
+    """Every URL element ``tag`` (lower case) makes the browser contact."""
+    for attribute, how, action in _forms(tag, get):
+        value = get(attribute)
+        if value is None:
+            continue
+        for url in _urls(value, how, depth):
+            yield Contact(attribute, url, action)
+
+
+def _forms(tag: str, get: Getter) -> Iterator[tuple[str, str, str]]:
+    yield from FORMS.get(tag, ())
+    if tag == "link":
+        rels = (get("rel") or "").lower().split()
+        if any(rel in FETCHING_RELS for rel in rels):
+            yield "href", URL, REMOVE
+            yield "imagesrcset", SRCSET, REMOVE
+    elif tag == "input":
+        if (get("type") or "").strip(_ASCII_WS).lower() == "image":
+            yield "src", URL, REMOVE
+    elif tag == "meta":
+        if (get("http-equiv") or "").strip(_ASCII_WS).lower() == "refresh":
+            yield "content", REFRESH, REMOVE
+    elif tag in _BACKGROUND:
+        yield "background", URL, STRIP
+    lazy_action = REMOVE if tag in _LOADERS else STRIP
+    for attribute, how in LAZY:
+        yield attribute, how, lazy_action
+    yield "style", STYLE, STRIP
+
+
+def _urls(value: str, how: str, depth: int) -> Iterator[str]:
+    if how == URL:
+        yield value
+    elif how == SRCSET:
+        yield from srcset_urls(value)
+    elif how == LIST:
+        yield from value.split()
+    elif how == REFRESH:
+        url = refresh_url(value)
+        if url is not None:
+            yield url
+    elif how == STYLE:
+        yield from style_urls(value)
+    elif how == DOCUMENT:
+        yield from document_urls(value, depth + 1)
+
+
+def refresh_url(content: str) -> str | None:
+    """The URL a ``<meta http-equiv=refresh content=...>`` navigates to, read with
+    the HTML standard's declarative-refresh steps (None: none, or not a refresh)."""
+    text, pos, n = content, 0, len(content)
+
+    def skip_ws(at: int) -> int:
+        while at < n and text[at] in _ASCII_WS:
+            at += 1
+        return at
+
+    pos = skip_ws(pos)
+    digits = pos
+    while pos < n and text[pos].isascii() and text[pos].isdigit():
+        pos += 1
+    if pos == digits and (pos >= n or text[pos] != "."):
+        return None
+    while pos < n and (text[pos] == "." or (text[pos].isascii() and text[pos].isdigit())):
+        pos += 1
+    if pos >= n:
+        return None  # a refresh of the page itself
+    if text[pos] not in ";," + _ASCII_WS:
+        return None
+    pos = skip_ws(pos)
+    if pos < n and text[pos] in ";,":
+        pos = skip_ws(pos + 1)
+    url = text[pos:]
+    if text[pos : pos + 3].lower() == "url":
+        after = skip_ws(pos + 3)
+        if after < n and text[after] == "=":
+            pos = skip_ws(after + 1)
+            url = text[pos:]
+    if url[:1] in ("'", '"'):
+        quote = url[0]
+        url = url[1:]
+        end = url.find(quote)
+        if end != -1:
+            url = url[:end]
+    return url or None
+
+
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9A-Fa-f]{1,6})[ \t\n\r\f]?|(.))", re.S)
+_CSS_URL = re.compile(r"url\(\s*(?:\"([^\"]*)\"?|'([^']*)'?|([^)\s]*))", re.I)
+_CSS_STRING = re.compile(r"\"([^\"]*)\"|'([^']*)'")
+
+
+def style_urls(value: str) -> Iterator[str]:
+    """The URLs in a style attribute: url(...) values and strings (image-set()
+    takes plain strings), CSS escapes decoded."""
+    if "url" not in value.lower() and "\\" not in value and "image-set" not in value.lower():
+        return
+    text = _CSS_ESCAPE.sub(_css_unescape, value)
+    for m in _CSS_URL.finditer(text):
+        yield next(g for g in m.groups() if g is not None)
+    for m in _CSS_STRING.finditer(_CSS_URL.sub(" ", text)):
+        yield m.group(1) if m.group(1) is not None else m.group(2)
+
+
+def _css_unescape(m: re.Match[str]) -> str:
+    if m.group(1) is not None:
+        code = int(m.group(1), 16)
+        return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+    return m.group(2)
+
+
+def document_urls(html: str, depth: int = 1) -> Iterator[str]:
+    """The URLs the elements of an HTML document (a srcdoc value) contact. Every
+    tag is read, those in comments and scripts too: more than a browser loads,
+    never less. Srcdocs nested deeper than a few levels are not read (their text
+    still goes through the text check with the srcdoc that holds them)."""
+    if depth > _MAX_DEPTH:
+        return
+    data = html.encode("utf-8", "surrogateescape")
+    pos = data.find(b"<")
+    while pos != -1:
+        m = lexer.TAG.match(data, pos)
+        if m is not None and not m.group(1):
+            name = m.group(2).lower().decode("utf-8", "replace")
+            attrs = lexer.parse_attributes(m.group(), m.start(3) - m.start(), "utf-8")
+            values = {a.name: a.value for a in attrs}
+            for contact in contacts(name, values.get, depth):
+                yield contact.url
+        pos = data.find(b"<", pos + 1)

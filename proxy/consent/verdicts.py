@@ -1,0 +1,159 @@
+"""Which catalogued third party an element or a script would make the browser
+contact, and what to do about it for a visitor who denied some categories.
+
+Pure functions over a ``Catalogue``, made for the rewriter's handlers: nothing is
+compiled here, so one compiled catalogue serves every consent variant (the
+variant is the ``denied`` argument, not a different program).
+
+- ``element_hits`` / ``decide_element``: every URL of an element (``contacts``),
+  its host read as a browser reads it (``url_target``), looked up in the catalogue.
+  The page's own host and its subdomains are never third parties.
+- ``text_hits`` / ``decide_text``: a script's (or a srcdoc's, or a <noscript>'s)
+  text searched by the catalogue's prefilter for catalogued hosts and loader
+  signatures; a host is read whole around the hit and looked up, so a hit inside a
+  longer name (``notdoubleclick.net``) does not count.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+
+from proxy.consent.catalogue import Catalogue
+from proxy.consent.contacts import REMOVE, STRIP, Getter, contacts
+from proxy.consent.urls import normalize_host, url_target
+
+TEXT = "text"  # the attribute name of hits in an element's text
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A catalogued third party found: where (an attribute name, or ``text``), what
+    (the host contacted, or a signature's text), whose, under which consent
+    category, and what stops it (``remove`` the element, ``strip`` the attribute)."""
+
+    attribute: str
+    found: str
+    entity: str
+    category: str
+    action: str
+    signature: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do to an element: ``remove`` it (``hits`` holds the first reason), or
+    ``strip`` the attributes in ``attributes`` (one hit each) and keep it."""
+
+    action: str
+    hits: tuple[Hit, ...]
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(h.attribute for h in self.hits)) if self.action == STRIP else ()
+
+
+def element_hits(
+    tag: str,
+    get: Getter,
+    catalogue: Catalogue,
+    *,
+    scheme: str | None = None,
+    page_host: str | None = None,
+) -> Iterator[Hit]:
+    """Every catalogued host element ``tag`` (lower case) makes the browser contact,
+    whatever its category. ``scheme`` is the page's ("http"/"https"; None reads
+    ``https:host`` as a host, the cautious reading); ``page_host`` the page's own."""
+    own = normalize_host(page_host) if page_host else None
+    lookup = catalogue.lookup
+    for contact in contacts(tag, get):
+        target = url_target(contact.url, scheme)
+        if target is None:
+            continue
+        host, path = target
+        if own is not None and (host == own or host.endswith("." + own)):
+            continue
+        entry = lookup(host, path)
+        if entry is not None:
+            yield Hit(contact.attribute, host, entry.entity, entry.category, contact.action)
+    if tag == "iframe":
+        srcdoc = get("srcdoc")
+        if srcdoc:
+            for hit in text_hits(srcdoc, catalogue):
+                yield Hit("srcdoc", hit.found, hit.entity, hit.category, REMOVE, hit.signature)
+
+
+def decide_element(
+    tag: str,
+    get: Getter,
+    catalogue: Catalogue,
+    denied: Collection[str],
+    *,
+    scheme: str | None = None,
+    page_host: str | None = None,
+) -> Verdict | None:
+    """What to do to an element for a visitor who denied the categories in
+    ``denied``: None when it contacts no catalogued host of theirs."""
+    if not denied:
+        return None
+    strips: list[Hit] = []
+    for hit in element_hits(tag, get, catalogue, scheme=scheme, page_host=page_host):
+        if hit.category not in denied:
+            continue
+        if hit.action == REMOVE:
+            return Verdict(REMOVE, (hit,))
+        strips.append(hit)
+    return Verdict(STRIP, tuple(strips)) if strips else None
+
+
+_HOST_LEFT = re.compile(rb"[A-Za-z0-9_.-]*")
+_HOST_RIGHT = re.compile(rb"[A-Za-z0-9_.-]*")
+_PATH = re.compile(rb"/[^\s\"'`?#\\<>]*")
+
+
+def text_hits(text: str | bytes, catalogue: Catalogue) -> Iterator[Hit]:
+    """Every catalogued host and signature in a text (script source, a srcdoc or
+    <noscript> markup), whatever its category, each (found, category) once."""
+    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    seen: set[tuple[str, str]] = set()
+    for start, end, index in catalogue.prefilter.scan(data):
+        signature = catalogue.signature(index)
+        if signature is not None:
+            hit = Hit(TEXT, signature.text, signature.entity, signature.category, REMOVE, True)
+        else:
+            found = _host_at(data, start, end, catalogue)
+            if found is None:
+                continue
+            hit = found
+        if (hit.found, hit.category) not in seen:
+            seen.add((hit.found, hit.category))
+            yield hit
+
+
+def _host_at(data: bytes, start: int, end: int, catalogue: Catalogue) -> Hit | None:
+    """The host written around a domain hit at ``[start, end)``, if catalogued."""
+    left = _HOST_LEFT.match(data[max(0, start - 256) : start][::-1])
+    right = _HOST_RIGHT.match(data, end, end + 256)
+    first = start - (left.end() if left else 0)
+    last = right.end() if right else end
+    written = data[first:last].strip(b".-_").decode("ascii", "replace")
+    host = normalize_host(written)
+    if host is None:
+        return None
+    path = _PATH.match(data, last)
+    entry = catalogue.lookup(host, path.group().decode("latin-1") if path else "/")
+    if entry is None:
+        return None
+    return Hit(TEXT, host, entry.entity, entry.category, REMOVE)
+
+
+def decide_text(text: str | bytes, catalogue: Catalogue, denied: Collection[str]) -> Hit | None:
+    """The first catalogued host or signature in a text whose category is in
+    ``denied`` (the element holding the text goes), or None."""
+    if not denied:
+        return None
+    for hit in text_hits(text, catalogue):
+        if hit.category in denied:
+            return hit
+    return None
