@@ -80,6 +80,13 @@ class _Engine:
     def __init__(self, patterns: Iterable[Pattern]) -> None:
         self.patterns = tuple(patterns)
         self._longest = max((len(p.text) for p in self.patterns), default=0)
+        # Per pattern: the bytes that must not touch its first / last character.
+        self._left: list[frozenset[int] | None] = []
+        self._right: list[frozenset[int] | None] = []
+        for p in self.patterns:
+            chars = _HOST_BYTES if p.caseless else _IDENT_BYTES
+            self._left.append(chars if p.text[:1] and p.text[0] in chars else None)
+            self._right.append(chars if p.text[-1:] and p.text[-1] in chars else None)
 
     def _candidates(self, data: bytes) -> Iterable[Hit]:
         raise NotImplementedError
@@ -94,20 +101,20 @@ class _Engine:
         """Hits ending at or after ``low``; one ending at the very end of ``data``
         only when ``final`` (the byte after it decides, and it is not known yet)."""
         n = len(data)
-        out = set()
-        patterns = self.patterns
+        out = []
+        left, right = self._left, self._right
         for start, end, index in self._candidates(data):
             if end < low or (end == n and not final):
                 continue
-            pattern = patterns[index]
-            chars = _HOST_BYTES if pattern.caseless else _IDENT_BYTES
-            text = pattern.text
-            if start > 0 and text[0] in chars and data[start - 1] in chars:
+            chars = left[index]
+            if chars is not None and start > 0 and data[start - 1] in chars:
                 continue
-            if end < n and text[-1] in chars and data[end] in chars:
+            chars = right[index]
+            if chars is not None and end < n and data[end] in chars:
                 continue
-            out.add((start, end, index))
-        return sorted(out)
+            out.append((start, end, index))
+        out.sort()
+        return out
 
 
 class PrefilterStream:
