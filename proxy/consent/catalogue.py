@@ -18,10 +18,11 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from proxy.consent.prefilter import Pattern, Prefilter, build_prefilter
@@ -72,7 +73,7 @@ class Catalogue:
     signatures, in this order)."""
 
     table: DomainTable[Entry]
-    paths: DomainTable[tuple[tuple[str, Entry], ...]]
+    paths: Mapping[str, tuple[tuple[str, Entry], ...]]
     allow: DomainTable[bool]
     signatures: tuple[Signature, ...]
     literals: tuple[str, ...]
@@ -258,8 +259,8 @@ def parse_catalogue(
     digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:12]
     return Catalogue(
         table=DomainTable(entries.items()),
-        paths=DomainTable(
-            (d, tuple(sorted(rules, key=lambda r: -len(r[0])))) for d, rules in paths.items()
+        paths=MappingProxyType(
+            {d: tuple(sorted(rules, key=lambda r: -len(r[0]))) for d, rules in paths.items()}
         ),
         allow=DomainTable((h, True) for h in allow),
         signatures=signatures,
