@@ -167,6 +167,33 @@ def _urls(value: str, how: str, depth: int) -> Iterator[str]:
         yield from document_urls(value, depth + 1)
 
 
+_JS_TYPES = frozenset(
+    {"application/ecmascript", "application/javascript", "application/x-ecmascript"}
+    | {"application/x-javascript", "text/ecmascript", "text/javascript", "text/jscript"}
+    | {f"text/javascript1.{n}" for n in range(6)}
+    | {"text/livescript", "text/x-ecmascript", "text/x-javascript"}
+)
+# Not JavaScript, but a browser acts on them: speculation rules prefetch and
+# prerender the URLs they name, an import map says where modules come from.
+_ACTED_ON = frozenset({"module", "speculationrules", "importmap"})
+
+
+def script_runs(get: Getter) -> bool:
+    """Whether a browser acts on a <script>'s text (the HTML standard's script type
+    steps): JavaScript, a module, speculation rules, an import map. False for data
+    blocks (``application/ld+json``, templates, ``text/plain`` held by a CMP), whose
+    text is never run: the text check is for scripts that run."""
+    kind = get("type")
+    if kind is None or kind == "":
+        language = get("language")
+        if kind is None and language:
+            kind = "text/" + language
+        else:
+            return True
+    essence = kind.strip(_ASCII_WS).lower()
+    return essence in _JS_TYPES or essence in _ACTED_ON
+
+
 def refresh_url(content: str) -> str | None:
     """The URL a ``<meta http-equiv=refresh content=...>`` navigates to, read with
     the HTML standard's declarative-refresh steps (None: none, or not a refresh)."""

@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxy.consent.catalogue import Catalogue, load_catalogue
-from proxy.consent.contacts import REMOVE, STRIP, refresh_url
+from proxy.consent.contacts import REMOVE, STRIP, refresh_url, script_runs
 from proxy.consent.prefilter import SUSPECT
 from proxy.consent.verdicts import Verdict, decide_element, decide_text, text_hits
 from proxy.html import Element, Rewriter
@@ -432,3 +434,60 @@ def test_text_hits_are_listed_once_each(catalogue: Catalogue) -> None:
         ("fbq(", True),
         ("connect.facebook.net", False),
     ]
+
+
+@pytest.mark.parametrize(
+    ("attrs", "runs"),
+    [
+        ({}, True),
+        ({"type": ""}, True),
+        ({"type": "text/javascript"}, True),
+        ({"type": " Text/JavaScript "}, True),
+        ({"type": "application/x-javascript"}, True),
+        ({"type": "module"}, True),
+        ({"type": "speculationrules"}, True),
+        ({"language": "JavaScript"}, True),
+        ({"language": ""}, True),
+        ({"type": "", "language": "vbscript"}, True),
+        ({"language": "vbscript"}, False),
+        ({"type": "application/ld+json"}, False),
+        ({"type": "text/plain"}, False),
+        ({"type": "text/x-template"}, False),
+        ({"type": "text/javascript; charset=utf-8"}, False),
+    ],
+)
+def test_the_text_check_is_for_scripts_that_run(attrs: dict[str, str], runs: bool) -> None:
+    assert script_runs(attrs.get) is runs
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tag=st.sampled_from(["img", "a", "meta", "link", "iframe", "div", "input", "video", "x-y"]),
+    values=st.dictionaries(
+        st.sampled_from(
+            [
+                "src",
+                "srcset",
+                "ping",
+                "content",
+                "http-equiv",
+                "rel",
+                "srcdoc",
+                "style",
+                "type",
+                "data-src",
+            ]
+        ),
+        st.text(
+            alphabet=st.sampled_from(list("ad.oubleclick/\\:;,= \t\n'\"<>&#%()url-1x\u3002\u00ad")),
+            max_size=60,
+        ),
+    ),
+)
+def test_any_attribute_values_give_a_verdict_or_none_never_an_error(
+    tag: str, values: dict[str, str], catalogue: Catalogue
+) -> None:
+    verdict = decide_element(tag, values.get, catalogue, DENIED, scheme="https")
+    assert verdict is None or verdict.hits
+    for value in values.values():
+        list(text_hits(value, catalogue))
