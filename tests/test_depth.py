@@ -83,5 +83,23 @@ def test_deep_page_rewritten_in_about_the_time_of_a_flat_one() -> None:
     assert deep_time < 5 * flat_time, (deep_time, flat_time)
 
 
+def test_deep_nesting_inside_a_removed_element_costs_what_flat_nesting_does() -> None:
+    """Everything inside a removed element is followed to find its end (and implied
+    ends): that must not cost more per element when the content is deeply nested."""
+
+    def timed(page: bytes) -> float:
+        best = float("inf")
+        for _ in range(3):
+            rw = Rewriter([("article", remove)])
+            start = time.perf_counter()
+            out = rw.feed(page) + rw.close()
+            best = min(best, time.perf_counter() - start)
+            assert out.endswith(b"<body></body></html>")
+        return best
+
+    deep, flat = timed(deep_page(6000)), timed(deep_page(6000, nested=False))
+    assert deep < 5 * flat, (deep, flat)
+
+
 def remove(el: Element) -> None:
     el.remove()

@@ -356,6 +356,9 @@ class Rewriter:
         self._out: list[bytes] = []
         self._elements = OpenElements(program.machine)  # tracked ones, for combinators
         self._region: list[tuple[str, _Watch | None]] = []  # open elements around watches
+        # Entries of the region per name: the end tags and start tags that look for one
+        # find none at no cost, and a search always ends in popping what it passed.
+        self._in_region: dict[str, int] = {}
         self._removing = 0
         self._raw: _Raw | None = None
         self._plaintext = False
@@ -472,10 +475,24 @@ class Rewriter:
         """Emit an unchanged start tag and follow it if a watch is open around it."""
         self._emit(raw)
         if watch is not None:
-            self._region.append((name, watch))
+            self._push_region(name, watch)
             self._removing += watch.remove
         elif self._region and name not in lexer.VOID and not raw.endswith(b"/>"):
-            self._region.append((name, None))
+            self._push_region(name, None)
+
+    def _push_region(self, name: str, watch: _Watch | None) -> None:
+        self._region.append((name, watch))
+        self._in_region[name] = self._in_region.get(name, 0) + 1
+
+    def _innermost(self, name: str) -> int:
+        """The index of the innermost region entry named ``name`` (-1: none)."""
+        if not self._in_region.get(name):
+            return -1
+        region = self._region
+        i = len(region) - 1
+        while region[i][0] != name:
+            i -= 1
+        return i
 
     def _end_tag(self, name: str, raw: bytes) -> None:
         if name == "head" and self._head_open:
@@ -484,9 +501,9 @@ class Rewriter:
         elif name in ("body", "html"):
             for key in ("head_start", "head_end", "body_end"):
                 self._insert(key)
-        names = [entry[0] for entry in self._region]
-        if name in names:
-            self._pop_region(len(names) - 1 - names[::-1].index(name), raw)
+        index = self._innermost(name)
+        if index >= 0:
+            self._pop_region(index, raw)
         else:
             if name in lexer.SCOPE_CLOSERS:
                 keep = len(self._region)
@@ -502,10 +519,10 @@ class Rewriter:
         if not region:
             return
         if name in lexer.P_CLOSERS:
-            for i in range(len(region) - 1, -1, -1):
-                if region[i][0] == "p":
-                    self._pop_region(i, None)
-                    return
+            index = self._innermost("p")
+            if index >= 0:
+                self._pop_region(index, None)
+                return
         if lexer.closes(region[-1][0], name):
             self._pop_region(len(region) - 1, None)
 
@@ -513,7 +530,8 @@ class Rewriter:
         """Close ``region[index:]``; ``end_raw`` is the end tag that closed
         ``region[index]`` (None when the elements ended without one)."""
         while len(self._region) > index:
-            _, watch = self._region.pop()
+            name, watch = self._region.pop()
+            self._in_region[name] -= 1
             own = end_raw if len(self._region) == index else None
             if watch is None:
                 if own is not None:
@@ -599,7 +617,7 @@ class Rewriter:
             if void:
                 self._emit(after)
             else:
-                self._region.append((name, _Watch(remove=True, after=after)))
+                self._push_region(name, _Watch(remove=True, after=after))
                 self._removing += 1
             return
         head = before + el.start_tag() + el._encode(el.prepend_html)
