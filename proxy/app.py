@@ -28,6 +28,7 @@ from proxy.html import RewriteLimitError
 from proxy.http import codec, pages, pool, websocket
 from proxy.http.deadlines import Pacing, Watchdog
 from proxy.http.hook import BodyRewrite, RequestInfo, RewriteFactory
+from proxy.http.timeslice import Timesliced
 from proxy.http.upstream import (
     BodyStream,
     BodyTooLarge,
@@ -524,7 +525,9 @@ async def _rewrite(
         return _decided(pipe, request, out, rewrite)
     # The first 64 KB are decoded and rewritten before anything is sent, so a body that
     # cannot be decoded (or a bomb that explodes at once) still gets a clean 502, and a
-    # page that arrived whole is answered whole, with a Content-Length.
+    # page that arrived whole is answered whole, with a Content-Length. The rewrite
+    # gives other requests their turns meanwhile (however slow this page is to rewrite).
+    sliced = Timesliced(rewrite.feed)
     try:
         pending, consumed = b"", 0
         while consumed < _CHUNK:  # however the network splits the first 64 KB
@@ -532,10 +535,10 @@ async def _rewrite(
             if not chunk:
                 break
             consumed += len(chunk)
-            pending += rewrite.feed(decoder.feed(chunk))
+            pending += await sliced.feed(decoder.feed(chunk))
         whole = upstream.content.at_eof()
         if whole:
-            pending += rewrite.feed(decoder.flush()) + rewrite.close()
+            pending += await sliced.feed(decoder.flush()) + rewrite.close()
     except (codec.DecodeError, RewriteLimitError) as exc:
         log.warning("cannot rewrite HTML: %s: %s", request.path, exc)
         return _decided(pipe, request, pages.error(502), rewrite)
@@ -557,12 +560,13 @@ async def _rewrite(
         pacing.sent += len(data)
         await out.write(data)
         while chunk := await pacing.read():
-            data = rewrite.feed(decoder.feed(chunk))
+            data = await sliced.feed(decoder.feed(chunk))
             if data:
                 data = encoder.feed(data)
                 pacing.sent += len(data)
                 await out.write(data)
-        data = encoder.feed(rewrite.feed(decoder.flush()) + rewrite.close()) + encoder.finish()
+        data = await sliced.feed(decoder.flush()) + rewrite.close()
+        data = encoder.feed(data) + encoder.finish()
         pacing.sent += len(data)
         await out.write(data)
         with contextlib.suppress(ConnectionResetError):

@@ -1,11 +1,24 @@
 """No page can stall the proxy: a page nested thousands of elements deep is rewritten
-at the cost of a flat one."""
+at the cost of a flat one, and other requests are answered while it is."""
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+import json
+import re
 import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from proxy.html import Element, Rewriter
+from proxy.http.timeslice import Timesliced
+
+MakeProxy = Callable[..., Awaitable[TestServer]]
 
 DEPTH = 3000
 # Ten rules of descendant selectors: three take the page's trackers, the others look
@@ -103,3 +116,73 @@ def test_deep_nesting_inside_a_removed_element_costs_what_flat_nesting_does() ->
 
 def remove(el: Element) -> None:
     el.remove()
+
+
+async def test_timesliced_feed_gives_what_one_feed_gives() -> None:
+    page = deep_page(copies=2)
+    whole = Rewriter([(s, remove) for s in SELECTORS])
+    expected = whole.feed(page) + whole.close()
+    rw = Rewriter([(s, remove) for s in SELECTORS])
+    sliced = Timesliced(rw.feed)
+    out = await sliced.feed(page[:70000]) + await sliced.feed(page[70000:]) + rw.close()
+    assert out == expected
+
+
+async def test_health_is_answered_while_a_deep_page_is_rewritten(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy, tmp_path: Path
+) -> None:
+    """A health request reaches the proxy just before a page of three copies of the
+    deep page does, gzipped so that it arrives in one read (no wait for the network
+    gives the event loop a turn). The proxy must finish the health response first."""
+    page = deep_page(copies=3)
+    ask: list[Callable[[], None]] = []
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        body = gzip.compress(page)
+        out = web.StreamResponse(
+            headers={"Content-Type": "text/html; charset=utf-8", "Content-Encoding": "gzip"}
+        )
+        out.content_length = len(body)
+        await out.prepare(request)
+        ask.pop()()  # the health request leaves (on loopback: at once) ...
+        await out.write(body)  # ... then the whole page
+        await out.write_eof()
+        return out
+
+    app = web.Application()
+    app.router.add_get("/deep", serve)
+    origin = await aiohttp_server(app)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "deep.toml").write_text(rule_file())
+    proxy = await make_proxy(
+        str(origin.make_url("/")), rewrite=None, ruleset=None, rules=str(rules)
+    )
+    health = b"GET /_consent/health HTTP/1.1\r\nHost: proxy\r\n\r\n"
+    reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+
+    async def answer() -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        assert length is not None, head
+        await reader.readexactly(int(length.group(1)))
+        return head
+
+    # No connect timeout: with a stalled loop the test fails on the order, not on that.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+        try:
+            writer.write(health)  # once first: the connection is open and waiting
+            assert (await answer()).startswith(b"HTTP/1.1 200")
+            ask.append(lambda: writer.write(health))
+            asked = asyncio.create_task(answer())
+            async with session.get(proxy.make_url("/deep")) as r:
+                body = await r.read()
+            assert (await asked).startswith(b"HTTP/1.1 200")
+        finally:
+            writer.close()
+    # The access log has a line per response, written when the proxy finished it.
+    lines = [json.loads(line) for line in (tmp_path / "access.log").read_text().splitlines()]
+    assert [line["path"] for line in lines] == ["/_consent/health", "/_consent/health", "/deep"]
+    assert r.status == 200
+    assert b"facebook" not in body and b"googletagmanager" not in body
+    assert body.count(b'<div class="l') == 3 * DEPTH and b"level 2999" in body
