@@ -29,6 +29,7 @@ from proxy.html.charset import CharsetError
 from proxy.http import codec, mime, pages, pool, websocket
 from proxy.http.deadlines import Pacing, Watchdog
 from proxy.http.hook import BodyRewrite, RequestInfo, RewriteFactory
+from proxy.http.timeslice import Timesliced
 from proxy.http.transcode import PageText
 from proxy.http.upstream import (
     BodyStream,
@@ -515,8 +516,10 @@ async def _rewrite(
         return _decided(pipe, request, out, rewrite)
     # The first 64 KB are decoded and rewritten before anything is sent, so a body that
     # cannot be decoded (or a bomb that explodes at once) still gets a clean 502, and a
-    # page that arrived whole is answered whole, with a Content-Length.
+    # page that arrived whole is answered whole, with a Content-Length. The rewrite
+    # gives other requests their turns meanwhile (however slow this page is to rewrite).
     text = PageText(rewrite, ctype.charset, ctype.xml)  # in the page's character encoding
+    sliced = Timesliced(text.feed)
     try:
         pending, consumed = b"", 0
         while consumed < _CHUNK:  # however the network splits the first 64 KB
@@ -524,10 +527,10 @@ async def _rewrite(
             if not chunk:
                 break
             consumed += len(chunk)
-            pending += text.feed(decoder.feed(chunk))
+            pending += await sliced.feed(decoder.feed(chunk))
         whole = upstream.content.at_eof()
         if whole:
-            pending += text.feed(decoder.flush()) + text.close()
+            pending += await sliced.feed(decoder.flush()) + text.close()
     except (codec.DecodeError, CharsetError, RewriteLimitError) as exc:
         log.warning("cannot rewrite HTML: %s: %s", log_path(request.raw_path), exc)
         return _decided(pipe, request, pages.error(502), rewrite)
@@ -549,12 +552,13 @@ async def _rewrite(
         pacing.sent += len(data)
         await out.write(data)
         while chunk := await pacing.read():
-            data = text.feed(decoder.feed(chunk))
+            data = await sliced.feed(decoder.feed(chunk))
             if data:
                 data = encoder.feed(data)
                 pacing.sent += len(data)
                 await out.write(data)
-        data = encoder.feed(text.feed(decoder.flush()) + text.close()) + encoder.finish()
+        data = await sliced.feed(decoder.flush()) + text.close()
+        data = encoder.feed(data) + encoder.finish()
         pacing.sent += len(data)
         await out.write(data)
         with contextlib.suppress(ConnectionResetError):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from proxy.html import lexer
+from proxy.html.matcher import Machine, OpenElements
 from proxy.html.selectors import Complex, parse_selector
 
 Handler = Callable[["Element"], None]
@@ -58,15 +59,27 @@ class DocumentHandlers:
     body_end: str | Callable[[], str] = ""
 
 
-@dataclass
-class _Open:
-    """An open element as selectors see it (an ancestor)."""
+class _Tag:
+    """A start tag as combinators see it (an open element): attributes are parsed on
+    first use, and the first of a name counts, as in a browser."""
 
-    tag: str
-    attrs: dict[str, str]
+    __slots__ = ("_encoding", "_name_end", "_raw", "_values", "tag")
+
+    def __init__(self, tag: str, raw: bytes, name_end: int, encoding: str) -> None:
+        self.tag = tag
+        self._raw = raw
+        self._name_end = name_end
+        self._encoding = encoding
+        self._values: dict[str, str] | None = None
 
     def get(self, name: str) -> str | None:
-        return self.attrs.get(name.lower())
+        values = self._values
+        if values is None:
+            values = {}
+            for a in lexer.parse_attributes(self._raw, self._name_end, self._encoding):
+                values.setdefault(a.name, a.value)
+            self._values = values
+        return values.get(name.lower())
 
 
 class Element:
@@ -187,7 +200,7 @@ class _Candidate:
     """The complex selectors of one handler whose subject has a given tag."""
 
     index: int  # which handler
-    complexes: tuple[Complex, ...]
+    selectors: tuple[int, ...]  # its complex selectors, numbered as in the machine
     # Every match contains one of these literals unless the tag has a character
     # reference; None when some selector has no literal to look for.
     exact: re.Pattern[bytes] | None
@@ -206,6 +219,7 @@ class _Program:
     union: dict[str | None, re.Pattern[bytes] | None]
     full: bool  # every element must be seen (child combinator or untyped compound)
     tracked: frozenset[str]  # ancestor types the combinators look for
+    machine: Machine  # the combinators' state on the stack of open elements
     skip: re.Pattern[bytes]
     skip_doc: re.Pattern[bytes]  # the same, also stopping at head/body/html
 
@@ -225,6 +239,8 @@ def _alternation(literals: set[bytes]) -> re.Pattern[bytes] | None:
 def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _Program:
     specs = [(selector, _hints(hints)) for selector, hints in keys]
     groups: dict[tuple[str | None, int], list[Complex]] = {}
+    numbered: dict[int, int] = {}  # id of a complex selector -> its number in the machine
+    complexes: list[Complex] = []
     tracked: set[str | None] = set()
     needles: dict[str, list[lexer.Needle]] = {}
     in_text: dict[str, list[lexer.Needle]] = {}  # raw-text elements: hints in their text
@@ -232,6 +248,9 @@ def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _P
     child = False
     for index, (selector, hints) in enumerate(specs):
         for cx in parse_selector(selector):
+            if id(cx) not in numbered:  # the same selector text gives the same objects
+                numbered[id(cx)] = len(complexes)
+                complexes.append(cx)
             tag = cx.subject.tag
             groups.setdefault((tag, index), []).append(cx)
             tracked.update(part.tag for part in cx.parts[:-1])
@@ -248,22 +267,21 @@ def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _P
             else:  # no literal to look for: every tag of this type stops
                 unfiltered.add(tag)
     by_tag: dict[str | None, list[_Candidate]] = {}
-    for (tag, index), complexes in groups.items():
+    for (tag, index), group in groups.items():
         hints = specs[index][1]
+        numbers = tuple(numbered[id(cx)] for cx in group)
         if hints is not None and hints.tag and not hints.text:
             lowered = frozenset(h.lower().encode("utf-8", "ignore") for h in hints.tag)
-            candidate = _Candidate(
-                index, tuple(complexes), None, _alternation(set(lowered)), True, lowered
-            )
+            candidate = _Candidate(index, numbers, None, _alternation(set(lowered)), True, lowered)
             by_tag.setdefault(tag, []).append(candidate)
             continue
-        own = [cx.subject.needle for cx in complexes]
+        own = [cx.subject.needle for cx in group]
         filtered = all(n is not None for n in own)
         exact = {n[0].encode("utf-8", "ignore") for n in own if n is not None and not n[1]}
         any_case = {n[0].lower().encode("utf-8", "ignore") for n in own if n is not None and n[1]}
         candidate = _Candidate(
             index,
-            tuple(complexes),
+            numbers,
             _alternation(exact),
             _alternation(any_case),
             filtered,
@@ -284,7 +302,15 @@ def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _P
         tag: _alternation({x for cand in candidates for x in cand.literals})
         for tag, candidates in by_tag.items()
     }
-    return _Program({k: tuple(v) for k, v in by_tag.items()}, union, full, named, skip, skip_doc)
+    return _Program(
+        {k: tuple(v) for k, v in by_tag.items()},
+        union,
+        full,
+        named,
+        Machine.compile(complexes),
+        skip,
+        skip_doc,
+    )
 
 
 def _in_values(hints: Hints) -> list[lexer.Needle]:
@@ -332,8 +358,11 @@ class Rewriter:
         self._skip_fast = program.skip_doc if any(self._doc.values()) else program.skip
         self._buf = b""
         self._out: list[bytes] = []
-        self._stack: list[_Open] = []  # tracked open elements, for combinators
+        self._elements = OpenElements(program.machine)  # tracked ones, for combinators
         self._region: list[tuple[str, _Watch | None]] = []  # open elements around watches
+        # Entries of the region per name: the end tags and start tags that look for one
+        # find none at no cost, and a search always ends in popping what it passed.
+        self._in_region: dict[str, int] = {}
         self._removing = 0
         self._raw: _Raw | None = None
         self._plaintext = False
@@ -456,10 +485,24 @@ class Rewriter:
         """Emit an unchanged start tag and follow it if a watch is open around it."""
         self._emit(raw)
         if watch is not None:
-            self._region.append((name, watch))
+            self._push_region(name, watch)
             self._removing += watch.remove
         elif self._region and name not in lexer.VOID and not raw.endswith(b"/>"):
-            self._region.append((name, None))
+            self._push_region(name, None)
+
+    def _push_region(self, name: str, watch: _Watch | None) -> None:
+        self._region.append((name, watch))
+        self._in_region[name] = self._in_region.get(name, 0) + 1
+
+    def _innermost(self, name: str) -> int:
+        """The index of the innermost region entry named ``name`` (-1: none)."""
+        if not self._in_region.get(name):
+            return -1
+        region = self._region
+        i = len(region) - 1
+        while region[i][0] != name:
+            i -= 1
+        return i
 
     def _end_tag(self, name: str, raw: bytes) -> None:
         if name == "head" and self._head_open:
@@ -468,9 +511,9 @@ class Rewriter:
         elif name in ("body", "html"):
             for key in ("head_start", "head_end", "body_end"):
                 self._insert(key)
-        names = [entry[0] for entry in self._region]
-        if name in names:
-            self._pop_region(len(names) - 1 - names[::-1].index(name), raw)
+        index = self._innermost(name)
+        if index >= 0:
+            self._pop_region(index, raw)
         else:
             if name in lexer.SCOPE_CLOSERS:
                 keep = len(self._region)
@@ -478,10 +521,7 @@ class Rewriter:
                     keep -= 1
                 self._pop_region(keep, None)
             self._emit(raw)
-        for i in range(len(self._stack) - 1, -1, -1):
-            if self._stack[i].tag == name:
-                del self._stack[i:]
-                break
+        self._elements.close(name)
 
     def _close_implied(self, name: str) -> None:
         """A start tag that implicitly ends open elements ends watches on them too."""
@@ -489,10 +529,10 @@ class Rewriter:
         if not region:
             return
         if name in lexer.P_CLOSERS:
-            for i in range(len(region) - 1, -1, -1):
-                if region[i][0] == "p":
-                    self._pop_region(i, None)
-                    return
+            index = self._innermost("p")
+            if index >= 0:
+                self._pop_region(index, None)
+                return
         if lexer.closes(region[-1][0], name):
             self._pop_region(len(region) - 1, None)
 
@@ -500,7 +540,8 @@ class Rewriter:
         """Close ``region[index:]``; ``end_raw`` is the end tag that closed
         ``region[index]`` (None when the elements ended without one)."""
         while len(self._region) > index:
-            _, watch = self._region.pop()
+            name, watch = self._region.pop()
+            self._in_region[name] -= 1
             own = end_raw if len(self._region) == index else None
             if watch is None:
                 if own is not None:
@@ -543,6 +584,8 @@ class Rewriter:
             return None
         el: Element | None = None
         probe = Element(name, raw, name_end, self._encoding)
+        elements = self._elements
+        active = -1  # the steps active here: computed when a candidate gets this far
         # A literal every match contains must be in the tag (with character references
         # decoded): a cheap test before any attribute is parsed.
         text = raw
@@ -563,7 +606,9 @@ class Rewriter:
                     hit = cand.any_case.search(lower) is not None
                 if not hit:
                     continue
-            if any(cx.matches(probe, self._stack) for cx in cand.complexes):
+            if active < 0:
+                active = elements.active()
+            if any(elements.matches(i, probe, active) for i in cand.selectors):
                 el = probe
                 if name in lexer.RAWTEXT:
                     deferred.append(self._handlers[cand.index])
@@ -582,7 +627,7 @@ class Rewriter:
             if void:
                 self._emit(after)
             else:
-                self._region.append((name, _Watch(remove=True, after=after)))
+                self._push_region(name, _Watch(remove=True, after=after))
                 self._removing += 1
             return
         head = before + el.start_tag() + el._encode(el.prepend_html)
@@ -595,12 +640,11 @@ class Rewriter:
     def _track(self, name: str, raw: bytes, name_end: int) -> None:
         if name in lexer.VOID or not (self._program.full or name in self._program.tracked):
             return
-        if self._stack and lexer.closes(self._stack[-1].tag, name):
-            self._stack.pop()
-        attrs = {a.name: a.value for a in lexer.parse_attributes(raw, name_end, self._encoding)}
-        self._stack.append(_Open(name, attrs))
-        if len(self._stack) > 1024:  # bound memory on pages that never close tags
-            del self._stack[:512]
+        elements = self._elements
+        top = elements.top
+        if top is not None and lexer.closes(top, name):
+            elements.close_top()
+        elements.open(_Tag(name, raw, name_end, self._encoding))  # as the origin sent it
 
     # -- raw text -------------------------------------------------------------------
 

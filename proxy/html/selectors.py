@@ -113,7 +113,10 @@ class Compound:
     def matches(self, el: ElementLike) -> bool:
         if self.tag is not None and el.tag != self.tag:
             return False
-        return all(test(el) for test in self.tests)
+        for test in self.tests:  # noqa: SIM110 (a loop costs less than all() of a generator)
+            if not test(el):
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,9 @@ class Complex:
         return self.parts[-1]
 
     def matches(self, el: ElementLike, ancestors: Sequence[ElementLike]) -> bool:
-        """``ancestors`` are the open elements around ``el``, outermost first."""
+        """``ancestors`` are the open elements around ``el``, outermost first. The
+        definition, by backtracking over the ancestors (tests check against it); the
+        rewriter gets the same answers from :mod:`proxy.html.matcher` without the walk."""
         if not self.subject.matches(el):
             return False
         return self._match_from(len(self.parts) - 2, ancestors, len(ancestors))

@@ -1,0 +1,188 @@
+"""No page can stall the proxy: a page nested thousands of elements deep is rewritten
+at the cost of a flat one, and other requests are answered while it is."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from proxy.html import Element, Rewriter
+from proxy.http.timeslice import Timesliced
+
+MakeProxy = Callable[..., Awaitable[TestServer]]
+
+DEPTH = 3000
+# Ten rules of descendant selectors: three take the page's trackers, the others look
+# for ancestors the page has many candidates for, or none (the costly misses).
+SELECTORS = (
+    "article div script",
+    "html div img",
+    "body div.box iframe",
+    "div.a div img",
+    "main div.x img",
+    "section div.l1 div script",
+    "aside div a",
+    "nav div.share a",
+    "div#top div script",
+    "header div.l2 div img",
+)
+TRACKERS = (
+    '<img src="https://www.facebook.com/tr?id=1&amp;ev=PageView" height="1" width="1">',
+    '<script src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>',
+    '<iframe src="https://www.facebook.com/plugins/like.php?href=x"></iframe>',
+)
+
+
+def deep_page(depth: int = DEPTH, nested: bool = True, copies: int = 1) -> bytes:
+    """``depth`` divs, each inside the previous one (``nested``) or all side by side,
+    with trackers at a third, two thirds and the bottom of the nesting; the same bytes
+    in another order, so both are the same size (about 119 KB for 3,000). With
+    ``copies``, that many such articles one after the other."""
+    opens, closes = [], []
+    for i in range(depth):
+        tracker = TRACKERS[i // 1000 % 3] if i % 1000 == 999 else ""
+        opens.append(f'<div class="l{i % 10} box">at level {i:04} {tracker}')
+        closes.append("</div>")
+    if nested:
+        body = "".join(opens) + "".join(closes)
+    else:
+        body = "".join(o + c for o, c in zip(opens, closes, strict=True))
+    article = f"<article>{body}</article>" * copies
+    return f"<!doctype html><html><head><title>deep</title></head><body>{article}</body></html>".encode()
+
+
+def rule_file() -> str:
+    blocks = "".join(f'\n[[block]]\nselector = "{s}"\n' for s in SELECTORS)
+    return f'name = "Deep"\ncategory = "analytics"\n{blocks}'
+
+
+def rewrite(page: bytes) -> tuple[bytes, float]:
+    """The page through a rewriter removing what the rules select, in 16 KB pieces;
+    the output and the time taken."""
+
+    rw = Rewriter([(s, remove) for s in SELECTORS])
+    start = time.perf_counter()
+    out = b"".join(rw.feed(page[i : i + 16384]) for i in range(0, len(page), 16384))
+    out += rw.close()
+    return out, time.perf_counter() - start
+
+
+def test_the_page_is_the_one_of_the_report() -> None:
+    page = deep_page()
+    assert 110_000 < len(page) < 125_000
+    assert page.count(b"<div") == DEPTH and len(deep_page(nested=False)) == len(page)
+
+
+def test_deep_page_rewritten_in_about_the_time_of_a_flat_one() -> None:
+    deep, flat = deep_page(), deep_page(nested=False)
+    out_deep, _ = rewrite(deep)
+    out_flat, _ = rewrite(flat)
+    # Every tracker is inside <article> and a div: taken in both shapes.
+    for out in (out_deep, out_flat):
+        assert b"facebook" not in out and b"googletagmanager" not in out
+        assert out.count(b"<div") == DEPTH and b"level 2999" in out
+    # The best of three runs each (a measure of the work, not of the machine's load).
+    deep_time = min(rewrite(deep)[1] for _ in range(3))
+    flat_time = min(rewrite(flat)[1] for _ in range(3))
+    assert deep_time < 5 * flat_time, (deep_time, flat_time)
+
+
+def test_deep_nesting_inside_a_removed_element_costs_what_flat_nesting_does() -> None:
+    """Everything inside a removed element is followed to find its end (and implied
+    ends): that must not cost more per element when the content is deeply nested."""
+
+    def timed(page: bytes) -> float:
+        best = float("inf")
+        for _ in range(3):
+            rw = Rewriter([("article", remove)])
+            start = time.perf_counter()
+            out = rw.feed(page) + rw.close()
+            best = min(best, time.perf_counter() - start)
+            assert out.endswith(b"<body></body></html>")
+        return best
+
+    deep, flat = timed(deep_page(6000)), timed(deep_page(6000, nested=False))
+    assert deep < 5 * flat, (deep, flat)
+
+
+def remove(el: Element) -> None:
+    el.remove()
+
+
+async def test_timesliced_feed_gives_what_one_feed_gives() -> None:
+    page = deep_page(copies=2)
+    whole = Rewriter([(s, remove) for s in SELECTORS])
+    expected = whole.feed(page) + whole.close()
+    rw = Rewriter([(s, remove) for s in SELECTORS])
+    sliced = Timesliced(rw.feed)
+    out = await sliced.feed(page[:70000]) + await sliced.feed(page[70000:]) + rw.close()
+    assert out == expected
+
+
+async def test_health_is_answered_while_a_deep_page_is_rewritten(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy, tmp_path: Path
+) -> None:
+    """A health request reaches the proxy just before a page of three copies of the
+    deep page does, gzipped so that it arrives in one read (no wait for the network
+    gives the event loop a turn). The proxy must finish the health response first."""
+    page = deep_page(copies=3)
+    ask: list[Callable[[], None]] = []
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        body = gzip.compress(page)
+        out = web.StreamResponse(
+            headers={"Content-Type": "text/html; charset=utf-8", "Content-Encoding": "gzip"}
+        )
+        out.content_length = len(body)
+        await out.prepare(request)
+        ask.pop()()  # the health request leaves (on loopback: at once) ...
+        await out.write(body)  # ... then the whole page
+        await out.write_eof()
+        return out
+
+    app = web.Application()
+    app.router.add_get("/deep", serve)
+    origin = await aiohttp_server(app)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "deep.toml").write_text(rule_file())
+    proxy = await make_proxy(
+        str(origin.make_url("/")), rewrite=None, ruleset=None, rules=str(rules)
+    )
+    health = b"GET /_consent/health HTTP/1.1\r\nHost: proxy\r\n\r\n"
+    reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+
+    async def answer() -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        assert length is not None, head
+        await reader.readexactly(int(length.group(1)))
+        return head
+
+    # No connect timeout: with a stalled loop the test fails on the order, not on that.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+        try:
+            writer.write(health)  # once first: the connection is open and waiting
+            assert (await answer()).startswith(b"HTTP/1.1 200")
+            ask.append(lambda: writer.write(health))
+            asked = asyncio.create_task(answer())
+            async with session.get(proxy.make_url("/deep")) as r:
+                body = await r.read()
+            assert (await asked).startswith(b"HTTP/1.1 200")
+        finally:
+            writer.close()
+    # The access log has a line per response, written when the proxy finished it.
+    lines = [json.loads(line) for line in (tmp_path / "access.log").read_text().splitlines()]
+    assert [line["path"] for line in lines] == ["/_consent/health", "/_consent/health", "/deep"]
+    assert r.status == 200
+    assert b"facebook" not in body and b"googletagmanager" not in body
+    assert body.count(b'<div class="l') == 3 * DEPTH and b"level 2999" in body
