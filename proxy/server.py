@@ -21,6 +21,7 @@ from proxy.app import ACCESS_LOG, MAX_REQUEST_LINE, SETTINGS, create_app, unrout
 from proxy.consent.rules import RuleError, all_errors
 from proxy.http import pages
 from proxy.observe import logs
+from proxy.selftest import SelfTestError
 from proxy.settings import Settings, parse_listen
 
 EXIT_USAGE = 2
@@ -68,6 +69,10 @@ def serve(settings: Settings, reuse_port: bool = False) -> int:
         sock.close()
         for error in all_errors(exc):
             print(f"consent-proxy: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except SelfTestError as exc:
+        sock.close()
+        print(f"consent-proxy: error: {exc}; not serving", file=sys.stderr)
         return EXIT_USAGE
     host, port = sock.getsockname()[:2]
     print(
