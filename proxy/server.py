@@ -50,8 +50,7 @@ def _bind(settings: Settings, reuse_port: bool) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
+    sock.bind((host, port))  # listen() once the app is ready (serve)
     sock.setblocking(False)
     return sock
 
@@ -74,6 +73,9 @@ def serve(settings: Settings, reuse_port: bool = False) -> int:
         sock.close()
         print(f"consent-proxy: error: {exc}; not serving", file=sys.stderr)
         return EXIT_USAGE
+    # Bound early (a taken port is reported before the rules are read), listening only
+    # now: no connection waits on a process that is still loading, or that refuses.
+    sock.listen(1024)
     host, port = sock.getsockname()[:2]
     print(
         f"consent-proxy: serving http://{host}:{port} -> {settings.upstream} (pid {os.getpid()})",
