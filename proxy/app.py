@@ -20,9 +20,10 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from proxy import selftest
 from proxy.consent.enforce import ConsentRewrite, Plan, Untouched, compile_plan
 from proxy.consent.model import ConsentReader
-from proxy.consent.reload import RulesState, watch
+from proxy.consent.reload import RulesState, Verify, watch
 from proxy.consent.rules import RuleSet
 from proxy.html import RewriteLimitError
 from proxy.html.charset import CharsetError
@@ -67,12 +68,14 @@ def create_app(
     rewrite: RewriteFactory | None = None,
 ) -> web.Application:
     """The proxy application. Rules are loaded from ``settings.rules`` unless given
-    (RuleError if invalid: a proxy must not start with half its rules)."""
+    (RuleError if invalid: a proxy must not start with half its rules) and pass the
+    self-test before they serve, at start-up and at every reload (SelfTestError: a
+    proxy must not serve pages it cannot rewrite)."""
     limits = {"max_line_size": MAX_REQUEST_LINE, "max_field_size": MAX_HEADER_FIELD}
     app = web.Application(handler_args=limits)
     app[SETTINGS] = settings
     if rules is None:
-        state = RulesState.load(rules_directory(settings.rules))
+        state = RulesState.load(rules_directory(settings.rules), self_test(settings))
     else:
         state = RulesState(rules, Path(settings.rules))
     app[RULES] = state
@@ -126,6 +129,13 @@ def rules_directory(configured: str) -> Path:
             log.info("no ./rules here: using the built-in rules in %s", shipped)
             return shipped
     return path
+
+
+def self_test(settings: Settings) -> Verify:
+    """The self-test of a rule set under these settings (consent cookie, templates)."""
+    policy = settings.consent_policy
+    templates = Templates(settings.templates, settings.privacy_url)
+    return lambda ruleset: selftest.verify(ruleset, policy, templates)
 
 
 def consent_rewrites(settings: Settings, state: RulesState) -> RewriteFactory:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from proxy.app import create_app
 from proxy.consent.rules import RuleError, all_errors
+from proxy.selftest import SelfTestError
 from proxy.server import ProxyRunner, server_options, stopped
 from proxy.settings import Settings
 
@@ -87,6 +88,9 @@ async def _serve(settings: Settings) -> None:
     except RuleError as exc:
         await origin.cleanup()
         raise SystemExit("\n".join(f"consent-proxy: error: {e}" for e in all_errors(exc))) from None
+    except SelfTestError as exc:
+        await origin.cleanup()
+        raise SystemExit(f"consent-proxy: error: {exc}; not serving") from None
     runner = ProxyRunner(app, **server_options(app))
     await runner.setup()
     host, listen_port = settings.host_port

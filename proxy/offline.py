@@ -12,6 +12,8 @@ from proxy.consent.model import ConsentPolicy, parse_consent_arg
 from proxy.consent.rules import RuleError, RuleSet, all_errors, load_rules
 from proxy.html.charset import CharsetError
 from proxy.http.transcode import PageText
+from proxy.selftest import SelfTestError, verify
+from proxy.ui.banner import Templates
 
 EXIT_FAILED = 1
 
@@ -52,6 +54,11 @@ def rewrite(
         return 2
     ruleset = _load(directory)
     if ruleset is None:
+        return 2
+    try:  # a rewriter that works, and rules that give their examples' answers
+        verify(ruleset, policy, Templates())
+    except SelfTestError as exc:
+        print(f"consent-proxy: error: {exc}", file=sys.stderr)
         return 2
     try:
         data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()

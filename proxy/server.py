@@ -21,6 +21,7 @@ from proxy.app import ACCESS_LOG, MAX_REQUEST_LINE, SETTINGS, create_app, unrout
 from proxy.consent.rules import RuleError, all_errors
 from proxy.http import pages
 from proxy.observe import logs
+from proxy.selftest import SelfTestError
 from proxy.settings import Settings, parse_listen
 
 EXIT_USAGE = 2
@@ -49,8 +50,7 @@ def _bind(settings: Settings, reuse_port: bool) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
+    sock.bind((host, port))  # listen() once the app is ready (serve)
     sock.setblocking(False)
     return sock
 
@@ -69,6 +69,13 @@ def serve(settings: Settings, reuse_port: bool = False) -> int:
         for error in all_errors(exc):
             print(f"consent-proxy: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except SelfTestError as exc:
+        sock.close()
+        print(f"consent-proxy: error: {exc}; not serving", file=sys.stderr)
+        return EXIT_USAGE
+    # Bound early (a taken port is reported before the rules are read), listening only
+    # now: no connection waits on a process that is still loading, or that refuses.
+    sock.listen(1024)
     host, port = sock.getsockname()[:2]
     print(
         f"consent-proxy: serving http://{host}:{port} -> {settings.upstream} (pid {os.getpid()})",

@@ -208,12 +208,14 @@ class ConsentRewrite:
         debug_headers: bool = True,
         return_to: tuple[str, int] | None = None,
         return_cookie: str = "consent",
+        examine_all: bool = False,
     ) -> None:
         """``templates``: show the banner to a visitor who has not decided (the proxy
         does; offline rewrites and rule examples do not). ``return_to``: the
         placeholder this visitor comes back to (category, n): the widget now shown
         there gets its id, and the return cookie (named after the consent cookie,
-        ``return_cookie``) is expired."""
+        ``return_cookie``) is expired. ``examine_all``: see Rewriter (for the
+        self-test's short pages)."""
         self.plan = plan
         # The plan is shared by every visitor of its variant; the headers and the log
         # speak of this visitor's own answers (default and GPC can give one variant).
@@ -236,6 +238,7 @@ class ConsentRewrite:
         self._forms_placed = False
         self._rewriter: Rewriter | None = None  # made when the first HTML arrives
         self._changes: bool | None = None  # whether the page can change at all
+        self._examine_all = examine_all
         self._encoding = "utf-8"
         self._xml = False
 
@@ -347,7 +350,13 @@ class ConsentRewrite:
                 ]
             static = plan.inserts.body_end if isinstance(plan.inserts.body_end, str) else ""
             inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
-            self._rewriter = Rewriter(handlers, inserts, encoding=self._encoding, xml=self._xml)
+            self._rewriter = Rewriter(
+                handlers,
+                inserts,
+                encoding=self._encoding,
+                xml=self._xml,
+                examine_all=self._examine_all,
+            )
         return self._rewriter
 
     @property

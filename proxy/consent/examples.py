@@ -38,11 +38,14 @@ class Outcome:
         return f"{where}: example: expected {self.example.expected!r}\n  but got {self.got!r}"
 
 
-def run_example(rule: Rule, example: Example, policy: ConsentPolicy) -> Outcome:
-    """The example's html through this rule alone, under the example's consent."""
+def run_example(
+    rule: Rule, example: Example, policy: ConsentPolicy, examine_all: bool = False
+) -> Outcome:
+    """The example's html through this rule alone, under the example's consent
+    (``examine_all``: see Rewriter; the same answer, nothing compiled for the rule)."""
     consent = parse_consent_arg(example.consent, policy)
     plan = compile_plan(RuleSet((rule,), "example"), consent)
-    rewrite = ConsentRewrite(plan, "/", debug_headers=False)
+    rewrite = ConsentRewrite(plan, "/", debug_headers=False, examine_all=examine_all)
     out = rewrite.feed(example.html.encode()) + rewrite.close()
     return Outcome(rule, example, collapse_placeholders(out.decode()))
 

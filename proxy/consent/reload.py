@@ -2,8 +2,9 @@
 
 The whole directory is read as one snapshot and parsed into a new ``RuleSet``; the
 running set is replaced in one assignment, so a request sees the old set or the new
-one, never a mix. An invalid snapshot is refused with a log line and the last good
-set keeps serving (``RulesState.error`` says why, for the health endpoint).
+one, never a mix. An invalid snapshot, or one that fails the state's ``verify`` (the
+self-test), is refused with a log line and the last good set keeps serving
+(``RulesState.error`` says why, for the health endpoint).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,14 @@ log = logging.getLogger("consent_proxy.rules")
 Signature = tuple[tuple[str, str], ...]
 
 
+class Refused(Exception):
+    """A rule set that loads but must not serve (``str()`` says why): what a ``Verify``
+    raises (the self-test's SelfTestError)."""
+
+
+Verify = Callable[[RuleSet], None]
+
+
 @dataclass
 class RulesState:
     """The rule set in force, and what happened at the last reload."""
@@ -38,13 +48,18 @@ class RulesState:
     error: str | None = None
     loaded_at: float = field(default_factory=time.time)
     signature: Signature | None = None  # of the directory when ``current`` was read
+    verify: Verify | None = None  # run on every set before it serves
 
     @classmethod
-    def load(cls, directory: Path) -> RulesState:
-        """Read the directory now (RuleError if invalid). The signature is taken first,
-        so a change made while reading is seen by the watcher."""
+    def load(cls, directory: Path, verify: Verify | None = None) -> RulesState:
+        """Read the directory now (RuleError if invalid) and ``verify`` the set (its
+        error if that fails). The signature is taken first, so a change made while
+        reading is seen by the watcher."""
         before = signature(directory)
-        return cls(load_rules(directory), directory, signature=before)
+        ruleset = load_rules(directory)
+        if verify is not None:
+            verify(ruleset)
+        return cls(ruleset, directory, signature=before, verify=verify)
 
 
 def signature(directory: Path) -> Signature:
@@ -88,9 +103,19 @@ def reload_once(state: RulesState) -> bool:
         state.error = f"{state.directory}: {exc.strerror}"
         log.warning("rules not reloaded: %s", state.error)
         return False
-    state.error = None
     if ruleset.generation == state.current.generation:
+        state.error = None
         return False
+    if state.verify is not None:
+        try:
+            state.verify(ruleset)
+        except Refused as exc:
+            state.error = str(exc)
+            log.warning(
+                "rules not reloaded, keeping generation %s: %s", state.current.generation, exc
+            )
+            return False
+    state.error = None
     state.current = ruleset
     state.loaded_at = time.time()
     log.info("rules reloaded: generation %s, %d rules", ruleset.generation, len(ruleset.rules))

@@ -16,6 +16,18 @@ from dataclasses import dataclass
 WS = rb"\t\n\f\r "
 
 
+def _many(group: bytes) -> bytes:
+    """``group`` any number of times, never given back: a greedy loop in an atomic group.
+
+    ``(?:group)*+`` means the same, but CPython 3.11.0-3.11.4 (Debian 12's python3 is
+    3.11.2) match a possessive repeat of a group that can backtrack wrongly (gh-106052,
+    fixed in 3.11.5): ``(?:<(?:b|(?=[^a-z]))x*+)*+`` takes the '<' of ``<a``, so a skip
+    pattern would swallow tags it must stop at. Atomic groups match correctly there,
+    and 3.11.5+ run a possessive group repeat as this very construct. A possessive
+    quantifier on one character (``[^<]*+``) is a different opcode, not affected."""
+    return b"(?>(?:" + group + b")*)"
+
+
 # A literal a tag must contain: its text, whether any letter case matches, and the
 # attribute whose value holds it (None: any attribute's).
 Needle = tuple[str, bool, str | None]
@@ -68,7 +80,7 @@ def _runs(needles: list[tuple[str, bool]], refs: bool = True) -> Callable[[bytes
         plain = b"[^" + neg + starts + b"]"
         # Unrolled (a loop iteration per pivot character, not per run): sre pays for
         # every turn of a repeated group.
-        return plain + b"*+(?:" + pivot + plain + b"*+)*+"
+        return plain + b"*+" + _many(pivot + plain + b"*+")
 
     return run
 
@@ -144,7 +156,7 @@ def _value(run: Callable[[bytes], bytes]) -> bytes:
 
 def _attributes(attribute: bytes) -> bytes:
     # Unrolled: one turn of the loop per attribute, the spaces after it taken along.
-    return rb"[\t\n\f\r /]*+(?:" + attribute + rb"[\t\n\f\r /]*+)*+"
+    return rb"[\t\n\f\r /]*+" + _many(attribute + rb"[\t\n\f\r /]*+")
 
 
 _ATTRS = _attrs()
@@ -409,7 +421,7 @@ def _skip_pattern(
     ]
     token = b"<(?:" + b"|".join(tags + others) + b")"
     # Unrolled: one turn of the loop per token, the text after it taken along.
-    return re.compile(rb"[^<]*+(?:" + token + rb"[^<]*+)*+", re.DOTALL)
+    return re.compile(rb"[^<]*+" + _many(token + rb"[^<]*+"), re.DOTALL)
 
 
 # Raw-text elements whose content ends at the first matching end tag (not script).
@@ -422,7 +434,7 @@ def _raw_body(name: str, needles: list[tuple[str, bool]] | None = None) -> bytes
     end = b"/" + _ci(name) + rb"(?=[\t\n\f\r />])"
     stop = end + (b"|!--" if name == "script" else b"")
     text = _runs(needles or [], refs=False)(b"<")
-    return text + b"(?:<(?!" + stop + b")" + text + b")*+<" + end + _tag_rest()
+    return text + _many(b"<(?!" + stop + b")" + text) + b"<" + end + _tag_rest()
 
 
 RAW_END = {

@@ -236,8 +236,12 @@ def _alternation(literals: set[bytes]) -> re.Pattern[bytes] | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _Program:
-    specs = [(selector, _hints(hints)) for selector, hints in keys]
+def _compile(
+    keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...], examine_all: bool = False
+) -> _Program:
+    # Examining every element, hints would only spare handler calls; their literal
+    # patterns cost more to compile than a short document takes to rewrite.
+    specs = [(selector, None if examine_all else _hints(hints)) for selector, hints in keys]
     groups: dict[tuple[str | None, int], list[Complex]] = {}
     numbered: dict[int, int] = {}  # id of a complex selector -> its number in the machine
     complexes: list[Complex] = []
@@ -288,16 +292,17 @@ def _compile(keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...]) -> _P
             frozenset(x.lower() for x in exact | any_case),
         )
         by_tag.setdefault(tag, []).append(candidate)
-    full = child or None in tracked or None in by_tag
+    full = examine_all or child or None in tracked or None in by_tag
     named = frozenset(t for t in tracked if t is not None)
     always = unfiltered | named
     for name in always:
         needles.pop(name, None)
     doc_names = {"head", "body", "html"}
-    skip = lexer.skip_pattern(None if full else always, needles, named, in_text)
-    skip_doc = lexer.skip_pattern(
-        None if full else always | doc_names, needles, named | doc_names, in_text
-    )
+    if full:  # every tag stops: no pattern of this program's own (_run uses _SKIP_ALL)
+        skip = skip_doc = _SKIP_ALL
+    else:
+        skip = lexer.skip_pattern(always, needles, named, in_text)
+        skip_doc = lexer.skip_pattern(always | doc_names, needles, named | doc_names, in_text)
     union = {
         tag: _alternation({x for cand in candidates for x in cand.literals})
         for tag, candidates in by_tag.items()
@@ -336,15 +341,22 @@ class Rewriter:
         xml: bool = False,
         text_limit: int = 64 * 1024,
         buffer_limit: int = 8 * 1024 * 1024,
+        examine_all: bool = False,
     ) -> None:
         """``xml``: the page is XHTML, where a self-closing tag (``<script src=x/>``)
-        is a whole element with no content, not the start of raw text."""
+        is a whole element with no content, not the start of raw text. ``examine_all``:
+        every tag stops in Python and hints are ignored (every handler sees every element
+        its selector matches). Nothing is compiled for the hints (skip patterns take tens
+        of milliseconds to compile): for a few short documents, as the self-test
+        rewrites."""
         self._encoding = encoding
         self._xml = xml
         self._text_limit = text_limit
         self._buffer_limit = buffer_limit
         # The key of the compiled program: plain tuples, compared in C.
-        program = _compile(tuple((h[0], h[2] if len(h) > 2 else None) for h in handlers))
+        program = _compile(
+            tuple((h[0], h[2] if len(h) > 2 else None) for h in handlers), examine_all
+        )
         self._program = program
         self._handlers = [h[1] for h in handlers]
         doc = document_handlers or DocumentHandlers()
