@@ -12,8 +12,7 @@ from proxy.consent.model import ConsentPolicy, parse_consent_arg
 from proxy.consent.rules import RuleError, RuleSet, all_errors, load_rules
 from proxy.html.charset import CharsetError
 from proxy.http.transcode import PageText
-
-EXIT_FAILED = 1
+from proxy.settings import EXIT_FAILED, EXIT_USAGE
 
 
 def _load(directory: str) -> RuleSet | None:
@@ -49,15 +48,15 @@ def rewrite(
         consent = parse_consent_arg(consent_text, policy)
     except ValueError as exc:
         print(f"consent-proxy: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     ruleset = _load(directory)
     if ruleset is None:
-        return 2
+        return EXIT_USAGE
     try:
         data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     except OSError as exc:
         print(f"consent-proxy: error: {file}: {exc.strerror}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     page = ConsentRewrite(compile_plan(ruleset, consent), "/", debug_headers=False)
     # Read in its encoding as the proxy reads it (BOM, <meta>; XHTML by its name).
     text = PageText(page, None, xml=file.endswith((".xhtml", ".xht")))
@@ -65,7 +64,7 @@ def rewrite(
         out = text.feed(data) + text.close()
     except CharsetError as exc:
         print(f"consent-proxy: error: {file}: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     sys.stdout.buffer.write(out)
     sys.stdout.buffer.flush()
     if explain:

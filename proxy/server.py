@@ -21,9 +21,7 @@ from proxy.app import ACCESS_LOG, MAX_REQUEST_LINE, SETTINGS, create_app, unrout
 from proxy.consent.rules import RuleError, all_errors
 from proxy.http import pages
 from proxy.observe import logs
-from proxy.settings import Settings, parse_listen
-
-EXIT_USAGE = 2
+from proxy.settings import EXIT_USAGE, Settings, parse_listen
 
 
 def check_aiohttp() -> list[str]:
