@@ -1,18 +1,23 @@
-"""The offline commands: ``check`` (rules and their examples) and ``rewrite`` (a page
-as a visitor with a given consent would get it). For QA without a server."""
+"""The offline commands: ``check`` (the rule files validate, and their examples give
+what they expect: consent/examples.py runs them) and ``rewrite`` (a page as a visitor
+with a given consent would get it, without the banner). For QA without a server."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from proxy.consent.enforce import ConsentRewrite, compile_plan
+from proxy.consent.enforce import page_for
 from proxy.consent.examples import run_examples
 from proxy.consent.model import ConsentPolicy, parse_consent_arg
+from proxy.consent.plans import compile_plan
 from proxy.consent.rules import RuleError, RuleSet, all_errors, load_rules
 from proxy.html.charset import CharsetError
+from proxy.http.consent_hook import consent_body
 from proxy.http.transcode import PageText
 from proxy.settings import EXIT_FAILED, EXIT_USAGE
+from proxy.ui.furniture import PageFurniture
+from proxy.ui.templates import Templates
 
 
 def _load(directory: str) -> RuleSet | None:
@@ -57,9 +62,11 @@ def rewrite(
     except OSError as exc:
         print(f"consent-proxy: error: {file}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    page = ConsentRewrite(compile_plan(ruleset, consent), "/", debug_headers=False)
+    furniture = PageFurniture(Templates(), banner=False)
+    page = page_for(compile_plan(ruleset, consent), consent, "/", furniture)
     # Read in its encoding as the proxy reads it (BOM, <meta>; XHTML by its name).
-    text = PageText(page, None, xml=file.endswith((".xhtml", ".xht")))
+    body = consent_body(page, debug_headers=False)
+    text = PageText(body, None, xml=file.endswith((".xhtml", ".xht")))
     try:
         out = text.feed(data) + text.close()
     except CharsetError as exc:

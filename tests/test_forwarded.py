@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from proxy.consent.choices import cookie_domains, same_origin_post
+from proxy.consent.choices import cookie_domains
 from proxy.consent.rules import load_rules
 from proxy.http.forwarded import (
     Authority,
@@ -27,6 +27,7 @@ from proxy.http.forwarded import (
     forwarded_elements,
     parse_authority,
     parse_origin,
+    same_origin_post,
 )
 from tests.test_cli import free_port
 
