@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestServer
 
 from proxy.consent.rules import load_rules
 from proxy.ui import csp
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 RULES = load_rules(ROOT / "rules")
 MakeProxy = Callable[..., Awaitable[TestServer]]
 PAGE = "<!doctype html><html><head><title>t</title></head><body><p>hi</p></body></html>"

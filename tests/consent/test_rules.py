@@ -14,8 +14,8 @@ from proxy.consent.examples import run_examples
 from proxy.consent.model import ConsentPolicy
 from proxy.consent.reload import RulesState, reload_once, watch
 from proxy.consent.rules import RuleError, all_errors, load_rules, parse_rule, unbalanced
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 GOOD = 'name = "X"\ncategory = "analytics"\n[[block]]\nselector = "script[src]"\nhosts = ["x.example"]\n'
 
 

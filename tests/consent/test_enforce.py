@@ -20,11 +20,10 @@ from aiohttp.test_utils import TestServer
 
 from proxy.consent.model import OPTIONAL
 from proxy.consent.rules import load_rules
-from tests import oracle, trackers
-from tests.corpus import pages
+from tests.support import ROOT, oracle, trackers
+from tests.support.corpus import pages
 from tests.test_html import head_noscript
 
-ROOT = Path(__file__).resolve().parent.parent
 RULES = load_rules(ROOT / "rules")
 ALL = "consent=v=1&" + "&".join(f"{c}=1" for c in OPTIONAL)
 NONE = "consent=v=1&" + "&".join(f"{c}=0" for c in OPTIONAL)
@@ -277,7 +276,7 @@ async def test_decision_log(site: TestServer, tmp_path: Path) -> None:
 
 
 async def test_fail_closed_on_undecodable_html(make_proxy: MakeProxy) -> None:
-    from tests.conftest import canned_origin
+    from tests.support.sockets import canned_origin
 
     body = b"<html><script src='https://www.google-analytics.com/ga.js'></script>"
     garbage = b"\x1f\x8b\x08\x00" + b"\xff" * 40
