@@ -30,10 +30,13 @@ def _load(directory: str) -> RuleSet | None:
 
 
 def check(directory: str, policy: ConsentPolicy | None = None) -> int:
-    """Exit 0 when every rule file validates and every example passes, 1 otherwise."""
+    """Exit 0 when every rule file validates and every example passes, 1 otherwise;
+    keys a file still gives their old names are noted (they still work)."""
     ruleset = _load(directory)
     if ruleset is None:
         return EXIT_FAILED
+    for note in (n for rule in ruleset.rules for n in rule.notes):
+        print(f"consent-proxy: note: {note}", file=sys.stderr)
     outcomes = run_examples(ruleset, policy or ConsentPolicy())
     failed = [o for o in outcomes if not o.passed]
     for outcome in failed:
