@@ -31,7 +31,7 @@ from proxy.http.consent_hook import EnforcedBody
 from proxy.http.transcode import PageText
 from proxy.ui.furniture import PageFurniture
 from proxy.ui.templates import Templates
-from tests.test_enforce import ROOT
+from tests.support import ROOT
 
 GA = '<script src="https://www.google-analytics.com/analytics.js"></script>'
 
