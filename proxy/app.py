@@ -11,8 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -21,14 +20,16 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from proxy import selftest
-from proxy.consent.enforce import ConsentRewrite, Plan, Untouched, compile_plan
+from proxy.consent.enforce import Enforcer
 from proxy.consent.model import ConsentReader
 from proxy.consent.reload import RulesState, Verify, watch
 from proxy.consent.rules import RuleSet
 from proxy.html import RewriteLimitError
 from proxy.html.charset import CharsetError
 from proxy.http import codec, mime, pages, pool, websocket
+from proxy.http.consent_hook import consent_hook
 from proxy.http.deadlines import Pacing, Watchdog
+from proxy.http.forwarded import same_origin_post
 from proxy.http.hook import BodyRewrite, RequestInfo, RewriteFactory
 from proxy.http.timeslice import Timesliced
 from proxy.http.transcode import PageText
@@ -36,21 +37,25 @@ from proxy.http.upstream import (
     BodyStream,
     BodyTooLarge,
     ClientTooSlow,
+    addressed,
     request_headers,
     response_headers,
     visitor,
 )
 from proxy.http.validators import add_vary, upstream_if_none_match, variant_etag
-from proxy.observe.logs import JsonLines, json_string, log_path, log_time, open_log, request_id
+from proxy.observe.decisions import DecisionLog
+from proxy.observe.logs import AccessLogger, JsonLines, access_logger, log_path, open_log
 from proxy.observe.metrics import METRICS, Metrics
 from proxy.settings import Settings
-from proxy.ui import endpoints, returning
-from proxy.ui.banner import Templates
+from proxy.ui import endpoints
+from proxy.ui.furniture import PageFurniture
+from proxy.ui.templates import Templates
 
 SETTINGS = web.AppKey("settings", Settings)
 RULES = web.AppKey("rules", RulesState)
-DECISIONS = web.AppKey("decisions", JsonLines)
+DECISIONS = web.AppKey("decisions", DecisionLog)
 ACCESS_LOG = web.AppKey("access_log", JsonLines)
+ACCESS_LOGGER: web.AppKey[type[AccessLogger]] = web.AppKey("access_logger")
 PIPELINE: web.AppKey[Pipeline] = web.AppKey("pipeline")
 log = logging.getLogger("consent_proxy")
 
@@ -79,19 +84,25 @@ def create_app(
     else:
         state = RulesState(rules, Path(settings.rules))
     app[RULES] = state
-    app[METRICS] = Metrics()
+    metrics = app[METRICS] = Metrics()
     app[ACCESS_LOG] = open_log("access", settings.access_log, settings.log_flush)
-    app[ACCESS_LOG].metrics = app[METRICS]
-    app[ACCESS_LOG].trusted = settings.trusted_proxies
-    app[DECISIONS] = open_log("decisions", settings.decision_log, settings.log_flush)
+    trusted = settings.trusted_proxies
+    client = functools.partial(visitor, trusted=trusted) if trusted else None
+    app[ACCESS_LOGGER] = access_logger(metrics=metrics, client=client)
+    decisions = open_log("decisions", settings.decision_log, settings.log_flush)
+    app[DECISIONS] = DecisionLog(decisions, metrics)
     app.on_cleanup.append(_close_logs)
-    factory = rewrite or consent_rewrites(settings, state)
+    read_consent = ConsentReader(settings.consent_policy)  # the one way consent is read
+    factory = rewrite or consent_rewrites(settings, state, read_consent)
     app.cleanup_ctx.append(_client_session)
     websocket.track(app)
     if rules is None:
         app.cleanup_ctx.append(_rules_watcher)
-    endpoints.add_routes(app, settings, state, app[DECISIONS])
-    pipeline = app[PIPELINE] = Pipeline(settings, factory, app[METRICS], app[DECISIONS])
+    config = endpoints.EndpointSettings(
+        read_consent, _templates(settings), settings.consent_max_age, settings.admin_token
+    )
+    endpoints.add_routes(app, config, state, app[DECISIONS], consent_sender(settings))
+    pipeline = app[PIPELINE] = Pipeline(settings, factory, app[DECISIONS])
     forward = functools.partial(handle, pipeline)
     # (?s): the decoded path may hold a line break (%0A), and every path is forwarded.
     app.router.add_route("*", "/{tail:(?s:.*)}", forward, expect_handler=_expect)
@@ -105,12 +116,10 @@ class Pipeline:
         self,
         settings: Settings,
         rewrite: RewriteFactory,
-        metrics: Metrics,
-        decisions: JsonLines,
+        decisions: DecisionLog,
     ) -> None:
         self.settings = settings
         self.rewrite = rewrite
-        self.metrics = metrics
         self.decisions = decisions
         self.origin = str(settings.upstream_url).rstrip("/")
         self.watchdog = Watchdog(
@@ -134,46 +143,45 @@ def rules_directory(configured: str) -> Path:
 def self_test(settings: Settings) -> Verify:
     """The self-test of a rule set under these settings (consent cookie, templates)."""
     policy = settings.consent_policy
-    templates = Templates(settings.templates, settings.privacy_url)
+    templates = _templates(settings)
     return lambda ruleset: selftest.verify(ruleset, policy, templates)
 
 
-def consent_rewrites(settings: Settings, state: RulesState) -> RewriteFactory:
-    """Per request: read the consent, find the compiled plan (one per rules generation
-    and consent variant), and rewrite the page with it."""
-    read_consent = ConsentReader(settings.consent_policy)
-    templates = Templates(settings.templates, settings.privacy_url)
-    plans: dict[tuple[str, str], Plan] = {}
-    cookie = settings.consent_policy.cookie
+def consent_rewrites(
+    settings: Settings, state: RulesState, read_consent: ConsentReader | None = None
+) -> RewriteFactory:
+    """The proxy's hook: per request, the consent read, the plan for it under the rules
+    in force, and the page it gets, with the banner and placeholders of the templates."""
+    furniture = PageFurniture(_templates(settings))
+    enforcer = Enforcer(state, read_consent or ConsentReader(settings.consent_policy), furniture)
+    return consent_hook(enforcer, debug_headers=settings.debug_headers)
 
-    def factory(info: RequestInfo) -> BodyRewrite:
-        consent = read_consent(info.headers)
-        ruleset = state.current  # one read: the whole request uses this set
-        key = (ruleset.generation, consent.variant)
-        plan = plans.get(key)
-        if plan is None:
-            if len(plans) >= 256:  # older generations' plans: dropped, oldest first
-                del plans[next(iter(plans))]
-            plan = plans[key] = compile_plan(ruleset, consent)
-        return_to = returning.requested(info.headers, cookie)
-        if not plan.changes and (consent.decided or templates is None) and return_to is None:
-            return Untouched(plan, consent, settings.debug_headers)  # most pages
-        return ConsentRewrite(
-            plan,
-            info.path,
-            consent=consent,
-            templates=templates,
-            debug_headers=settings.debug_headers,
-            return_to=return_to,
-            return_cookie=cookie,
+
+def _templates(settings: Settings) -> Templates:
+    return Templates(settings.templates, settings.privacy_url)
+
+
+def consent_sender(settings: Settings) -> Callable[[web.Request], endpoints.Sender]:
+    """What the HTTP layer knows of who sent a consent post, for the endpoints."""
+    trusted = settings.trusted_proxies
+
+    def sender(request: web.Request) -> endpoints.Sender:
+        site = addressed(request, settings)
+        origin = site.origin
+        return endpoints.Sender(
+            same_site=same_origin_post(request.headers, origin),
+            site=str(origin) if origin is not None else None,
+            secure=site.scheme == "https",
+            host=site.authority.host if site.authority is not None else None,
+            client=visitor(request, trusted),
         )
 
-    return factory
+    return sender
 
 
 async def _close_logs(app: web.Application) -> None:
-    for log_file in (app[ACCESS_LOG], app[DECISIONS]):
-        log_file.close()
+    app[ACCESS_LOG].close()
+    app[DECISIONS].close()
 
 
 async def _rules_watcher(app: web.Application) -> AsyncIterator[None]:
@@ -458,7 +466,7 @@ async def _passthrough(
     except (aiohttp.ClientError, TimeoutError) as exc:
         return _truncate(request, out, exc)
     if page is not None:
-        _untouched(pipe, request, out, page.untouched_record(pacing.sent))
+        _untouched(pipe, request, out, page.untouched_members(pacing.sent))
     return out
 
 
@@ -586,17 +594,8 @@ async def _rewrite(
 
 
 def _untouched(pipe: Pipeline, request: web.Request, out: web.StreamResponse, fields: str) -> None:
-    """The decision-log line of a page that passed untouched, built by hand (most
-    pages; the same members as ``_decided`` writes)."""
-    if not fields:
-        return
-    pipe.metrics.pages["untouched"] += 1
-    pipe.decisions.write_line(
-        f'{{"time":{log_time()},"kind":"decision",'
-        f'"request_id":"{request_id()}","method":{json_string(request.method)},'
-        f'"path":{json_string(log_path(request.raw_path))},"status":{out.status},'
-        f"{fields}}}"
-    )
+    """The decision-log line of a page that passed untouched (most pages)."""
+    pipe.decisions.untouched(request.method, request.raw_path, out.status, fields)
 
 
 def _decided(
@@ -606,21 +605,7 @@ def _decided(
     rewrite: BodyRewrite,
 ) -> web.StreamResponse:
     """One decision-log line per HTML response: what was done, under which consent."""
-    record = rewrite.record()
-    if record:
-        metrics = pipe.metrics
-        metrics.pages["rewritten"] += 1
-        for action in record.get("actions", ()):
-            metrics.actions[(action["rule"], action["action"])] += action["count"]
-        pipe.decisions.write(
-            {
-                "time": round(time.time(), 3),
-                "kind": "decision",
-                "request_id": request_id(),
-                "method": request.method,
-                "path": log_path(request.raw_path),
-                "status": out.status,
-                **record,
-            }
-        )
+    decision = rewrite.decision()
+    if decision is not None:
+        pipe.decisions.page(request.method, request.raw_path, out.status, decision)
     return out

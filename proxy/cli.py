@@ -14,9 +14,7 @@ from collections.abc import Sequence
 from proxy import offline
 from proxy.observe.logs import OneLineFormatter
 from proxy.server import check_aiohttp, run_workers, serve
-from proxy.settings import FIELDS, SettingsError, load_settings
-
-EXIT_USAGE = 2
+from proxy.settings import EXIT_USAGE, FIELDS, SettingsError, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:

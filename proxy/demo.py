@@ -14,7 +14,7 @@ from proxy.app import create_app
 from proxy.consent.rules import RuleError, all_errors
 from proxy.selftest import SelfTestError
 from proxy.server import ProxyRunner, server_options, stopped
-from proxy.settings import Settings
+from proxy.settings import EXIT_USAGE, Settings
 
 SPACER_GIF = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
@@ -125,5 +125,5 @@ def run(settings: Settings) -> int:
         asyncio.run(_serve(settings))
     except SystemExit as exc:
         print(exc, file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     return 0

@@ -22,13 +22,15 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from proxy.consent.enforce import ConsentRewrite, compile_plan, placeholder_html
+from proxy.consent.enforce import page_for
 from proxy.consent.examples import run_example
 from proxy.consent.model import ConsentPolicy, read_consent
+from proxy.consent.plans import compile_plan
 from proxy.consent.reload import Refused
+from proxy.consent.returning import anchor_id
 from proxy.consent.rules import Example, Rule, RuleSet, parse_rule
-from proxy.ui.banner import Templates, banner_html
-from proxy.ui.returning import anchor_id
+from proxy.ui.furniture import PageFurniture
+from proxy.ui.templates import Templates
 
 
 class SelfTestError(Refused):
@@ -112,8 +114,9 @@ def tracker_page(templates: Templates) -> RewriterCase:
     tracker = parse_rule("selftest-tracker", _TRACKER_RULE, "<self-test>")
     widget = parse_rule("selftest-widget", _WIDGET_RULE, "<self-test>")
     # The page's first placeholder of its category, on the page at "/".
-    placeholder = placeholder_html(widget, anchor_id(widget.category, 1), "/").encode()
-    banner = banner_html(templates, "/").encode()
+    furniture = PageFurniture(templates)
+    placeholder = furniture.placeholder(widget, anchor_id(widget.category, 1), "/").encode()
+    banner = furniture.banner_html("/").encode()
 
     def gone(marker: bytes) -> Callable[[bytes], bool]:
         return lambda out: marker not in out
@@ -138,9 +141,10 @@ def check_rewriter(case: RewriterCase, templates: Templates) -> None:
     """``case`` through the consent rewrite, whole and in small chunks (SelfTestError)."""
     consent = read_consent({}, ConsentPolicy())  # undecided, nothing granted
     plan = compile_plan(case.rules, consent)
+    furniture = PageFurniture(templates)
     outputs = []
     for size in (len(case.page), 61):  # 61: chunks end inside tags, values and text
-        rewrite = ConsentRewrite(plan, "/", consent=consent, templates=templates)
+        rewrite = page_for(plan, consent, "/", furniture)
         out = b"".join(
             rewrite.feed(case.page[i : i + size]) for i in range(0, len(case.page), size)
         )

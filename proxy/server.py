@@ -17,14 +17,12 @@ from aiohttp import web
 from aiohttp.http import HttpVersion10, HttpVersion11
 from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineTooLong
 
-from proxy.app import ACCESS_LOG, MAX_REQUEST_LINE, SETTINGS, create_app, unroutable
+from proxy.app import ACCESS_LOG, ACCESS_LOGGER, MAX_REQUEST_LINE, SETTINGS, create_app, unroutable
 from proxy.consent.rules import RuleError, all_errors
 from proxy.http import pages
 from proxy.observe import logs
 from proxy.selftest import SelfTestError
-from proxy.settings import Settings, parse_listen
-
-EXIT_USAGE = 2
+from proxy.settings import EXIT_USAGE, Settings, parse_listen
 
 
 def check_aiohttp() -> list[str]:
@@ -233,7 +231,7 @@ class ProxyRunner(web.AppRunner):
 def server_options(app: web.Application) -> dict[str, Any]:
     """Options for aiohttp's server shared by serve, demo and the workers."""
     return {
-        "access_log_class": logs.AccessLogger,
+        "access_log_class": app[ACCESS_LOGGER],
         "access_log": app[ACCESS_LOG],
         "shutdown_timeout": app[SETTINGS].shutdown_timeout,
         # Also the deadline for a request's headers: aiohttp closes a connection whose

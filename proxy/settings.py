@@ -22,6 +22,9 @@ from yarl import URL
 from proxy.consent.model import MAX_AGE_LIMIT, OPTIONAL, ConsentPolicy
 
 ENV_PREFIX = "CONSENT_PROXY_"
+# The program's exit codes, for every command: 0 done (or stopped gracefully).
+EXIT_FAILED = 1  # ran, and found problems (``check``: a rule example failed)
+EXIT_USAGE = 2  # did not run: a bad setting, flag, file or rule set
 
 
 class SettingsError(ValueError):

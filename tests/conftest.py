@@ -1,8 +1,7 @@
-"""Fixtures: a real origin, the real proxy in front of it, raw-socket clients."""
+"""Fixtures: a real origin, the real proxy in front of it (helpers: tests/support/)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -17,7 +16,7 @@ from proxy.consent.rules import EMPTY, RuleSet
 from proxy.http.hook import RewriteFactory, identity_factory
 from proxy.server import ProxyRunner, server_options
 from proxy.settings import Settings
-from tests.origin import origin_app
+from tests.support.origin import origin_app
 
 Factory = Callable[..., Awaitable[TestServer]]
 
@@ -77,59 +76,3 @@ async def make_proxy(tmp_path: Any) -> AsyncIterator[Callable[..., Awaitable[Tes
 @pytest.fixture
 async def proxy(origin: TestServer, make_proxy: Callable[..., Awaitable[TestServer]]) -> TestServer:
     return await make_proxy(str(origin.make_url("/")))
-
-
-async def raw_request(server: TestServer, data: bytes, timeout: float = 5.0) -> bytes:
-    """Send bytes on a fresh connection; read until the server closes or goes quiet."""
-    reader, writer = await asyncio.open_connection(server.host, server.port)
-    writer.write(data)
-    await writer.drain()
-    chunks = []
-    try:
-        while True:
-            chunk = await asyncio.wait_for(reader.read(65536), timeout)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            if b"\r\n\r\n" in b"".join(chunks) and _complete(b"".join(chunks)):
-                break
-    except TimeoutError:
-        pass
-    finally:
-        writer.close()
-    return b"".join(chunks)
-
-
-def _complete(data: bytes) -> bool:
-    head, _, body = data.partition(b"\r\n\r\n")
-    lower = head.lower()
-    for line in lower.split(b"\r\n"):
-        if line.startswith(b"content-length:"):
-            return len(body) >= int(line.split(b":")[1])
-    if b"transfer-encoding: chunked" in lower:
-        return body.endswith(b"0\r\n\r\n")
-    return False
-
-
-def status_of(response: bytes) -> int:
-    return int(response.split(b" ", 2)[1])
-
-
-async def canned_origin(response: bytes, *, close: bool = True) -> tuple[asyncio.Server, str]:
-    """An origin that answers every request with the given bytes (for broken origins)."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(response)
-            await writer.drain()
-            if close:
-                writer.close()
-            else:
-                await asyncio.sleep(30)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    return server, f"http://127.0.0.1:{port}"

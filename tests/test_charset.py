@@ -21,14 +21,17 @@ from pathlib import Path
 import pytest
 from multidict import CIMultiDict
 
-from proxy.consent.enforce import ConsentRewrite, compile_plan
+from proxy.consent.enforce import EnforcedPage
 from proxy.consent.model import ConsentPolicy, read_consent
+from proxy.consent.plans import compile_plan
 from proxy.consent.rules import load_rules
 from proxy.html import Rewriter
 from proxy.html.charset import CharsetError, determine, encoding_for_label, prescan
+from proxy.http.consent_hook import EnforcedBody
 from proxy.http.transcode import PageText
-from proxy.ui.banner import Templates
-from tests.test_enforce import ROOT
+from proxy.ui.furniture import PageFurniture
+from proxy.ui.templates import Templates
+from tests.support import ROOT
 
 GA = '<script src="https://www.google-analytics.com/analytics.js"></script>'
 
@@ -117,7 +120,8 @@ TEXT = f"<!doctype html><html><head><title>Café ✓ 😀</title>{GA}</head><bod
 def rewritten(
     body: bytes, label: str | None, step: int, xml: bool = False
 ) -> tuple[bytes, PageText]:
-    page = PageText(ConsentRewrite(PLAN, "/", consent=UNDECIDED, templates=Templates()), label, xml)
+    enforced = EnforcedPage(PLAN, "/", PageFurniture(Templates()), consent=UNDECIDED)
+    page = PageText(EnforcedBody(enforced, debug_headers=True), label, xml)
     out = b"".join(page.feed(body[i : i + step]) for i in range(0, len(body), step))
     return out + page.close(), page
 

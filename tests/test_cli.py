@@ -16,14 +16,10 @@ from typing import Any
 
 import pytest
 
+from tests.support.sockets import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 CURL = shutil.which("curl")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -414,7 +410,7 @@ async def test_sigterm_closes_websockets_with_1001(aiohttp_server: Any, tmp_path
 
     import aiohttp
 
-    from tests.origin import origin_app
+    from tests.support.origin import origin_app
 
     origin = await aiohttp_server(origin_app())
     port = free_port()

@@ -17,7 +17,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from proxy.consent.choices import cookie_domains, same_origin_post
 from proxy.consent.rules import load_rules
 from proxy.http.forwarded import (
     Authority,
@@ -27,8 +26,9 @@ from proxy.http.forwarded import (
     forwarded_elements,
     parse_authority,
     parse_origin,
+    same_origin_post,
 )
-from tests.test_cli import free_port
+from tests.support.sockets import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = load_rules(ROOT / "rules")
@@ -223,22 +223,6 @@ SITE = Origin("https", "shop.example", 443)
 )
 def test_same_origin_post(headers: dict[str, str], site: Origin | None, allowed: bool) -> None:
     assert same_origin_post(headers, site) is allowed
-
-
-@pytest.mark.parametrize(
-    ("host", "domains"),
-    [
-        ("www.shop.example", [None, "www.shop.example", "shop.example"]),
-        ("shop.example", [None, "shop.example"]),
-        ("localhost", [None]),
-        ("203.0.113.9", [None]),
-        ("2001:db8::1", [None]),
-        ("", [None]),
-        (None, [None]),
-    ],
-)
-def test_cookie_domains(host: str | None, domains: list[str | None]) -> None:
-    assert cookie_domains(host) == domains
 
 
 # The proxy over HTTP: aiohttp's client on loopback is the front (trusted or not).

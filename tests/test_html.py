@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.html import DocumentHandlers, Element, Handler, Hints, RewriteLimitError, Rewriter, lexer
-from tests import oracle
-from tests.corpus import ddg_pages, pages, tokenizer_inputs, tree_inputs
+from tests.support import oracle
+from tests.support.corpus import ddg_pages, pages, tokenizer_inputs, tree_inputs
 
 
 def remove(el: Element) -> None:

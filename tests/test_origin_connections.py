@@ -2,7 +2,7 @@
 when the exchange before ended exactly where its framing said, and nothing came while it
 waited; failures after a request was sent are never papered over by sending it again.
 
-The origin here is written on raw sockets (tests/raw_origin.py), so it can misbehave in
+The origin here is written on raw sockets (tests/support/raw_origin.py), so it can misbehave in
 exactly the ways small servers do: leave a body unread (its bytes become the next
 request), send an answer nobody asked for, send more or fewer bytes than its
 Content-Length says.
@@ -25,8 +25,8 @@ from aiohttp.test_utils import TestServer
 from proxy.consent.rules import load_rules
 from proxy.http import pages, pool
 from proxy.settings import Settings
-from tests.conftest import raw_request, status_of
-from tests.raw_origin import RawRequest, raw_origin, read_body, response
+from tests.support.raw_origin import RawRequest, raw_origin, read_body, response
+from tests.support.sockets import raw_request, status_of
 
 MakeProxy = Callable[..., Awaitable[TestServer]]
 RULES = load_rules(Path(__file__).resolve().parent.parent / "rules")

@@ -16,9 +16,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDictProxy
 
-from tests import oracle, trackers
-from tests.conftest import raw_request, status_of
-from tests.test_enforce import ALL, RULES
+from tests.consent.test_enforce import ALL, RULES
+from tests.support import oracle, trackers
+from tests.support.sockets import raw_request, status_of
 
 MakeProxy = Callable[..., Awaitable[TestServer]]
 GA = '<script src="https://www.google-analytics.com/analytics.js"></script>'

@@ -5,20 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import aiohttp
 import brotli
 import pytest
 from aiohttp.test_utils import TestServer
 
-from proxy.observe.logs import open_log
-from tests.conftest import canned_origin, raw_request, status_of
-from tests.origin import PAGE, gzip_bomb, headers_of
+from tests.support.origin import PAGE, gzip_bomb, headers_of
+from tests.support.sockets import canned_origin, raw_request, status_of
 
 MakeProxy = Callable[..., Awaitable[TestServer]]
 
@@ -554,38 +551,6 @@ async def test_error_pages_from_origin_go_through_rewrite(proxy: TestServer) -> 
         assert r.headers["Vary"] == "Accept-Encoding"
 
 
-async def test_access_log_is_json_without_query_and_full_ip(
-    proxy: TestServer, tmp_path: object
-) -> None:
-    async with (
-        aiohttp.ClientSession() as s,
-        s.get(url(proxy, "/echo?email=a@b.example"), headers={"Cookie": "sid=secret"}) as r,
-    ):
-        await r.read()
-    log = (tmp_path / "access.log").read_text()  # type: ignore[operator]
-    record = json.loads(log.strip().splitlines()[-1])
-    assert record["path"] == "/echo" and record["status"] == 200 and record["method"] == "GET"
-    assert isinstance(record["duration_us"], int) and record["duration_us"] > 0
-    assert abs(record["time"] - time.time()) < 60 and record["bytes"] > 0
-    assert record["client"] == "127.0.0.0"
-    assert "email" not in log and "secret" not in log
-
-
-async def test_log_lines_wait_at_most_log_flush(tmp_path: Path) -> None:
-    """Lines are written in batches: none is written at once, every one within
-    log_flush seconds, and closing the log writes what waits."""
-    path = tmp_path / "batched.log"
-    log = open_log("test", str(path), flush_after=0.2)
-    log.write_line('{"n":1}')
-    log.write_line('{"n":2}')
-    assert path.read_text() == ""  # waiting in memory
-    await asyncio.sleep(0.6)
-    assert path.read_text() == '{"n":1}\n{"n":2}\n'
-    log.write_line('{"n":3}')
-    log.close()
-    assert path.read_text().endswith('{"n":3}\n')
-
-
 async def test_client_gone_releases_upstream(proxy: TestServer, origin: TestServer) -> None:
     _, writer = await asyncio.open_connection(proxy.host, proxy.port)
     writer.write(b"GET /slow-headers?s=1 HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -606,23 +571,6 @@ async def test_preserve_host(origin: TestServer, make_proxy: MakeProxy) -> None:
         async with s.get(url(proxy, "/echo"), headers={"Host": "shop.example"}) as r:
             seen = headers_of(await r.read())
     assert seen["host"] == ["shop.example"]
-
-
-@pytest.mark.parametrize(
-    ("address", "network"),
-    [
-        ("203.0.113.77", "203.0.113.0"),
-        ("2001:db8:abcd:12:1::7", "2001:db8:abcd::"),
-        ("::ffff:198.51.100.9", "198.51.100.0"),
-        ("fe80::1%eth0", "fe80::"),
-        ("garbage", "-"),
-        (None, "-"),
-    ],
-)
-def test_logged_addresses_are_networks(address: str | None, network: str) -> None:
-    from proxy.observe.logs import truncate_ip
-
-    assert truncate_ip(address) == network
 
 
 async def test_responses_that_set_cookies_are_never_shared_cacheable(

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 from proxy.consent.model import ConsentPolicy
 from proxy.consent.rules import RuleSet, load_rules
 from proxy.selftest import SelfTestError, check_rewriter, tracker_page, verify
-from proxy.ui.banner import Templates
+from proxy.ui.templates import Templates
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = """name = "X"

@@ -1,6 +1,7 @@
-"""A visitor's choice, as posted to /_consent: what it grants, whether the post may be
-trusted (not cross-site), and which vendor cookies to expire when consent is withdrawn.
-Pure functions; endpoints.py does the HTTP."""
+"""A visitor's choice, as posted to /_consent: what it grants, and which vendor cookies
+to expire (and on which domains) when consent is withdrawn. Pure functions;
+proxy/ui/endpoints.py does the HTTP (and the same-origin check, with the HTTP layer's
+``same_origin_post``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from collections.abc import Mapping, Sequence
 
 from proxy.consent.model import OPTIONAL, Consent
 from proxy.consent.rules import COOKIE_NAME, RuleSet
-from proxy.http.forwarded import Origin, parse_origin
 
 
 def chosen(current: Consent, fields: Mapping[str, Sequence[str]]) -> set[str] | None:
@@ -33,24 +33,6 @@ def chosen(current: Consent, fields: Mapping[str, Sequence[str]]) -> set[str] | 
         else:
             granted.discard(category)
     return granted
-
-
-def same_origin_post(headers: Mapping[str, str], site: Origin | None) -> bool:
-    """Whether a post may change consent: not cross-site (CSRF). ``site`` is this site's
-    origin as the browser addressed it (a trusted front's X-Forwarded-Host and -Proto
-    count), None when unknown.
-
-    A browser's ``Sec-Fetch-Site`` decides when present: the browser compared the
-    page's origin with the URL it requested, which is what this check approximates
-    (and it holds whatever a front does to Host). Without it, ``Origin`` must equal
-    ``site``. Clients that send neither (curl, scripts) are not browsers and pass."""
-    fetch_site = headers.get("Sec-Fetch-Site")
-    if fetch_site is not None:
-        return fetch_site in ("same-origin", "none")
-    origin = headers.get("Origin")
-    if origin is None:
-        return True
-    return site is not None and parse_origin(origin) == site
 
 
 def cookies_to_expire(cookie_header: str, ruleset: RuleSet, denied: set[str]) -> list[str]:

@@ -1,253 +1,198 @@
-"""Rules + consent → what the rewriter does to a page, and the headers that go with it.
+"""What a page gets: a plan run over one page for one visitor.
 
-``compile_plan`` picks the blocks of denied categories and the injects of granted ones
-(cached per rules generation and consent variant by the caller). ``ConsentRewrite``
-runs a plan over one page (a ``BodyRewrite``), counting what each rule did.
+``page_for`` chooses: an ``UntouchedPage`` when nothing on the page can change for this
+visitor (most pages: the bytes pass as they came), else an ``EnforcedPage``, which
+removes or holds what the plan blocks, counts what each rule did, places the banner
+for a visitor who has not decided and marks the widget a visitor comes back to.
+
+What the proxy adds to a page (banner, placeholders, the forms they post, room in the
+page's Content-Security-Policy for its inline styles) is the visitor-facing layer's:
+it reaches this module as ``Furniture`` (built by ``proxy.ui``, wired by app.py).
+``Enforcer`` does the per-request part: the visitor's consent, the plan for it under
+the rules in force, and the page.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import html
 import re
-import time
-from dataclasses import dataclass
-from functools import cache, cached_property, partial
-from importlib import resources
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import Mapping, Sequence
+from functools import partial
+from types import MappingProxyType
+from typing import Protocol
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.consent.model import Consent
-from proxy.consent.rules import Block, Rule, RuleSet
-from proxy.html import DocumentHandlers, Element, Handler, HandlerSpec, Hints, Rewriter
-from proxy.html.lexer import literals_pattern
-from proxy.http.validators import add_vary, make_private
-from proxy.observe.logs import json_string
-from proxy.ui import csp, returning
-from proxy.ui.banner import LABELS, Templates, banner_css, banner_html, safe_next
+from proxy.consent import returning
+from proxy.consent.matching import applies, hints_of, host_hints, snippets
+from proxy.consent.model import Consent, ConsentReader
+from proxy.consent.plans import Plan, PlanCache
+from proxy.consent.reload import RulesState
+from proxy.consent.rules import Block, Rule
+from proxy.html import Element, Handler, HandlerSpec, Hints, Rewriter
 
-URL_ATTRIBUTES = ("src", "href", "data-src", "data", "srcset")  # data: <object>
+Counts = Mapping[tuple[str, str], int]  # (rule id, action) → elements
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What to do to every page for one consent variant under one rule set."""
-
-    generation: str
-    consent: Consent
-    blocks: tuple[tuple[Rule, Block], ...]
-    inserts: DocumentHandlers
-    inline_styles: tuple[str, ...] = ()  # contents of inline <style>/<script> in injects,
-    inline_scripts: tuple[str, ...] = ()  # for the page's Content-Security-Policy
-    # Blocks that look at script text, by selector, searched with one pattern per selector.
-    by_text: tuple[tuple[str, re.Pattern[str], tuple[tuple[Rule, Block], ...]], ...] = ()
-    # Placeholder blocks of granted categories: they only find the widget a visitor
-    # comes back to after a placeholder's grant (see returning.py).
-    shown: tuple[tuple[Rule, Block], ...] = ()
-    # What headers and log lines say of each visitor's consent under this plan (a
-    # plan serves many visitors: the texts are made once).
-    _texts: dict[str, tuple[str, str]] = dataclasses.field(
-        default_factory=dict, compare=False, repr=False
-    )
+class Furniture(Protocol):
+    """What the proxy adds to pages, as the visitor-facing layer renders it."""
 
     @property
-    def acts(self) -> bool:
-        return bool(self.blocks or self.by_text)
+    def banner(self) -> bool:
+        """Whether a visitor who has not decided gets the banner."""
+        ...
 
-    @cached_property
-    def changes(self) -> bool:
-        """Whether pages change under this plan (the banner aside, see ConsentRewrite)."""
-        inserts = self.inserts
-        return bool(self.acts or inserts.head_start or inserts.head_end or inserts.body_end)
+    def banner_html(self, path: str) -> str:
+        """The banner of a page at ``path`` (it returns there after a choice)."""
+        ...
 
-    @cached_property
-    def variant(self) -> str:
-        return f"{self.consent.variant}-{self.generation}"
+    def placeholder(self, rule: Rule, anchor: str, path: str) -> str:
+        """What stands in for an element ``rule`` holds: phrasing content with the id
+        ``anchor``, whose button grants the rule's category and returns to
+        ``path#anchor`` through the form ``grant_form`` makes."""
+        ...
 
-    def texts(self, consent: Consent) -> tuple[str, str]:
-        """The X-Consent header for ``consent`` under this plan, and the start of its
-        decision-log members (up to ``"bytes_in":``)."""
-        key = consent.json_members
-        texts = self._texts.get(key)
-        if texts is None:
-            header = f"{consent.header()}; rules={self.generation}"
-            members = f'{key},"rules":{json_string(self.generation)},"actions":[],"bytes_in":'
-            texts = self._texts[key] = (header, members)
-        return texts
+    def placeholder_style(self) -> str:
+        """The placeholders' style element, placed once before the first of them."""
+        ...
 
+    def grant_form(self, category: str) -> str:
+        """The form the placeholders of ``category`` post (placed at the end of <body>)."""
+        ...
 
-def compile_plan(ruleset: RuleSet, consent: Consent) -> Plan:
-    blocks: list[tuple[Rule, Block]] = []
-    shown: list[tuple[Rule, Block]] = []
-    by_text: dict[str, list[tuple[Rule, Block]]] = {}
-    places: dict[str, list[str]] = {"head-start": [], "head-end": [], "body-end": []}
-    for rule in ruleset.active:
-        if consent.allows(rule.category):
-            for inject in rule.injects:
-                places[inject.where].append(inject.html)
-            shown += [(rule, b) for b in rule.blocks if b.action == "placeholder"]
-        else:
-            for block in rule.blocks:
-                if block.contains and not block.hosts:
-                    by_text.setdefault(block.selector, []).append((rule, block))
-                else:
-                    blocks.append((rule, block))
-    inserts = DocumentHandlers(
-        "".join(places["head-start"]), "".join(places["head-end"]), "".join(places["body-end"])
-    )
-    injected = "".join(v for values in places.values() for v in values)
-    styles = tuple(m.group(1) for m in _INLINE_STYLE.finditer(injected))
-    scripts = tuple(m.group(1) for m in _INLINE_SCRIPT.finditer(injected))
-    text_groups = tuple(
-        (
-            selector,
-            re.compile(literals_pattern(c for rb in group for c in rb[1].contains)),
-            tuple(group),
-        )
-        for selector, group in by_text.items()
-    )
-    return Plan(
-        ruleset.generation,
-        consent,
-        tuple(blocks),
-        inserts,
-        styles,
-        scripts,
-        text_groups,
-        shown=tuple(shown),
-    )
+    def make_room(self, policy: str, styles: Sequence[str], scripts: Sequence[str]) -> str:
+        """A Content-Security-Policy with room for what the proxy adds: its own inline
+        styles, these inline ``styles`` and ``scripts`` (of injects), its forms."""
+        ...
 
 
-def _snippets(group: tuple[tuple[Rule, Block], ...]) -> tuple[str, ...]:
-    return tuple(sorted({s for _, block in group for s in block.contains}))
+class UntouchedPage:
+    """A page this visitor's plan leaves as it came (nothing to remove, to inject or to
+    ask): the origin's bytes. Made instead of an EnforcedPage for most pages, so it
+    does as little as it can."""
 
+    __slots__ = ("consent", "plan")
+    counts: Counts = MappingProxyType({})
 
-_INLINE_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style", re.S | re.I)
-_INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script", re.S | re.I)
+    def __init__(self, plan: Plan, consent: Consent) -> None:
+        self.plan = plan
+        self.consent = consent
 
-
-def host_of(url: str) -> str | None:
-    url = url.strip()
-    if url.startswith("//"):
-        url = "http:" + url
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
+    def set_format(self, encoding: str, xml: bool) -> None:
         return None
-    return host.rstrip(".") if host else None
+
+    def feed(self, chunk: bytes) -> bytes:
+        return chunk
+
+    def close(self) -> bytes:
+        return b""
 
 
-def hosted_by(el: Element, hosts: tuple[str, ...]) -> bool:
-    for attr in URL_ATTRIBUTES:
-        value = el.get(attr)
-        if not value:
-            continue
-        # srcset: "url 1x, url 2x": each candidate's URL comes before its descriptor.
-        urls = (
-            [c.split()[0] for c in value.split(",") if c.strip()] if attr == "srcset" else [value]
-        )
-        for url in urls:
-            host = host_of(url)
-            if host and any(host == h or host.endswith("." + h) for h in hosts):
-                return True
-    return False
-
-
-def applies(block: Block, el: Element) -> bool:
-    """Whether an element its selector matched is one ``block`` acts on."""
-    if block.hosts and not hosted_by(el, block.hosts):
-        return False
-    return not block.contains or any(s in el.text for s in block.contains)
-
-
-def _hints_of(block: Block) -> Hints:
-    """What every element ``block`` acts on contains, for the rewriter's fast skip."""
-    if block.hosts:
-        return Hints(block.hosts, (), URL_ATTRIBUTES)
-    return Hints(text=block.contains)  # none at all: every element of the selector
-
-
-@cache
-def _template(name: str) -> str:
-    return resources.files("proxy.ui").joinpath("assets", name).read_text(encoding="utf-8").strip()
-
-
-def placeholder_html(rule: Rule, anchor: str, next_path: str) -> str:
-    """The box that stands in for a held element, with the id ``anchor``. It is
-    phrasing content (it may sit in a <p>); its button submits a form placed at the end
-    of <body> (grant_form) and brings ``next_path#anchor`` (the way back to here)."""
-    esc = html.escape
-    return _template("placeholder.html").format(
-        vendor=esc(rule.name),
-        rule=esc(rule.id),
-        category=esc(rule.category),
-        category_label=esc(LABELS[rule.category].lower()),
-        anchor=esc(anchor),
-        next=esc(f"{safe_next(next_path)}#{anchor}"),  # /_consent checks it again
-    )
-
-
-def grant_form(category: str) -> str:
-    """The form a placeholder's button posts: grant ``category`` (the button says
-    where to come back to)."""
-    return _template("placeholder-form.html").format(category=html.escape(category))
-
-
-class ConsentRewrite:
-    """One page through one plan (a ``BodyRewrite``)."""
+class EnforcedPage:
+    """One page through one plan, for one visitor (made by ``page_for``)."""
 
     def __init__(
         self,
         plan: Plan,
         path: str,
+        furniture: Furniture,
         *,
         consent: Consent | None = None,
-        templates: Templates | None = None,
-        debug_headers: bool = True,
         return_to: tuple[str, int] | None = None,
         return_cookie: str = "consent",
         examine_all: bool = False,
     ) -> None:
-        """``templates``: show the banner to a visitor who has not decided (the proxy
-        does; offline rewrites and rule examples do not). ``return_to``: the
-        placeholder this visitor comes back to (category, n): the widget now shown
-        there gets its id, and the return cookie (named after the consent cookie,
-        ``return_cookie``) is expired. ``examine_all``: see Rewriter (for the
-        self-test's short pages)."""
+        """``path``: the page's, with its query (placeholders and the banner return
+        there). ``consent``: this visitor's (the plan's by default: default and GPC can
+        give one variant). ``return_to``: the placeholder this visitor comes back to
+        (category, n): the widget now shown there gets its id, and the return cookie
+        (named after the consent cookie, ``return_cookie``) is expired. ``examine_all``:
+        see Rewriter (for the self-test's short pages: nothing compiled for them)."""
         self.plan = plan
-        # The plan is shared by every visitor of its variant; the headers and the log
-        # speak of this visitor's own answers (default and GPC can give one variant).
+        self._examine_all = examine_all
         self.consent = consent or plan.consent
-        self._debug = debug_headers
         self.counts: dict[tuple[str, str], int] = {}
+        self.return_to = return_to
+        self._return_cookie = return_cookie
         self._path = path
-        self._templates = templates
-        self._styled = False
+        self._furniture = furniture
+        self._banner_wanted = furniture.banner and not self.consent.decided
         self._start = b""  # the first 4 KB: whether this is a whole page (not a fragment)
-        self.bytes_in = 0
-        self.bytes_out = 0
-        self.seconds = 0.0
-        self.complete = False
+        self._encoding = "utf-8"
+        self._xml = False
+        self._styled = False
         self._held: list[str] = []  # categories with a placeholder on this page
         self._numbers: dict[str, int] = {}  # placeholders (or shown widgets) by category
-        self._return_to = return_to
-        self._return_cookie = return_cookie
         self._banner_placed = False
         self._forms_placed = False
         self._rewriter: Rewriter | None = None  # made when the first HTML arrives
-        self._changes: bool | None = None  # whether the page can change at all
-        self._examine_all = examine_all
-        self._encoding = "utf-8"
-        self._xml = False
-
-    def set_format(self, encoding: str, xml: bool) -> None:
-        self._encoding, self._xml = encoding, xml
 
     @property
     def variant(self) -> str:
         return self.plan.variant
+
+    def set_format(self, encoding: str, xml: bool) -> None:
+        """The page's encoding (what inserted markup is written in) and whether it is
+        XHTML; before the first ``feed`` (the default: UTF-8 HTML)."""
+        self._encoding, self._xml = encoding, xml
+
+    def feed(self, chunk: bytes) -> bytes:
+        if len(self._start) < 4096:  # however the page is split into chunks
+            self._start += chunk[: 4096 - len(self._start)]
+        return self._rw.feed(chunk)
+
+    def close(self) -> bytes:
+        return self._rw.close()
+
+    def make_room(self, policy: str) -> str:
+        """``policy`` (a Content-Security-Policy of this page) with room for what the
+        proxy adds to it."""
+        plan = self.plan
+        return self._furniture.make_room(policy, plan.inline_styles, plan.inline_scripts)
+
+    def set_cookies(self) -> tuple[str, ...]:
+        """Set-Cookie values the response carries: the return cookie, once used."""
+        if self.return_to is None:
+            return ()
+        return (returning.expire_header(self._return_cookie),)
+
+    # -- the rewriter's handlers -------------------------------------------------------
+
+    @property
+    def _rw(self) -> Rewriter:
+        if self._rewriter is None:
+            plan = self.plan
+            # Hosts are hints: the rewriter looks closer only at tags that name one in a
+            # URL attribute (the only place applies looks).
+            act = self._block
+            handlers: list[HandlerSpec] = [
+                (block.selector, partial(act, rule, block), host_hints(block))
+                for rule, block in plan.blocks
+            ]
+            # So are the snippets a script must contain: other scripts pass unseen.
+            handlers += [
+                (selector, self._text_handler(pattern, group), Hints(text=snippets(group)))
+                for selector, pattern, group in plan.by_text
+            ]
+            handlers.append(("meta[http-equiv='content-security-policy' i]", self._meta_csp))
+            if self._banner_wanted:
+                handlers.append(("body", self._body_start))
+            if self.return_to is not None:
+                handlers += [
+                    (block.selector, partial(self._mark, rule, block), hints_of(block))
+                    for rule, block in plan.shown
+                    if rule.category == self.return_to[0]
+                ]
+            static = plan.inserts.body_end if isinstance(plan.inserts.body_end, str) else ""
+            inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
+            self._rewriter = Rewriter(
+                handlers,
+                inserts,
+                encoding=self._encoding,
+                xml=self._xml,
+                examine_all=self._examine_all,
+            )
+        return self._rewriter
 
     def _block(self, rule: Rule, block: Block, el: Element) -> None:
         """The handler of one block (bound per page with functools.partial)."""
@@ -278,11 +223,11 @@ class ConsentRewrite:
     def _act(self, el: Element, rule: Rule, block: Block) -> None:
         if block.action == "placeholder":
             anchor = returning.anchor_id(rule.category, self._number(rule.category))
-            markup = self._style() + placeholder_html(rule, anchor, self._path)
+            markup = self._style() + self._furniture.placeholder(rule, anchor, self._path)
             if rule.category not in self._held:
                 self._held.append(rule.category)
                 if self._forms_placed:  # the end of <body> has passed already
-                    markup += grant_form(rule.category)
+                    markup += self._furniture.grant_form(rule.category)
             el.replace(markup)
         else:
             el.remove()
@@ -296,7 +241,7 @@ class ConsentRewrite:
         if not applies(block, el):
             return
         n = self._number(rule.category)
-        if self._return_to != (rule.category, n):
+        if self.return_to != (rule.category, n):
             return
         anchor = returning.anchor_id(rule.category, n)
         if el.tag != "script" and el.get("id") is None:
@@ -314,225 +259,91 @@ class ConsentRewrite:
     def _banner(self) -> str:
         """The banner, once per page, for a visitor who has not decided, on whole pages
         only (not on HTML fragments)."""
-        if self._templates is None or self.consent.decided or not self._document():
-            return ""
-        if self._banner_placed:
+        if not self._banner_wanted or self._banner_placed or not self._document():
             return ""
         self._banner_placed = True
-        return banner_html(self._templates, self._path)
+        return self._furniture.banner_html(self._path)
 
-    @property
-    def _rw(self) -> Rewriter:
-        if self._rewriter is None and not self._changes_anything():
-            self._rewriter = Rewriter(encoding=self._encoding)  # byte for byte, at no cost
-        if self._rewriter is None:
-            plan = self.plan
-            # Hosts are hints: the rewriter looks closer only at tags that name one in a
-            # URL attribute (the only place hosted_by looks).
-            act = self._block
-            handlers: list[HandlerSpec] = [
-                (block.selector, partial(act, rule, block), Hints(block.hosts, (), URL_ATTRIBUTES))
-                for rule, block in plan.blocks
-            ]
-            # So are the snippets a script must contain: other scripts pass unseen.
-            handlers += [
-                (selector, self._text_handler(pattern, group), Hints(text=_snippets(group)))
-                for selector, pattern, group in plan.by_text
-            ]
-            handlers.append(("meta[http-equiv='content-security-policy' i]", self._meta_csp))
-            if self._templates is not None and not self.consent.decided:
-                handlers.append(("body", self._body_start))
-            if self._return_to is not None:
-                handlers += [
-                    (block.selector, partial(self._mark, rule, block), _hints_of(block))
-                    for rule, block in plan.shown
-                    if rule.category == self._return_to[0]
-                ]
-            static = plan.inserts.body_end if isinstance(plan.inserts.body_end, str) else ""
-            inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
-            self._rewriter = Rewriter(
-                handlers,
-                inserts,
-                encoding=self._encoding,
-                xml=self._xml,
-                examine_all=self._examine_all,
-            )
-        return self._rewriter
-
-    @property
-    def passes_through(self) -> bool:
-        return not self._changes_anything()
-
-    def _changes_anything(self) -> bool:
-        if self._changes is None:
-            banner = self._templates is not None and not self.consent.decided
-            self._changes = self.plan.changes or banner or self._return_to is not None
-        return self._changes
+    def _document(self) -> bool:
+        head = self._start.lower()
+        return any(t in head for t in (b"<html", b"<body", b"<!doctype html"))
 
     def _body_end(self) -> str:
         """At the end of <body>: the forms placeholders post, and the banner of a page
         whose <body> start tag was left out (or never came)."""
         self._forms_placed = True
-        return "".join(grant_form(c) for c in self._held) + self._banner()
-
-    def _document(self) -> bool:
-        head = self._start.lower()
-        return any(t in head for t in (b"<html", b"<body", b"<!doctype html"))
+        forms = "".join(self._furniture.grant_form(c) for c in self._held)
+        return forms + self._banner()
 
     def _style(self) -> str:
         """The placeholder styles, once per page, before the first placeholder."""
         if self._styled:
             return ""
         self._styled = True
-        return f"<style>{_template('placeholder.css')}</style>"
-
-    def _inline_styles(self) -> list[str]:
-        styles = [_template("placeholder.css"), *self.plan.inline_styles]
-        if self._templates is not None:
-            styles.append(banner_css(self._templates))
-        return styles
+        return self._furniture.placeholder_style()
 
     def _meta_csp(self, el: Element) -> None:
         policy = el.get("content")
         if policy:
-            fixed = csp.allow_form_self(csp.allow_inline(policy, "style", self._inline_styles()))
-            fixed = csp.allow_inline(fixed, "script", self.plan.inline_scripts)
+            fixed = self.make_room(policy)
             if fixed != policy:
                 el.set_attribute("content", fixed)
 
-    def feed(self, chunk: bytes) -> bytes:
-        if len(self._start) < 4096:  # however the page is split into chunks
-            self._start += chunk[: 4096 - len(self._start)]
-        start = time.perf_counter()
-        out = self._rw.feed(chunk)
-        self.seconds += time.perf_counter() - start
-        self.bytes_in += len(chunk)
-        self.bytes_out += len(out)
-        return out
 
-    def close(self) -> bytes:
-        start = time.perf_counter()
-        out = self._rw.close()
-        self.seconds += time.perf_counter() - start
-        self.bytes_out += len(out)
-        self.complete = True
-        return out
+Page = EnforcedPage | UntouchedPage
 
-    def actions(self) -> str:
-        """``google-analytics=remove*2, facebook=placeholder*1`` (so far)."""
-        return ", ".join(
-            f"{rule}={action}*{n}" for (rule, action), n in sorted(self.counts.items())
+
+def page_for(
+    plan: Plan,
+    consent: Consent,
+    path: str,
+    furniture: Furniture,
+    *,
+    return_to: tuple[str, int] | None = None,
+    return_cookie: str = "consent",
+    examine_all: bool = False,
+) -> Page:
+    """The page ``plan`` makes of a page at ``path`` for a visitor with ``consent``:
+    untouched unless the plan changes pages, the visitor gets the banner, or comes
+    back to a widget (see ``EnforcedPage``)."""
+    banner = furniture.banner and not consent.decided
+    if not plan.changes and not banner and return_to is None:
+        return UntouchedPage(plan, consent)  # most pages
+    return EnforcedPage(
+        plan,
+        path,
+        furniture,
+        consent=consent,
+        return_to=return_to,
+        return_cookie=return_cookie,
+        examine_all=examine_all,
+    )
+
+
+class Enforcer:
+    """Per request: the visitor's consent, the plan for it under the rules in force
+    (compiled once per rules generation and consent variant), and the page it gets."""
+
+    def __init__(
+        self, rules: RulesState, read_consent: ConsentReader, furniture: Furniture
+    ) -> None:
+        self._rules = rules
+        self._read = read_consent
+        self._furniture = furniture
+        self._cookie = read_consent.policy.cookie
+        self.plans = PlanCache()
+
+    def page(self, headers: CIMultiDictProxy[str] | CIMultiDict[str], path: str) -> Page:
+        """The page a request with these headers for ``path`` (with its query) gets."""
+        consent = self._read(headers)
+        ruleset = self._rules.current  # one read: the whole request uses this set
+        plan = self.plans.get(ruleset, consent)
+        return_to = returning.requested(headers, self._cookie)
+        return page_for(
+            plan,
+            consent,
+            path,
+            self._furniture,
+            return_to=return_to,
+            return_cookie=self._cookie,
         )
-
-    def fix_headers(self, headers: CIMultiDict[str]) -> None:
-        consent_dependent_headers(headers)
-        # Room in the page's policy for what the proxy adds (nothing added: untouched).
-        changes = self._changes_anything()
-        for name in ("Content-Security-Policy", "Content-Security-Policy-Report-Only"):
-            policies = headers.getall(name, []) if changes else []
-            if policies:
-                headers.popall(name)
-            for policy in policies:
-                policy = csp.allow_form_self(
-                    csp.allow_inline(policy, "style", self._inline_styles())
-                )
-                headers.add(name, csp.allow_inline(policy, "script", self.plan.inline_scripts))
-        if self._return_to is not None:  # once: the way back is used up
-            headers.add("Set-Cookie", returning.expire_header(self._return_cookie))
-        if not self._debug:
-            return
-        headers["X-Consent"] = self.plan.texts(self.consent)[0]
-        actions = self.actions() or "none"
-        # Headers leave before a long page has streamed through: say when more may come.
-        final = self.complete or not self.plan.acts
-        headers["X-Consent-Actions"] = actions if final else f"{actions}; partial"
-
-    def record(self) -> dict[str, Any]:
-        """What the decision log keeps about this page."""
-        return {
-            **_consent_record(self.consent, self.plan.generation),
-            "actions": [
-                {"rule": rule, "action": action, "count": n}
-                for (rule, action), n in sorted(self.counts.items())
-            ],
-            "bytes_in": self.bytes_in,
-            "bytes_out": self.bytes_out,
-            "rewrite_ms": round(self.seconds * 1000, 3),
-            "complete": self.complete,
-        }
-
-    def untouched_record(self, size: int) -> str:
-        return _untouched_members(self.plan, self.consent, size)
-
-
-class Untouched:
-    """A page this visitor's plan leaves as it came (nothing to remove, to inject or
-    to ask): the origin's bytes, with the headers that say they depend on consent,
-    and the decision-log line. Made instead of a ConsentRewrite for most pages, so
-    it does as little as it can."""
-
-    __slots__ = ("_debug", "consent", "plan", "variant")
-    passes_through = True
-
-    def __init__(self, plan: Plan, consent: Consent, debug_headers: bool) -> None:
-        self.plan = plan
-        self.consent = consent
-        self._debug = debug_headers
-        self.variant = plan.variant
-
-    def set_format(self, encoding: str, xml: bool) -> None:
-        return None
-
-    def feed(self, chunk: bytes) -> bytes:
-        return chunk
-
-    def close(self) -> bytes:
-        return b""
-
-    def fix_headers(self, headers: CIMultiDict[str]) -> None:
-        consent_dependent_headers(headers)
-        if self._debug:
-            headers["X-Consent"] = self.plan.texts(self.consent)[0]
-            headers["X-Consent-Actions"] = "none"
-
-    def record(self) -> dict[str, Any]:
-        """Of a response with no body (HEAD)."""
-        return {
-            **_consent_record(self.consent, self.plan.generation),
-            "actions": [],
-            "bytes_in": 0,
-            "bytes_out": 0,
-            "rewrite_ms": 0.0,
-            "complete": False,
-        }
-
-    def untouched_record(self, size: int) -> str:
-        return _untouched_members(self.plan, self.consent, size)
-
-
-def _untouched_members(plan: Plan, consent: Consent, size: int) -> str:
-    return f'{plan.texts(consent)[1]}{size},"bytes_out":{size},"rewrite_ms":0.0,"complete":true'
-
-
-def _consent_record(consent: Consent, generation: str) -> dict[str, Any]:
-    return {**consent.record(), "rules": generation}
-
-
-def consent_dependent_headers(headers: CIMultiDict[str]) -> None:
-    """A body that depends on consent is private, varies on Cookie and Sec-GPC and
-    keeps no Last-Modified (validators are per variant, see validators.py)."""
-    if "Cache-Control" in headers:
-        make_private(headers)
-    else:
-        headers.add("Cache-Control", "private")
-    # The encoding too: the origin chose it from the client's Accept-Encoding.
-    if "Vary" in headers:
-        add_vary(headers, *_CONSENT_VARY)
-    else:
-        headers.add("Vary", _CONSENT_VARY_TEXT)
-    if "Last-Modified" in headers:
-        headers.popall("Last-Modified")
-
-
-_CONSENT_VARY = ("Accept-Encoding", "Cookie", "Sec-GPC")
-_CONSENT_VARY_TEXT = ", ".join(_CONSENT_VARY)

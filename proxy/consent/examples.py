@@ -1,26 +1,42 @@
-"""``consent-proxy check`` and ``rewrite``: run rule examples and rewrite pages offline."""
+"""Rule examples: each ``[[example]]`` of a rule file run through that rule alone.
+
+An example gives a fragment of HTML, a consent and the expected output, in which a
+held element reads ``[placeholder:<rule id>]``: the examples check what a rule does,
+not how the visitor-facing layer draws it (``consent-proxy check`` runs them, see
+offline.py).
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from proxy.consent.enforce import ConsentRewrite, compile_plan
+from proxy.consent.enforce import page_for
 from proxy.consent.model import ConsentPolicy, parse_consent_arg
+from proxy.consent.plans import compile_plan
 from proxy.consent.rules import Example, Rule, RuleSet
 
-_PLACEHOLDER = re.compile(
-    r'(?:<style[^>]*>[^<]*</style>)?<span class="cp-ph"[^>]*data-consent-placeholder="([^"]+)">'
-    r".*?</button></span>",
-    re.DOTALL,
-)
-_FORM = re.compile(r'<form id="cp-grant-[^"]*"[^>]*>.*?</form>', re.DOTALL)
 
+class Markers:
+    """Furniture that writes a held element as ``[placeholder:<rule id>]`` and adds
+    nothing else (no banner, no styles, no forms, policies left as they are)."""
 
-def collapse_placeholders(html: str) -> str:
-    """Placeholder markup shortened to ``[placeholder:<rule id>]`` and the forms they
-    post dropped, as rule examples write them."""
-    return _FORM.sub("", _PLACEHOLDER.sub(lambda m: f"[placeholder:{m.group(1)}]", html))
+    banner = False
+
+    def banner_html(self, path: str) -> str:
+        return ""
+
+    def placeholder(self, rule: Rule, anchor: str, path: str) -> str:
+        return f"[placeholder:{rule.id}]"
+
+    def placeholder_style(self) -> str:
+        return ""
+
+    def grant_form(self, category: str) -> str:
+        return ""
+
+    def make_room(self, policy: str, styles: Sequence[str], scripts: Sequence[str]) -> str:
+        return policy
 
 
 @dataclass(frozen=True)
@@ -45,9 +61,9 @@ def run_example(
     (``examine_all``: see Rewriter; the same answer, nothing compiled for the rule)."""
     consent = parse_consent_arg(example.consent, policy)
     plan = compile_plan(RuleSet((rule,), "example"), consent)
-    rewrite = ConsentRewrite(plan, "/", debug_headers=False, examine_all=examine_all)
-    out = rewrite.feed(example.html.encode()) + rewrite.close()
-    return Outcome(rule, example, collapse_placeholders(out.decode()))
+    page = page_for(plan, consent, "/", Markers(), examine_all=examine_all)
+    out = page.feed(example.html.encode()) + page.close()
+    return Outcome(rule, example, out.decode())
 
 
 def run_examples(ruleset: RuleSet, policy: ConsentPolicy) -> list[Outcome]:

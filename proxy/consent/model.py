@@ -163,7 +163,8 @@ def _signals(
 
 class ConsentReader:
     """``read_consent`` for one policy, remembering its answers by Cookie header (and
-    Sec-GPC): a visit sends the same header with every request."""
+    Sec-GPC): a visit sends the same header with every request. The proxy makes one
+    and shares it: its pages and /_consent read consent the same way."""
 
     _REMEMBERED = 1024  # answers kept; forgotten all at once when full
     _WHOLE_UP_TO = 2048  # bytes of a Cookie header remembered

@@ -21,7 +21,7 @@ from proxy.html.selectors import SelectorError, parse_selector
 ACTIONS = ("remove", "placeholder")
 PLACES = ("head-start", "head-end", "body-end")
 _TOP_KEYS = {"name", "category", "enabled", "description", "block", "inject", "cookies", "example"}
-_BLOCK_KEYS = {"selector", "contains", "hosts", "action"}
+_BLOCK_KEYS = {"selector", "contains", "url_hosts", "hosts", "action"}
 _INJECT_KEYS = {"where", "html"}
 _COOKIE_KEYS = {"names"}
 _EXAMPLE_KEYS = {"html", "consent", "expected"}
@@ -45,8 +45,8 @@ class Block:
     """Elements to strip or hold while the rule's category is not granted."""
 
     selector: str
-    contains: tuple[str, ...]
-    hosts: tuple[str, ...]
+    contains: tuple[str, ...]  # the element's text holds one (raw-text elements)
+    hosts: tuple[str, ...]  # a URL attribute points at one (``url_hosts`` in the file)
     action: str
 
 
@@ -76,6 +76,7 @@ class Rule:
     cookies: tuple[str, ...]
     examples: tuple[Example, ...]
     file: str
+    notes: tuple[str, ...] = ()  # what the file still says the old way (check shows them)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,12 @@ def parse_rule(rule_id: str, text: str, file: str) -> Rule:
     if not isinstance(description, str) or "\0" in description:
         raise fail("description", "expected a string")
     blocks = tuple(_block(t, i, fail) for i, t in enumerate(_tables(data, "block", fail)))
+    notes = [
+        f"{file}:{lines.of('hosts', 'block', i)}: block[{i}].hosts: still read; "
+        "its new name is url_hosts"
+        for i, table in enumerate(_tables(data, "block", fail))
+        if "hosts" in table
+    ]
     injects = tuple(_inject(t, i, fail) for i, t in enumerate(_tables(data, "inject", fail)))
     cookies: list[str] = []
     for i, table in enumerate(_tables(data, "cookies", fail)):
@@ -202,6 +209,7 @@ def parse_rule(rule_id: str, text: str, file: str) -> Rule:
         tuple(cookies),
         tuple(examples),
         file,
+        tuple(notes),
     )
 
 
@@ -266,10 +274,15 @@ def _block(table: dict[str, Any], index: int, fail: Any) -> Block:
             "block",
             index,
         )
-    hosts = tuple(h.lower() for h in _strings(table, "hosts", "block", index, fail))
+    # url_hosts: the host of the URL an element's src, href, ... points at; "hosts" is
+    # its old name, still read (a rule's notes say so).
+    key = "hosts" if "hosts" in table else "url_hosts"
+    if "hosts" in table and "url_hosts" in table:
+        raise fail("hosts", "give url_hosts only (hosts is its old name)", "block", index)
+    hosts = tuple(h.lower() for h in _strings(table, key, "block", index, fail))
     for host in hosts:
         if not _HOST.fullmatch(host):
-            raise fail("hosts", f"{host!r} is not a host name like example.com", "block", index)
+            raise fail(key, f"{host!r} is not a host name like example.com", "block", index)
     action = table.get("action", "remove")
     if action not in ACTIONS:
         raise fail(

@@ -1,11 +1,13 @@
 """The streaming, byte-preserving HTML rewriter: a library with no HTTP and no consent.
 
-``Rewriter`` takes CSS-selector element handlers (with ``Hints``) and document
-handlers, and turns chunks of a page into chunks of the new page.
+``Rewriter`` takes CSS-selector element handlers (with ``Hints``) and the HTML to
+insert at the document's edges (``DocumentInserts``; ``DocumentHandlers`` is its old,
+deprecated name), and turns chunks of a page into chunks of the new page.
 """
 
 from proxy.html.rewriter import (
     DocumentHandlers,
+    DocumentInserts,
     Element,
     Handler,
     HandlerSpec,
@@ -16,6 +18,7 @@ from proxy.html.rewriter import (
 
 __all__ = [
     "DocumentHandlers",
+    "DocumentInserts",
     "Element",
     "Handler",
     "HandlerSpec",

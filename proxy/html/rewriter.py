@@ -1,6 +1,6 @@
 """Streaming, byte-preserving HTML rewriter with CSS-selector element handlers.
 
-    rw = Rewriter([("script[src]", handler), ...], document_handlers=DocumentHandlers(...))
+    rw = Rewriter([("script[src]", handler), ...], document_handlers=DocumentInserts(...))
     out = rw.feed(chunk) + ... + rw.close()
 
 A handler may come with Hints, literals every element it acts on contains (in given
@@ -50,13 +50,16 @@ class RewriteLimitError(ValueError):
 
 
 @dataclass(frozen=True)
-class DocumentHandlers:
+class DocumentInserts:
     """HTML inserted at the start and end of <head> and at the end of <body>; a
     callable is asked for its HTML when the place is reached."""
 
     head_start: str | Callable[[], str] = ""
     head_end: str | Callable[[], str] = ""
     body_end: str | Callable[[], str] = ""
+
+
+DocumentHandlers = DocumentInserts  # its old name (it holds HTML, not handlers): deprecated
 
 
 class _Tag:
@@ -335,7 +338,7 @@ class Rewriter:
     def __init__(
         self,
         handlers: Sequence[HandlerSpec] = (),
-        document_handlers: DocumentHandlers | None = None,
+        document_handlers: DocumentInserts | None = None,
         *,
         encoding: str = "utf-8",
         xml: bool = False,
@@ -359,7 +362,7 @@ class Rewriter:
         )
         self._program = program
         self._handlers = [h[1] for h in handlers]
-        doc = document_handlers or DocumentHandlers()
+        doc = document_handlers or DocumentInserts()
         self._doc: dict[str, bytes | Callable[[], str]] = {
             key: value if callable(value) else value.encode(encoding, "xmlcharrefreplace")
             for key in ("head_start", "head_end", "body_end")

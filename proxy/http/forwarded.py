@@ -1,6 +1,7 @@
 """What a proxy in front says about the request the browser made: the host and scheme it
 addressed (``X-Forwarded-Host``/``-Proto``, RFC 7239 ``Forwarded: host=;proto=``), and
-the web origin that makes of this site. Pure functions on header values; whether the
+the web origin that makes of this site (which ``same_origin_post`` compares a post's
+``Origin`` with). Pure functions on header values; whether the
 peer is believed at all is decided by the caller (upstream.py: trusted proxies only).
 
 Where several proxies added values, the rightmost one is taken: it was written by the
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -157,3 +158,21 @@ def claimed_scheme(xfp: list[str], forwarded: list[str]) -> str | None:
         value = elements[-1].get("proto") if elements else None
     value = value.lower() if value else None
     return value if value in DEFAULT_PORTS else None
+
+
+def same_origin_post(headers: Mapping[str, str], site: Origin | None) -> bool:
+    """Whether a post may change something: not cross-site (CSRF). ``site`` is this
+    site's origin as the browser addressed it (a trusted front's X-Forwarded-Host and
+    -Proto count), None when unknown.
+
+    A browser's ``Sec-Fetch-Site`` decides when present: the browser compared the
+    page's origin with the URL it requested, which is what this check approximates
+    (and it holds whatever a front does to Host). Without it, ``Origin`` must equal
+    ``site``. Clients that send neither (curl, scripts) are not browsers and pass."""
+    fetch_site = headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = headers.get("Origin")
+    if origin is None:
+        return True
+    return site is not None and parse_origin(origin) == site

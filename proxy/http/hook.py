@@ -2,16 +2,20 @@
 
 ``BodyRewrite`` is the one hook the proxy calls for HTML: ``feed``/``close`` turn the
 decoded body into the new one, ``variant`` names the output (it goes into the ETag so
-a cache never confuses two variants), ``fix_headers`` adjusts the response headers.
-The identity rewrite is what the proxy does with no rules.
+a cache never confuses two variants), ``fix_headers`` adjusts the response headers,
+``decision`` is what the decision log keeps. The proxy's own hook enforces consent
+(consent_pages.py); ``Identity`` leaves every body as it is, on the rewrite path (the
+tests of the proxy's mechanics use it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
+
+from proxy.observe.decisions import PageDecision
 
 
 class BodyRewrite(Protocol):
@@ -35,12 +39,14 @@ class BodyRewrite(Protocol):
 
     def fix_headers(self, headers: CIMultiDict[str]) -> None: ...
 
-    def record(self) -> dict[str, Any]: ...
+    def decision(self) -> PageDecision | None:
+        """What the decision log keeps of the page (None: nothing)."""
+        ...
 
-    def untouched_record(self, size: int) -> str:
-        """``record()`` of a page that passed through untouched (``size`` bytes), as
-        JSON members without braces, built once per consent variant: the line the
-        decision log writes for most pages. Empty: nothing to log."""
+    def untouched_members(self, size: int) -> str:
+        """The decision of a page that passed through untouched (``size`` bytes), as
+        the members of its decision-log line (observe.decisions.untouched_members):
+        the line written for most pages. Empty: nothing to log."""
         ...
 
 
@@ -74,10 +80,10 @@ class Identity:
     def fix_headers(self, headers: CIMultiDict[str]) -> None:
         return None
 
-    def record(self) -> dict[str, Any]:
-        return {}
+    def decision(self) -> PageDecision | None:
+        return None
 
-    def untouched_record(self, size: int) -> str:
+    def untouched_members(self, size: int) -> str:
         return ""
 
 

@@ -19,14 +19,13 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from proxy.http.upstream import visitor
 from proxy.observe.metrics import Metrics
-from proxy.settings import Network
 
 
 @functools.lru_cache(maxsize=4096)
@@ -154,8 +153,6 @@ class JsonLines(logging.Logger):
         self.stream = stream
         self.flush_after = flush_after
         self._waiting = False  # lines wait, and a flush is scheduled
-        self.metrics: Metrics | None = None  # counts what the access log sees
-        self.trusted: tuple[Network, ...] = ()  # proxies whose X-Forwarded-For is believed
         handler = logging.StreamHandler(stream)
         handler.setFormatter(logging.Formatter("%(message)s"))
         self.addHandler(handler)
@@ -202,18 +199,32 @@ def open_log(name: str, target: str, flush_after: float = 0.0) -> JsonLines:
 _CLASSES = {n: f"{n}xx" for n in range(1, 6)}
 
 
-class AccessLogger(AbstractAccessLogger):
-    """aiohttp access log as JSON lines: path without query, truncated client address."""
+ClientOf = Callable[[BaseRequest], str]
 
-    def __init__(self, logger: logging.Logger, log_format: str) -> None:
+
+class AccessLogger(AbstractAccessLogger):
+    """aiohttp access log as JSON lines: path without query, truncated client address.
+
+    aiohttp makes one per connection from ``(logger, log_format)``; ``access_logger``
+    gives it the class that brings the rest: ``metrics`` counts every response by
+    status class, and ``client`` names the visitor of a request (behind a trusted
+    proxy, not its peer; None: the peer)."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        log_format: str,
+        *,
+        metrics: Metrics | None = None,
+        client: ClientOf | None = None,
+    ) -> None:
         super().__init__(logger, log_format)
         self._lines = logger if isinstance(logger, JsonLines) else None
-        self._trusted: tuple[Network, ...] = getattr(logger, "trusted", ())
-        self._metrics: Metrics | None = getattr(logger, "metrics", None)
+        self._client = client
+        self._metrics = metrics
 
     def log(self, request: BaseRequest, response: StreamResponse, time_taken: float) -> None:
-        trusted = self._trusted
-        client = visitor(request, trusted) if trusted else request.remote
+        client = self._client(request) if self._client is not None else request.remote
         status = response.status
         # Built by hand (the hottest line the proxy writes); strings go through the
         # JSON string encoder, numbers are ints (formatting a float costs more).
@@ -232,3 +243,16 @@ class AccessLogger(AbstractAccessLogger):
         # Not request.app: a request that could not be parsed was never routed.
         if self._metrics is not None:
             self._metrics.responses[_CLASSES.get(status // 100, "other")] += 1
+
+
+def access_logger(
+    *, metrics: Metrics | None = None, client: ClientOf | None = None
+) -> type[AccessLogger]:
+    """The access-logger class to give aiohttp (``access_log_class``), bound to these
+    arguments (see ``AccessLogger``)."""
+
+    class Bound(AccessLogger):
+        def __init__(self, logger: logging.Logger, log_format: str) -> None:
+            super().__init__(logger, log_format, metrics=metrics, client=client)
+
+    return Bound

@@ -1,67 +1,21 @@
-"""What visitors see of the proxy: the banner and the preferences page.
+"""The proxy's own dialogs: the banner and the preferences page at /_consent.
 
-Markup, styles and text come from templates (``proxy/assets``), each of which an
-operator can replace by a file of the same name in ``--templates DIR`` (text in
-``banner.toml``: title, text, button labels, language). Templates use ``${name}``
-placeholders; every value is HTML-escaped for where it lands.
+Markup, styles and words come from the templates (templates.py: an operator's
+``--templates`` directory first); the words of the banner from ``banner.toml`` (title,
+text, button labels, language). Both return to the page the visitor came from, a
+same-site path (``safe_next``).
 """
 
 from __future__ import annotations
 
 import html
-import tomllib
-from dataclasses import dataclass
-from functools import cache, lru_cache
-from importlib import resources
-from pathlib import Path
+from functools import lru_cache
 from string import Template
 from urllib.parse import quote
 
 from proxy.consent.model import OPTIONAL, Consent
 from proxy.consent.rules import RuleSet
-
-DESCRIPTIONS = {
-    "necessary": "Needed for the site to work and to remember your choices. Always on.",
-    "preferences": "Remember settings such as language or region, and optional features like chat.",
-    "analytics": "Count visits and see how the site is used, so it can be improved.",
-    "advertising": "Show and measure advertising, here and on other sites.",
-    "social": "Share and like buttons, embedded posts and videos from social networks.",
-}
-LABELS = {
-    "necessary": "Necessary",
-    "preferences": "Preferences",
-    "analytics": "Analytics",
-    "advertising": "Advertising",
-    "social": "Social media",
-}
-
-
-@dataclass(frozen=True)
-class Templates:
-    """Where templates are looked up: an operator's directory first, then ours."""
-
-    directory: str = ""
-    privacy_url: str = ""
-
-    def text(self, name: str) -> str:
-        return _read(self.directory, name)
-
-    def words(self) -> dict[str, str]:
-        return _words(self.directory)
-
-
-@cache
-def _words(directory: str) -> dict[str, str]:
-    return {k: str(v) for k, v in tomllib.loads(_read(directory, "banner.toml")).items()}
-
-
-@cache
-def _read(directory: str, name: str) -> str:
-    if directory:
-        path = Path(directory) / name
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-    return resources.files("proxy.ui").joinpath("assets", name).read_text(encoding="utf-8")
+from proxy.ui.templates import DESCRIPTIONS, LABELS, Templates
 
 
 def safe_next(value: str | None) -> str:

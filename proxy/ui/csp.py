@@ -1,9 +1,11 @@
-"""Make room in a page's Content-Security-Policy for the proxy's own inline styles.
+"""Make room in a page's Content-Security-Policy for what the proxy adds to the page.
 
-A policy that restricts inline styles gets the SHA-256 hashes of what the proxy injects
-added to the directive that governs ``<style>`` elements. A directive that relies on
-``'unsafe-inline'`` (no nonce or hash beside it) is left alone: adding a hash there
-would switch 'unsafe-inline' off for the page's own styles.
+A policy that restricts inline styles (or scripts) gets the SHA-256 hashes of what the
+proxy injects added to the directive that governs ``<style>`` (``<script>``) elements;
+``form-action`` lets the banner's and placeholders' forms post to /_consent. A
+directive that relies on ``'unsafe-inline'`` (no nonce or hash beside it) is left
+alone: adding a hash there would switch 'unsafe-inline' off for the page's own styles.
+furniture.py says which styles and scripts a page gets.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """The proxy's own paths (never forwarded to the origin): /_consent (the visitor's
 choice: GET state or preferences page, POST a choice), /.well-known/gpc.json, and the
-admin endpoint /_consent/health.
+admin endpoints /_consent/health and /_consent/metrics.
 
-Admin endpoints answer only loopback peers that came without a proxy in between, or
-requests bearing ``Authorization: Bearer <admin_token>``.
+The one module of ``proxy.ui`` that speaks HTTP (aiohttp). What it needs to know of a
+request beyond its headers (the site the browser addressed, behind a trusted front,
+and the visitor's address) comes from the HTTP layer as a ``Sender`` (app.py wires
+it). Admin endpoints answer only loopback peers that came without a proxy in between,
+or requests bearing ``Authorization: Bearer <admin_token>``.
 """
 
 from __future__ import annotations
@@ -13,20 +16,20 @@ import hmac
 import ipaddress
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from aiohttp import web
 from multidict import MultiDict
 
-from proxy.consent import choices
-from proxy.consent.model import OPTIONAL, choice_value, read_consent, set_cookie_header
+from proxy.consent import choices, returning
+from proxy.consent.model import OPTIONAL, ConsentReader, choice_value, set_cookie_header
 from proxy.consent.reload import RulesState
-from proxy.http.upstream import addressed, visitor
-from proxy.observe.logs import JsonLines, truncate_ip
+from proxy.observe.decisions import DecisionLog
 from proxy.observe.metrics import METRICS
-from proxy.settings import Settings
-from proxy.ui import banner, csp, returning
+from proxy.ui import banner, csp
+from proxy.ui.templates import Templates
 
 STARTED = web.AppKey("started", float)
 # The proxy's own paths and the methods they answer; nothing under /_consent/ is ever
@@ -43,16 +46,43 @@ GPC_SINCE = "2026-11-29"
 _MAX_FORM = 16 * 1024
 
 
+@dataclass(frozen=True)
+class Sender:
+    """Who sent a consent post, as the HTTP layer reads the request (a trusted front's
+    X-Forwarded-Host and -Proto count)."""
+
+    same_site: bool  # not a cross-site post (the CSRF check)
+    site: str | None  # this site's origin as the browser addressed it (for the refusal)
+    secure: bool  # the browser used HTTPS: cookies get Secure
+    host: str | None  # the host the browser addressed, without port (cookie domains)
+    client: str | None  # the visitor's address (only its network is logged)
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """What the endpoints are configured with."""
+
+    read_consent: ConsentReader  # the one way consent is read (app.py shares it)
+    templates: Templates
+    max_age: int  # of the consent cookie, seconds
+    admin_token: str
+
+
 def add_routes(
-    app: web.Application, settings: Settings, rules: RulesState, proofs: JsonLines
+    app: web.Application,
+    config: EndpointSettings,
+    rules: RulesState,
+    proofs: DecisionLog,
+    sender: Callable[[web.Request], Sender],
 ) -> None:
     """``proofs``: the decision log, which gets one record per consent change."""
     app[STARTED] = time.monotonic()
-    templates = banner.Templates(settings.templates, settings.privacy_url)
-    policy = settings.consent_policy
+    templates = config.templates
+    read_consent = config.read_consent
+    policy = read_consent.policy
 
     def state(request: web.Request) -> dict[str, object]:
-        consent = read_consent(request.headers, policy)
+        consent = read_consent(request.headers)
         vendors = banner.vendors_by_category(rules.current)
         return {
             "decided": consent.decided,
@@ -71,7 +101,7 @@ def add_routes(
     async def get_consent(request: web.Request) -> web.StreamResponse:
         if _wants_json(request):
             return web.json_response(state(request), headers=_PRIVATE)
-        consent = read_consent(request.headers, policy)
+        consent = read_consent(request.headers)
         page = banner.preferences_page(
             templates, consent, rules.current, request.query.get("next", "/")
         )
@@ -88,13 +118,13 @@ def add_routes(
         return web.Response(text=page, content_type="text/html", headers=headers)
 
     async def post_consent(request: web.Request) -> web.StreamResponse:
-        site = addressed(request, settings)
-        if not choices.same_origin_post(request.headers, site.origin):
+        who = sender(request)
+        if not who.same_site:
             return web.json_response(
                 {
                     "error": "cross-site consent changes are refused: the post came from "
                     "another site than this one (behind a proxy, see the README's Deployment)",
-                    "site": str(site.origin) if site.origin else None,
+                    "site": who.site,
                 },
                 status=403,
                 headers=_PRIVATE,
@@ -104,7 +134,7 @@ def add_routes(
             return web.json_response(
                 {"error": "expected a form or a JSON object"}, status=400, headers=_PRIVATE
             )
-        current = read_consent(request.headers, policy)
+        current = read_consent(request.headers)
         granted = choices.chosen(current, fields)
         if granted is None:
             return web.json_response(
@@ -115,12 +145,11 @@ def add_routes(
                 status=400,
                 headers=_PRIVATE,
             )
-        secure = site.scheme == "https"
         cookie = set_cookie_header(
             choice_value(granted, policy.version),
             policy,
-            secure=secure,
-            max_age=settings.consent_max_age,
+            secure=who.secure,
+            max_age=config.max_age,
         )
         denied = {c for c in OPTIONAL if c not in granted}
         expire = choices.cookies_to_expire(request.headers.get("Cookie", ""), rules.current, denied)
@@ -135,33 +164,24 @@ def add_routes(
         anchor = returning.anchor_in(next_path) if response.status == 303 else None
         if anchor is not None:  # from a placeholder: back to its widget (returning.py)
             response.headers.add(
-                "Set-Cookie", returning.set_header(anchor, policy.cookie, secure=secure)
+                "Set-Cookie", returning.set_header(anchor, policy.cookie, secure=who.secure)
             )
-        host = site.authority.host if site.authority is not None else None
-        for header in choices.expiry_headers(expire, host, secure):
+        for header in choices.expiry_headers(expire, who.host, who.secure):
             response.headers.add("Set-Cookie", header)
-        kind = (
-            "accept_all" if granted == set(OPTIONAL) else "reject_all" if not granted else "custom"
-        )
-        request.app[METRICS].consents[kind] += 1
         # Proof of consent: what was chosen, when, under which policy and rules.
-        proofs.write(
-            {
-                "time": round(time.time(), 3),
-                "kind": "consent",
-                "policy_version": policy.version,
-                "granted": sorted(granted),
-                "denied": sorted(denied),
-                "before": {c: current.allows(c) for c in OPTIONAL} if current.decided else None,
-                "rules": rules.current.generation,
-                "expired_cookies": expire,
-                "client": truncate_ip(visitor(request, settings.trusted_proxies)),
-            }
+        proofs.consent_change(
+            policy_version=policy.version,
+            granted=sorted(granted),
+            denied=sorted(denied),
+            before={c: current.allows(c) for c in OPTIONAL} if current.decided else None,
+            rules=rules.current.generation,
+            expired_cookies=expire,
+            client=who.client,
         )
         return response
 
     async def health(request: web.Request) -> web.StreamResponse:
-        if not is_admin(request, settings.admin_token):
+        if not is_admin(request, config.admin_token):
             raise web.HTTPNotFound()
         body = {
             "status": "ok" if rules.error is None else "degraded",
@@ -177,7 +197,7 @@ def add_routes(
         return web.json_response(body, headers={"Cache-Control": "no-store"})
 
     async def metrics(request: web.Request) -> web.StreamResponse:
-        if not is_admin(request, settings.admin_token):
+        if not is_admin(request, config.admin_token):
             raise web.HTTPNotFound()
         text = request.app[METRICS].render(
             rules.current.generation, rules.error is not None, len(asyncio.all_tasks())

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from proxy.consent.catalogue import load_catalogue
 from proxy.consent.prefilter import HyperscanEngine, Pattern, PythonEngine, build_prefilter
-from tests.corpus import CORPUS
+from tests.support.corpus import CORPUS
 
 try:
     import hyperscan  # noqa: F401  (a dependency where it has wheels; the fallback always runs)

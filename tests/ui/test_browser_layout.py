@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page
 
-from tests.test_browser import MakeProxy, Site, chromium, context_for, make_site, open_page
+from tests.ui.test_browser import MakeProxy, Site, chromium, context_for, make_site, open_page
 
 DESKTOP = (1280, 800)
 PHONE = (375, 667)

@@ -14,8 +14,8 @@ from proxy.consent.examples import run_examples
 from proxy.consent.model import ConsentPolicy
 from proxy.consent.reload import RulesState, reload_once, watch
 from proxy.consent.rules import RuleError, all_errors, load_rules, parse_rule, unbalanced
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 GOOD = 'name = "X"\ncategory = "analytics"\n[[block]]\nselector = "script[src]"\nhosts = ["x.example"]\n'
 
 
@@ -162,6 +162,34 @@ def test_check_command_on_builtin_rules() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "examples passed" in result.stdout
+    assert "note" not in result.stderr  # the built-in rules say everything the new way
+
+
+def test_url_hosts_is_the_name_and_hosts_still_works(tmp_path: Path) -> None:
+    """``url_hosts`` (the host of the element's URL) is read as ``hosts`` always was;
+    a file that says ``hosts`` still works, and check names the new name."""
+    new = parse_rule("x", GOOD.replace("hosts =", "url_hosts ="), "x.toml")
+    old = parse_rule("x", GOOD, "x.toml")
+    assert new.blocks == old.blocks and new.blocks[0].hosts == ("x.example",)
+    assert new.notes == () and old.notes == (
+        "x.toml:5: block[0].hosts: still read; its new name is url_hosts",
+    )
+    with pytest.raises(RuleError, match=r"block\[0\].hosts: give url_hosts only"):
+        parse_rule("x", GOOD.replace("hosts =", 'url_hosts = ["y.example"]\nhosts ='), "x.toml")
+    with pytest.raises(RuleError, match=r"block\[0\].url_hosts: 'bad host' is not a host name"):
+        parse_rule("x", GOOD.replace('hosts = ["x.example"]', 'url_hosts = ["bad host"]'), "x.toml")
+    (tmp_path / "x.toml").write_text(GOOD)
+    result = subprocess.run(
+        [sys.executable, "-m", "proxy", "check", "--rules", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"consent-proxy: note: {tmp_path}/x.toml:5: block[0].hosts: still read; its new name is url_hosts"
+        in result.stderr
+    )
 
 
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:

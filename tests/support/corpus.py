@@ -6,7 +6,8 @@ import json
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+
 CORPUS = ROOT.parent / "shared" / "corpus"
 HTML5LIB = CORPUS / "html5lib-tests"
 

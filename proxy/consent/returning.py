@@ -11,6 +11,9 @@ it) and expires the cookie. Without JavaScript this is the only way back: the fr
 never reaches the server. The count can drift only where a held widget contains
 another one (the held page never looked inside it): the visitor then lands at a
 neighbouring widget of the category, or at the top of the page.
+
+Anchors and the return cookie are defined here; enforce.py numbers the placeholders
+and marks the widget, proxy/ui/endpoints.py sets the cookie.
 """
 
 from __future__ import annotations

@@ -22,10 +22,10 @@ from playwright.async_api import Browser, BrowserContext, Page, Route, async_pla
 
 from proxy.consent.rules import load_rules
 from proxy.demo import origin_app
-from tests.corpus import CORPUS
-from tests.trackers import tracker_host
+from tests.support import ROOT
+from tests.support.corpus import CORPUS
+from tests.support.trackers import tracker_host
 
-ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "test-output"
 RULES = load_rules(ROOT / "rules")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

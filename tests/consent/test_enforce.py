@@ -20,11 +20,10 @@ from aiohttp.test_utils import TestServer
 
 from proxy.consent.model import OPTIONAL
 from proxy.consent.rules import load_rules
-from tests import oracle, trackers
-from tests.corpus import pages
+from tests.support import ROOT, oracle, trackers
+from tests.support.corpus import pages
 from tests.test_html import head_noscript
 
-ROOT = Path(__file__).resolve().parent.parent
 RULES = load_rules(ROOT / "rules")
 ALL = "consent=v=1&" + "&".join(f"{c}=1" for c in OPTIONAL)
 NONE = "consent=v=1&" + "&".join(f"{c}=0" for c in OPTIONAL)
@@ -277,7 +276,7 @@ async def test_decision_log(site: TestServer, tmp_path: Path) -> None:
 
 
 async def test_fail_closed_on_undecodable_html(make_proxy: MakeProxy) -> None:
-    from tests.conftest import canned_origin
+    from tests.support.sockets import canned_origin
 
     body = b"<html><script src='https://www.google-analytics.com/ga.js'></script>"
     garbage = b"\x1f\x8b\x08\x00" + b"\xff" * 40
@@ -506,39 +505,31 @@ async def test_accepting_visitor_gets_the_origins_bytes_and_framing(
     assert records[0]["actions"] == [] and records[1]["actions"]
 
 
-@pytest.mark.parametrize("cookie", ["consent=v=1&analytics=1&advertising=1&social=1", ""])
-def test_untouched_record_is_the_record_of_an_untouched_page(cookie: str) -> None:
-    """The hand-built decision line of a page that passed through says what the full
-    record of that page would say."""
-    from multidict import CIMultiDict
-
-    from proxy.consent.enforce import ConsentRewrite, compile_plan
-    from proxy.consent.model import ConsentPolicy, read_consent
-
-    consent = read_consent(CIMultiDict({"Cookie": cookie}), ConsentPolicy())
-    page = ConsentRewrite(compile_plan(RULES, consent), "/", consent=consent)
-    expected = {**page.record(), "bytes_in": 1234, "bytes_out": 1234, "complete": True}
-    assert json.loads("{" + page.untouched_record(1234) + "}") == expected
-
-
 def test_untouched_says_what_a_rewrite_that_changes_nothing_says() -> None:
-    """What the proxy makes for most pages (Untouched) gives the headers, variant and
-    records a ConsentRewrite of the same page would."""
+    """What the proxy makes for most pages (an untouched page) gives the headers,
+    variant and decisions a rewrite of the same page would."""
     from multidict import CIMultiDict
 
-    from proxy.consent.enforce import ConsentRewrite, Untouched, compile_plan
+    from proxy.consent.enforce import EnforcedPage, UntouchedPage
     from proxy.consent.model import ConsentPolicy, read_consent
+    from proxy.consent.plans import compile_plan
+    from proxy.http.consent_hook import EnforcedBody, UntouchedBody
+    from proxy.ui.furniture import PageFurniture
+    from proxy.ui.templates import Templates
 
     consent = read_consent(CIMultiDict({"Cookie": ALL}), ConsentPolicy())
     plan = compile_plan(RULES, consent)
     assert not plan.changes
-    full, fast = ConsentRewrite(plan, "/", consent=consent), Untouched(plan, consent, True)
-    assert full.passes_through and fast.passes_through and full.variant == fast.variant
+    furniture = PageFurniture(Templates())
+    full = EnforcedBody(EnforcedPage(plan, "/", furniture, consent=consent), True)
+    fast = UntouchedBody(UntouchedPage(plan, consent), True)
+    assert fast.passes_through and full.variant == fast.variant
     origin = {"Cache-Control": "public, max-age=60", "Vary": "Accept", "Last-Modified": "x"}
     headers = [CIMultiDict(origin), CIMultiDict(origin)]
     full.fix_headers(headers[0])
     fast.fix_headers(headers[1])
     assert headers[0] == headers[1] and "Cookie" in headers[1]["Vary"]
-    assert fast.record() == full.record()  # a HEAD: no body went through
-    assert fast.untouched_record(10) == full.untouched_record(10)
+    assert fast.decision() == full.decision()  # a HEAD: no body went through
+    assert fast.untouched_members(10) == full.untouched_members(10)
     assert fast.feed(b"<p>x") + fast.close() == b"<p>x"
+    assert full.feed(b"<p>x") + full.close() == b"<p>x"

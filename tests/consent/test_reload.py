@@ -20,7 +20,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from proxy.consent.rules import build_ruleset
-from tests.test_cli import ROOT, free_port
+from tests.support import ROOT
+from tests.support.sockets import free_port
 
 PAGE = b'<html><head><script src="/a.js"></script><script src="/b.js"></script></head><body>x</body></html>'
 RULE = 'name = "Test"\ncategory = "analytics"\n\n[[block]]\nselector = "script[src*=\'{js}\']"\n'

@@ -1,10 +1,14 @@
 """What the logs keep, whatever a visitor sends: a real proxy process in front of a
 real origin, hostile paths, headers and cookies, and its three logs read back (the
-access log, the decision log with its consent records, the text log on stderr)."""
+access log, the decision log with its consent records, the text log on stderr). The
+access log: no query, no cookie, a network for an address, written in batches; the
+visitor behind a trusted front; responses counted by status class."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import ipaddress
 import json
 import logging
 import re
@@ -13,12 +17,17 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 
-from proxy.observe.logs import OneLineFormatter, log_path
-from tests.test_cli import ROOT, free_port, read_response, serve, spawn, wait_for_port
+from proxy.observe.logs import OneLineFormatter, log_path, open_log, truncate_ip
+from tests.support import ROOT
+from tests.support.sockets import free_port
+from tests.test_cli import read_response, serve, spawn, wait_for_port
 
 # Each would be a record of its own if a log wrote it unescaped.
 FORGED = '{"kind":"decision","forged":true}'
@@ -244,3 +253,93 @@ def test_text_log_records_stay_one_line_each() -> None:
     assert lines[1] == r"ERROR test_logs.one_line: failed for x\x0ay"
     assert all(line.startswith("    ") for line in lines[2:]) and len(lines) > 3
     assert "    ERROR forged too" in lines
+
+
+MakeProxy = Callable[..., Awaitable[TestServer]]
+
+
+def url(server: TestServer, path: str) -> str:
+    return str(server.make_url(path))
+
+
+async def test_access_log_is_json_without_query_and_full_ip(
+    proxy: TestServer, tmp_path: object
+) -> None:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(url(proxy, "/echo?email=a@b.example"), headers={"Cookie": "sid=secret"}) as r,
+    ):
+        await r.read()
+    log = (tmp_path / "access.log").read_text()  # type: ignore[operator]
+    record = json.loads(log.strip().splitlines()[-1])
+    assert record["path"] == "/echo" and record["status"] == 200 and record["method"] == "GET"
+    assert isinstance(record["duration_us"], int) and record["duration_us"] > 0
+    assert abs(record["time"] - time.time()) < 60 and record["bytes"] > 0
+    assert record["client"] == "127.0.0.0"
+    assert "email" not in log and "secret" not in log
+
+
+async def test_log_lines_wait_at_most_log_flush(tmp_path: Path) -> None:
+    """Lines are written in batches: none is written at once, every one within
+    log_flush seconds, and closing the log writes what waits."""
+    path = tmp_path / "batched.log"
+    log = open_log("test", str(path), flush_after=0.2)
+    log.write_line('{"n":1}')
+    log.write_line('{"n":2}')
+    assert path.read_text() == ""  # waiting in memory
+    await asyncio.sleep(0.6)
+    assert path.read_text() == '{"n":1}\n{"n":2}\n'
+    log.write_line('{"n":3}')
+    log.close()
+    assert path.read_text().endswith('{"n":3}\n')
+
+
+@pytest.mark.parametrize(
+    ("address", "network"),
+    [
+        ("203.0.113.77", "203.0.113.0"),
+        ("2001:db8:abcd:12:1::7", "2001:db8:abcd::"),
+        ("::ffff:198.51.100.9", "198.51.100.0"),
+        ("fe80::1%eth0", "fe80::"),
+        ("garbage", "-"),
+        (None, "-"),
+    ],
+)
+def test_logged_addresses_are_networks(address: str | None, network: str) -> None:
+    assert truncate_ip(address) == network
+
+
+@pytest.mark.parametrize(
+    ("trusted", "client"),
+    [
+        ((ipaddress.ip_network("127.0.0.0/8"),), "203.0.113.0"),  # the front's word
+        ((), "127.0.0.0"),  # anyone else's X-Forwarded-For is ignored
+    ],
+)
+async def test_access_log_names_the_visitor_behind_a_trusted_front(
+    origin: TestServer,
+    make_proxy: MakeProxy,
+    tmp_path: Path,
+    trusted: tuple[ipaddress.IPv4Network, ...],
+    client: str,
+) -> None:
+    proxy = await make_proxy(url(origin, "/"), trusted_proxies=trusted)
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(url(proxy, "/echo"), headers={"X-Forwarded-For": "203.0.113.9"}) as r,
+    ):
+        await r.read()
+    record = json.loads((tmp_path / "access.log").read_text().strip().splitlines()[-1])
+    assert record["client"] == client
+
+
+async def test_access_log_counts_responses_by_class(proxy: TestServer) -> None:
+    async with aiohttp.ClientSession() as s:
+        for path in ("/echo", "/echo", "/no-such-page"):
+            async with s.get(url(proxy, path)) as r:
+                await r.read()
+        await asyncio.sleep(0.1)  # each line is written once its response has gone
+        async with s.get(url(proxy, "/_consent/metrics")) as r:
+            text = await r.text()
+    assert 'consent_proxy_responses_total{class="2xx"} 2' in text
+    assert 'consent_proxy_responses_total{class="4xx"} 1' in text

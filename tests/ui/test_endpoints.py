@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestServer
 
 from proxy.consent.rules import load_rules
 from proxy.ui import csp
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 RULES = load_rules(ROOT / "rules")
 MakeProxy = Callable[..., Awaitable[TestServer]]
 PAGE = "<!doctype html><html><head><title>t</title></head><body><p>hi</p></body></html>"
@@ -441,8 +441,8 @@ async def test_hostile_paths_in_banner_and_placeholder_forms(
     banner's and the placeholders' forms (no element or attribute of their own), each
     form's ``next`` is the page itself or ``/``, and posting any of the forms (and the
     preferences page the banner links to) never redirects off the site."""
-    from tests.conftest import raw_request
-    from tests.oracle import parse
+    from tests.support.oracle import parse
+    from tests.support.sockets import raw_request
 
     async def page(request: web.BaseRequest) -> web.Response:
         return web.Response(text=EMBED_PAGE, content_type="text/html")

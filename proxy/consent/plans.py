@@ -1,0 +1,132 @@
+"""Rules + consent → a plan: what to do to every page one consent variant gets.
+
+``compile_plan`` picks the blocks of denied categories and the injects of granted ones,
+and groups the blocks that look at script text so that one search per selector finds
+them. A plan serves every visitor of its variant: ``PlanCache`` keeps one per rules
+generation and consent variant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from proxy.consent.model import Consent
+from proxy.consent.rules import Block, Rule, RuleSet
+from proxy.html import DocumentInserts
+from proxy.html.lexer import literals_pattern
+
+TextGroup = tuple[str, re.Pattern[str], tuple[tuple[Rule, Block], ...]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do to every page for one consent variant under one rule set."""
+
+    generation: str
+    consent: Consent
+    blocks: tuple[tuple[Rule, Block], ...]
+    inserts: DocumentInserts
+    inline_styles: tuple[str, ...] = ()  # contents of inline <style>/<script> in injects,
+    inline_scripts: tuple[str, ...] = ()  # for the page's Content-Security-Policy
+    # Blocks that look at script text, by selector, searched with one pattern per selector.
+    by_text: tuple[TextGroup, ...] = ()
+    # Placeholder blocks of granted categories: they only find the widget a visitor
+    # comes back to after a placeholder's grant (see consent/returning.py).
+    shown: tuple[tuple[Rule, Block], ...] = ()
+    # X-Consent for each visitor's consent under this plan (a plan serves many
+    # visitors: each text is made once).
+    _headers: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def acts(self) -> bool:
+        """Whether the plan removes or holds anything (its pages are counted)."""
+        return bool(self.blocks or self.by_text)
+
+    @cached_property
+    def changes(self) -> bool:
+        """Whether pages change under this plan (the banner and the way back to a
+        widget aside: they depend on the visitor, see enforce.py)."""
+        inserts = self.inserts
+        return bool(self.acts or inserts.head_start or inserts.head_end or inserts.body_end)
+
+    @cached_property
+    def variant(self) -> str:
+        """Names what pages depend on under this plan (it goes into their ETags)."""
+        return f"{self.consent.variant}-{self.generation}"
+
+    def consent_header(self, consent: Consent) -> str:
+        """The X-Consent value for ``consent`` (one of this plan's visitors): their
+        answers and where they came from, and the rules generation."""
+        key = consent.json_members
+        header = self._headers.get(key)
+        if header is None:
+            header = self._headers[key] = f"{consent.header()}; rules={self.generation}"
+        return header
+
+
+def compile_plan(ruleset: RuleSet, consent: Consent) -> Plan:
+    blocks: list[tuple[Rule, Block]] = []
+    shown: list[tuple[Rule, Block]] = []
+    by_text: dict[str, list[tuple[Rule, Block]]] = {}
+    places: dict[str, list[str]] = {"head-start": [], "head-end": [], "body-end": []}
+    for rule in ruleset.active:
+        if consent.allows(rule.category):
+            for inject in rule.injects:
+                places[inject.where].append(inject.html)
+            shown += [(rule, b) for b in rule.blocks if b.action == "placeholder"]
+        else:
+            for block in rule.blocks:
+                if block.contains and not block.hosts:
+                    by_text.setdefault(block.selector, []).append((rule, block))
+                else:
+                    blocks.append((rule, block))
+    inserts = DocumentInserts(
+        "".join(places["head-start"]), "".join(places["head-end"]), "".join(places["body-end"])
+    )
+    injected = "".join(v for values in places.values() for v in values)
+    styles = tuple(m.group(1) for m in _INLINE_STYLE.finditer(injected))
+    scripts = tuple(m.group(1) for m in _INLINE_SCRIPT.finditer(injected))
+    text_groups = tuple(
+        (
+            selector,
+            re.compile(literals_pattern(c for rb in group for c in rb[1].contains)),
+            tuple(group),
+        )
+        for selector, group in by_text.items()
+    )
+    return Plan(
+        ruleset.generation,
+        consent,
+        tuple(blocks),
+        inserts,
+        styles,
+        scripts,
+        text_groups,
+        shown=tuple(shown),
+    )
+
+
+_INLINE_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style", re.S | re.I)
+_INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script", re.S | re.I)
+
+
+class PlanCache:
+    """The compiled plan for a rule set and a consent, made once per rules generation
+    and consent variant (compiling takes the patterns of every selector)."""
+
+    LIMIT = 256  # plans kept; older generations' plans are dropped, oldest first
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[str, str], Plan] = {}
+
+    def get(self, ruleset: RuleSet, consent: Consent) -> Plan:
+        key = (ruleset.generation, consent.variant)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= self.LIMIT:
+                del self._plans[next(iter(self._plans))]
+            plan = self._plans[key] = compile_plan(ruleset, consent)
+        return plan
