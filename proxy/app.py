@@ -532,23 +532,33 @@ async def _rewrite(
         out = _response(upstream.status, upstream.reason, headers)
         await out.prepare(request)
         return _decided(pipe, request, out, rewrite)
-    # The first 64 KB are decoded and rewritten before anything is sent, so a body that
-    # cannot be decoded (or a bomb that explodes at once) still gets a clean 502, and a
-    # page that arrived whole is answered whole, with a Content-Length. The rewrite
-    # gives other requests their turns meanwhile (however slow this page is to rewrite).
+    # Nothing is sent until the rewriter has output and the origin pauses (its next
+    # bytes would be waited for), or 64 KB are rewritten: a body that cannot be decoded
+    # (or a bomb that explodes at once) still gets a clean 502, a page that arrived
+    # whole is answered whole, with a Content-Length, and the head of a page whose
+    # origin pauses after it leaves at once (browsers fetch its CSS meanwhile). The
+    # rewrite gives other requests their turns meanwhile (however slow this page is).
     text = PageText(rewrite, ctype.charset, ctype.xml)  # in the page's character encoding
     sliced = Timesliced(text.feed)
     try:
-        pending, consumed = b"", 0
-        while consumed < _CHUNK:  # however the network splits the first 64 KB
+        pending: list[bytes] = []
+        rewritten, whole = 0, False
+        while True:
             chunk, first = first or await pacing.read(), b""
             if not chunk:
+                whole = True
                 break
-            consumed += len(chunk)
-            pending += await sliced.feed(decoder.feed(chunk))
-        whole = upstream.content.at_eof()
+            data = decoder.feed(chunk)
+            rewritten += len(data)
+            data = await sliced.feed(data)
+            if data:
+                pending.append(data)
+            if pacing.ended():
+                continue  # the next read says so: a whole page, with a Content-Length
+            if rewritten >= _CHUNK or (pending and pacing.waiting()):
+                break
         if whole:
-            pending += await sliced.feed(decoder.flush()) + text.close()
+            pending.append(await sliced.feed(decoder.flush()) + text.close())
     except (codec.DecodeError, CharsetError, RewriteLimitError) as exc:
         log.warning("cannot rewrite HTML: %s: %s", log_path(request.raw_path), exc)
         return _decided(pipe, request, pages.error(502), rewrite)
@@ -557,7 +567,7 @@ async def _rewrite(
     rewrite.fix_headers(headers)
     out = _response(upstream.status, upstream.reason, headers)
     if whole:
-        body = encoder.feed(pending) + encoder.finish()
+        body = encoder.feed(b"".join(pending)) + encoder.finish()
         out.content_length = len(body)
         await out.prepare(request)
         pacing.sent += len(body)
@@ -566,7 +576,7 @@ async def _rewrite(
         return _decided(pipe, request, out, rewrite)
     await out.prepare(request)
     try:
-        data = encoder.feed(pending)
+        data = encoder.feed(b"".join(pending))
         pacing.sent += len(data)
         await out.write(data)
         while chunk := await pacing.read():
