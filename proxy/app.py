@@ -518,9 +518,7 @@ async def _rewrite(
 ) -> web.StreamResponse:
     settings = pipe.settings
     try:
-        decoder = codec.Decoder(
-            codec.parse_encodings(upstream.headers.get("Content-Encoding", "")), settings.max_html
-        )
+        decoder = codec.Decoder(codec.parse_encodings(upstream.headers.get("Content-Encoding", "")))
     except codec.DecodeError as exc:
         log.warning("cannot decode HTML: %s: %s", log_path(request.raw_path), exc)
         return _decided(pipe, request, pages.error(502), rewrite)

@@ -41,7 +41,6 @@ class Settings:
     preserve_host: bool = False
     trusted_proxies: tuple[Network, ...] = ()
     max_body: int = 10 * 1024 * 1024
-    max_html: int = 16 * 1024 * 1024
     upstream_timeout: float = 30.0
     read_timeout: float = 60.0
     client_timeout: float = 30.0
@@ -183,12 +182,6 @@ FIELDS: tuple[Field, ...] = (
         "peers whose X-Forwarded-For/-Proto/-Host and Forwarded are believed (your TLS terminator)",
     ),
     Field("max_body", _positive_int, "a positive number of bytes", "request body cap"),
-    Field(
-        "max_html",
-        _positive_int,
-        "a positive number of bytes",
-        "cap on a decoded HTML body (decompression bombs)",
-    ),
     Field(
         "upstream_timeout",
         _positive_float,
