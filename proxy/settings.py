@@ -41,6 +41,7 @@ class Settings:
     preserve_host: bool = False
     trusted_proxies: tuple[Network, ...] = ()
     max_body: int = 10 * 1024 * 1024
+    rewrite_cache: int = 64 * 1024 * 1024
     upstream_timeout: float = 30.0
     read_timeout: float = 60.0
     client_timeout: float = 30.0
@@ -114,6 +115,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _size(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -182,6 +190,12 @@ FIELDS: tuple[Field, ...] = (
         "peers whose X-Forwarded-For/-Proto/-Host and Forwarded are believed (your TLS terminator)",
     ),
     Field("max_body", _positive_int, "a positive number of bytes", "request body cap"),
+    Field(
+        "rewrite_cache",
+        _size,
+        "a number of bytes, 0 or more",
+        "memory for rewritten pages reused while the origin sends the same bytes (0: off)",
+    ),
     Field(
         "upstream_timeout",
         _positive_float,

@@ -172,7 +172,9 @@ async def test_consent_headers(site: TestServer) -> None:
     assert granted.headers["X-Consent"].startswith(
         "analytics=1; advertising=1; social=1; preferences=1; source=cookie"
     )
-    actions = dict(a.split("=") for a in denied.headers["X-Consent-Actions"].split(", "))
+    listed, *notes = denied.headers["X-Consent-Actions"].split("; ")
+    assert notes[-1] == "cache=miss"
+    actions = dict(a.split("=") for a in listed.split(", "))
     assert actions["google-analytics"].startswith("remove*")
     assert actions["comscore"].startswith("remove*")
 
