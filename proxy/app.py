@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +28,7 @@ from proxy.consent.rules import RuleSet
 from proxy.html import RewriteLimitError
 from proxy.html.charset import CharsetError
 from proxy.http import codec, mime, pages, pool, websocket
+from proxy.http.cache import RewriteCache, Status, Stored, Ticket
 from proxy.http.consent_hook import consent_hook
 from proxy.http.deadlines import Pacing, Watchdog
 from proxy.http.forwarded import same_origin_post
@@ -43,7 +45,8 @@ from proxy.http.upstream import (
     visitor,
 )
 from proxy.http.validators import add_vary, upstream_if_none_match, variant_etag
-from proxy.observe.decisions import DecisionLog
+from proxy.http.window import first_window
+from proxy.observe.decisions import DecisionLog, PageDecision
 from proxy.observe.logs import AccessLogger, JsonLines, access_logger, log_path, open_log
 from proxy.observe.metrics import METRICS, Metrics
 from proxy.settings import Settings
@@ -60,7 +63,7 @@ PIPELINE: web.AppKey[Pipeline] = web.AppKey("pipeline")
 log = logging.getLogger("consent_proxy")
 
 NO_BODY_STATUS = (204, 304)
-_CHUNK = 64 * 1024
+_DRAIN = 1024 * 1024  # the most of an unneeded body read to keep its connection
 # Longer request lines get 414, longer header lines 431 (server.py tells them apart).
 MAX_REQUEST_LINE = 8190
 MAX_HEADER_FIELD = 16384
@@ -102,7 +105,9 @@ def create_app(
         read_consent, _templates(settings), settings.consent_max_age, settings.admin_token
     )
     endpoints.add_routes(app, config, state, app[DECISIONS], consent_sender(settings))
-    pipeline = app[PIPELINE] = Pipeline(settings, factory, app[DECISIONS])
+    # One per worker; a page made under other rules is never given (see cache.py).
+    cache = RewriteCache(settings.rewrite_cache, lambda: state.current.generation)
+    pipeline = app[PIPELINE] = Pipeline(settings, factory, app[DECISIONS], cache)
     forward = functools.partial(handle, pipeline)
     # (?s): the decoded path may hold a line break (%0A), and every path is forwarded.
     app.router.add_route("*", "/{tail:(?s:.*)}", forward, expect_handler=_expect)
@@ -117,10 +122,12 @@ class Pipeline:
         settings: Settings,
         rewrite: RewriteFactory,
         decisions: DecisionLog,
+        cache: RewriteCache,
     ) -> None:
         self.settings = settings
         self.rewrite = rewrite
         self.decisions = decisions
+        self.cache = cache
         self.origin = str(settings.upstream_url).rstrip("/")
         self.watchdog = Watchdog(
             settings.upstream_timeout, settings.read_timeout, settings.client_timeout
@@ -518,9 +525,7 @@ async def _rewrite(
 ) -> web.StreamResponse:
     settings = pipe.settings
     try:
-        decoder = codec.Decoder(
-            codec.parse_encodings(upstream.headers.get("Content-Encoding", "")), settings.max_html
-        )
+        decoder = codec.Decoder(codec.parse_encodings(upstream.headers.get("Content-Encoding", "")))
     except codec.DecodeError as exc:
         log.warning("cannot decode HTML: %s: %s", log_path(request.raw_path), exc)
         return _decided(pipe, request, pages.error(502), rewrite)
@@ -532,51 +537,57 @@ async def _rewrite(
         out = _response(upstream.status, upstream.reason, headers)
         await out.prepare(request)
         return _decided(pipe, request, out, rewrite)
-    # The first 64 KB are decoded and rewritten before anything is sent, so a body that
-    # cannot be decoded (or a bomb that explodes at once) still gets a clean 502, and a
-    # page that arrived whole is answered whole, with a Content-Length. The rewrite
-    # gives other requests their turns meanwhile (however slow this page is to rewrite).
+    ticket = pipe.cache.ticket(request, upstream, ctype, rewrite, encoder.coding)
+    if ticket.hit is not None:  # the origin vouches for the same bytes as before
+        out = await _from_cache(pipe, request, upstream, headers, rewrite, ticket.hit, pacing)
+        await _drain(upstream, pacing)
+        return out
     text = PageText(rewrite, ctype.charset, ctype.xml)  # in the page's character encoding
+    # The rewrite gives other requests their turns meanwhile (however slow this page is).
     sliced = Timesliced(text.feed)
     try:
-        pending, consumed = b"", 0
-        while consumed < _CHUNK:  # however the network splits the first 64 KB
-            chunk, first = first or await pacing.read(), b""
-            if not chunk:
-                break
-            consumed += len(chunk)
-            pending += await sliced.feed(decoder.feed(chunk))
-        whole = upstream.content.at_eof()
-        if whole:
-            pending += await sliced.feed(decoder.flush()) + text.close()
+        window = await first_window(pacing, decoder, sliced, text, ticket, first)
     except (codec.DecodeError, CharsetError, RewriteLimitError) as exc:
         log.warning("cannot rewrite HTML: %s: %s", log_path(request.raw_path), exc)
-        return _decided(pipe, request, pages.error(502), rewrite)
+        return _decided(pipe, request, pages.error(502), rewrite, ticket.status)
     except (aiohttp.ClientError, TimeoutError):
-        return _decided(pipe, request, pages.error(502), rewrite)
+        return _decided(pipe, request, pages.error(502), rewrite, ticket.status)
+    if window.same:
+        stored = ticket.candidate
+        assert stored is not None
+        return await _from_cache(pipe, request, upstream, headers, rewrite, stored, pacing)
     rewrite.fix_headers(headers)
+    _cache_status(headers, ticket.status)
     out = _response(upstream.status, upstream.reason, headers)
-    if whole:
-        body = encoder.feed(pending) + encoder.finish()
+    if window.whole:
+        body = encoder.feed(b"".join(window.pending)) + encoder.finish()
         out.content_length = len(body)
         await out.prepare(request)
         pacing.sent += len(body)
         await out.write(body)
         await out.write_eof()
-        return _decided(pipe, request, out, rewrite)
+        _keep(pipe, ticket, body, rewrite, decoder)
+        return _decided(pipe, request, out, rewrite, ticket.status)
     await out.prepare(request)
     try:
-        data = encoder.feed(pending)
+        data = encoder.feed(b"".join(window.pending))
+        ticket.collect(data)
         pacing.sent += len(data)
         await out.write(data)
         while chunk := await pacing.read():
-            data = await sliced.feed(decoder.feed(chunk))
+            data = decoder.feed(chunk)
+            ticket.digest(data)
+            data = await sliced.feed(data)
             if data:
                 data = encoder.feed(data)
+                ticket.collect(data)
                 pacing.sent += len(data)
                 await out.write(data)
-        data = await sliced.feed(decoder.flush()) + text.close()
+        data = decoder.flush()
+        ticket.digest(data)
+        data = await sliced.feed(data) + text.close()
         data = encoder.feed(data) + encoder.finish()
+        ticket.collect(data)
         pacing.sent += len(data)
         await out.write(data)
         with contextlib.suppress(ConnectionResetError):
@@ -588,9 +599,63 @@ async def _rewrite(
         CharsetError,
         RewriteLimitError,
     ) as exc:
-        _decided(pipe, request, out, rewrite)
+        _decided(pipe, request, out, rewrite, ticket.status)
         return _truncate(request, out, exc)
-    return _decided(pipe, request, out, rewrite)
+    if ticket.parts is not None:
+        _keep(pipe, ticket, b"".join(ticket.parts), rewrite, decoder)
+    return _decided(pipe, request, out, rewrite, ticket.status)
+
+
+def _cache_status(headers: CIMultiDict[str], status: str) -> None:
+    """X-Consent-Actions says what the rewrite cache did (QA sees a hit as such)."""
+    actions = headers.get("X-Consent-Actions")
+    if actions is not None:
+        headers["X-Consent-Actions"] = f"{actions}; cache={status}"
+
+
+def _keep(
+    pipe: Pipeline, ticket: Ticket, body: bytes, rewrite: BodyRewrite, decoder: codec.Decoder
+) -> None:
+    """Store a page rewritten whole for the next visitor (a miss only)."""
+    if ticket.status != "miss":
+        return
+    final: CIMultiDict[str] = CIMultiDict()
+    rewrite.fix_headers(final)  # the actions of the whole page, as a hit reports them
+    actions = final.get("X-Consent-Actions")
+    pipe.cache.store(ticket, body, actions, rewrite.decision(), decoder.total)
+
+
+async def _from_cache(
+    pipe: Pipeline,
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    headers: CIMultiDict[str],
+    rewrite: BodyRewrite,
+    stored: Stored,
+    pacing: Pacing,
+) -> web.StreamResponse:
+    """A page rewritten before, from the cache: its headers made for this visitor."""
+    rewrite.fix_headers(headers)
+    if "X-Consent-Actions" in headers and stored.actions is not None:
+        headers["X-Consent-Actions"] = stored.actions
+    _cache_status(headers, "hit")
+    out = _response(upstream.status, upstream.reason, headers)
+    out.content_length = len(stored.body)
+    await out.prepare(request)
+    pacing.sent += len(stored.body)
+    await out.write(stored.body)
+    with contextlib.suppress(ConnectionResetError):
+        await out.write_eof()
+    return _decided(pipe, request, out, rewrite, "hit", stored.decision)
+
+
+async def _drain(upstream: aiohttp.ClientResponse, pacing: Pacing) -> None:
+    """Read the rest of a body that is not needed, so its connection can carry the
+    next request; one longer than ``_DRAIN`` is left (its connection is closed)."""
+    left = _DRAIN
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        while left > 0 and (chunk := await pacing.read()):
+            left -= len(chunk)
 
 
 def _untouched(pipe: Pipeline, request: web.Request, out: web.StreamResponse, fields: str) -> None:
@@ -603,9 +668,24 @@ def _decided(
     request: web.Request,
     out: web.StreamResponse,
     rewrite: BodyRewrite,
+    cache: Status | None = None,
+    stored: PageDecision | None = None,
 ) -> web.StreamResponse:
-    """One decision-log line per HTML response: what was done, under which consent."""
+    """One decision-log line per HTML response: what was done, under which consent;
+    ``cache``: what the rewrite cache did; ``stored``: the decision of the page it
+    gave (what was done to it, when it was rewritten)."""
     decision = rewrite.decision()
     if decision is not None:
+        if stored is not None:
+            decision = dataclasses.replace(
+                decision,
+                actions=stored.actions,
+                bytes_in=stored.bytes_in,
+                bytes_out=stored.bytes_out,
+                seconds=0.0,
+                complete=True,
+            )
+        if cache is not None:
+            decision = dataclasses.replace(decision, cache=cache)
         pipe.decisions.page(request.method, request.raw_path, out.status, decision)
     return out

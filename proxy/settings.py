@@ -41,7 +41,7 @@ class Settings:
     preserve_host: bool = False
     trusted_proxies: tuple[Network, ...] = ()
     max_body: int = 10 * 1024 * 1024
-    max_html: int = 16 * 1024 * 1024
+    rewrite_cache: int = 64 * 1024 * 1024
     upstream_timeout: float = 30.0
     read_timeout: float = 60.0
     client_timeout: float = 30.0
@@ -115,6 +115,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _size(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -184,10 +191,10 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("max_body", _positive_int, "a positive number of bytes", "request body cap"),
     Field(
-        "max_html",
-        _positive_int,
-        "a positive number of bytes",
-        "cap on a decoded HTML body (decompression bombs)",
+        "rewrite_cache",
+        _size,
+        "a number of bytes, 0 or more",
+        "memory for rewritten pages reused while the origin sends the same bytes (0: off)",
     ),
     Field(
         "upstream_timeout",

@@ -331,9 +331,15 @@ async def test_deadlines_of_different_lengths_share_one_timer(
 
 
 async def test_origin_reset_before_the_page_began_is_502(proxy: TestServer) -> None:
-    # HTML is held until its first 64 KB are rewritten: nothing was sent yet.
-    async with aiohttp.ClientSession() as s, s.get(url(proxy, "/reset?size=20000")) as r:
-        assert r.status == 502
+    # Nothing of the page could be sent yet (its encoding is found in its first 1024
+    # bytes): a clean 502. After its first bytes were sent: a cut transfer.
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url(proxy, "/reset?size=0")) as r:
+            assert r.status == 502
+        async with s.get(url(proxy, "/reset?size=20000")) as r:
+            assert r.status == 200
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await r.read()
 
 
 async def test_garbage_from_origin_is_502(

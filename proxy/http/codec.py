@@ -1,6 +1,11 @@
-"""Content-Encoding for rewritten bodies: decode what the origin sent, with an output
-cap (decompression bombs), and re-encode for the client (gzip level 1 or brotli
-quality 4: cheap enough to stream; see DESIGN.md, performance notes)."""
+"""Content-Encoding for rewritten bodies: decode what the origin sent, guarded against
+decompression bombs, and re-encode for the client (gzip level 1 or brotli quality 4:
+cheap enough to stream; see DESIGN.md, performance notes).
+
+A page streams through the rewrite, so its length needs no cap; what the guard bounds
+is the work a few received bytes can cause: the decoded body may grow to at most
+``MAX_EXPANSION`` times the bytes received so far, plus ``ALLOWANCE`` (HTML compresses
+5-15 times; a bomb of zeros, about 1000 times with gzip and more with br or zstd)."""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ import zstandard
 
 DECODABLE = ("gzip", "deflate", "br", "zstd")
 _STEP = 256 * 1024  # most output produced per decompressor call
+MAX_EXPANSION = 100
+ALLOWANCE = 1024 * 1024
 
 
 class DecodeError(ValueError):
@@ -64,14 +71,20 @@ def choose_encoding(client_header: str | None) -> str | None:
 
 
 class Decoder:
-    """Undo a Content-Encoding chain incrementally; raise DecodeError past ``limit``."""
+    """Undo a Content-Encoding chain incrementally. DecodeError when the decoded body
+    outgrows ``ratio`` times the bytes received plus ``ALLOWANCE`` (None: no such
+    guard), or ``limit`` bytes in all (None: no cap)."""
 
-    def __init__(self, codings: list[str], limit: int) -> None:
+    def __init__(
+        self, codings: list[str], limit: int | None = None, *, ratio: int | None = MAX_EXPANSION
+    ) -> None:
         unknown = [c for c in codings if c not in DECODABLE]
         if unknown:
             raise DecodeError(f"Content-Encoding {', '.join(unknown)} is not one of {DECODABLE}")
         self._stages = [_stage(c) for c in reversed(codings)]
         self._limit = limit
+        self._ratio = ratio
+        self.received = 0
         self.total = 0
 
     def feed(self, data: bytes) -> bytes:
@@ -80,15 +93,31 @@ class Decoder:
     def flush(self) -> bytes:
         return self._run(b"", True)
 
+    def _cap(self) -> int:
+        caps = [] if self._limit is None else [self._limit]
+        if self._ratio is not None:
+            caps.append(ALLOWANCE + self._ratio * self.received)
+        return min(caps) if caps else 1 << 62
+
     def _run(self, data: bytes, final: bool) -> bytes:
-        room = self._limit - self.total
+        self.received += len(data)
+        if not self._stages and self._limit is None:  # nothing to decode or to cap
+            self.total += len(data)
+            return data
+        cap = self._cap()
+        room = cap - self.total
         for stage in self._stages:
             data = stage(data, final, room)
             if len(data) > room:
                 break
         self.total += len(data)
-        if self.total > self._limit:
-            raise DecodeError(f"decoded body exceeds the cap of {self._limit} bytes")
+        if self.total > cap:
+            if self._limit is not None and cap == self._limit:
+                raise DecodeError(f"decoded body exceeds the cap of {self._limit} bytes")
+            raise DecodeError(
+                f"decoded body exceeds {self._ratio} times the {self.received} bytes "
+                f"received plus {ALLOWANCE}: a decompression bomb"
+            )
         return data
 
 

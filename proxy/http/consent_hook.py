@@ -81,6 +81,11 @@ class EnforcedBody:
     def variant(self) -> str:
         return self.page.plan.variant
 
+    @property
+    def cacheable(self) -> bool:
+        """The widget a visitor comes back to is marked for that visitor alone."""
+        return self.page.return_to is None
+
     def set_format(self, encoding: str, xml: bool) -> None:
         self.page.set_format(encoding, xml)
 
@@ -108,6 +113,7 @@ class UntouchedBody:
 
     __slots__ = ("_debug", "page", "variant")
     passes_through = True
+    cacheable = True
 
     def __init__(self, page: UntouchedPage, debug_headers: bool) -> None:
         self.page = page

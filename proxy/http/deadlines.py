@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 
 import aiohttp
 from aiohttp import web
@@ -86,6 +87,7 @@ class Pacing:
     _origin_seen = -1  # turns at the last look
     _seen = -1  # sent at the last look at the client
     _client_due: float | None = None  # the next look at the client
+    _peeked = b""  # read by ``waiting``: what ``read`` returns next
 
     def expect_answer(self) -> None:
         """A request (or its last body byte) went out: the answer is due from now."""
@@ -98,10 +100,29 @@ class Pacing:
     async def read(self) -> bytes:
         """The origin's next chunk, as it arrives (b"" at its end)."""
         assert self.origin is not None
+        if self._peeked:
+            chunk, self._peeked = self._peeked, b""
+            return chunk
         self.turns += 1
         chunk = await self.origin.content.readany()
         self.turns += 1
         return chunk
+
+    def ended(self) -> bool:
+        """Whether the origin's body has ended and all of it was read."""
+        assert self.origin is not None
+        return not self._peeked and self.origin.content.at_eof()
+
+    def waiting(self) -> bool:
+        """Whether the next ``read()`` would wait for the origin: none of its body is
+        buffered or waits in its connection's socket, and the body has not ended. (A
+        rewrite sends what it has when the origin pauses, instead of waiting.)"""
+        assert self.origin is not None
+        content = self.origin.content
+        if self._peeked or content.is_eof():
+            return False
+        self._peeked = content.read_nowait()  # public: the buffer, never waiting
+        return not self._peeked and not _socket_readable(self.origin)
 
     def close(self) -> None:
         self._watchdog.stop(self)
@@ -168,3 +189,17 @@ class Pacing:
             transport.abort()
             return True
         return False
+
+
+def _socket_readable(origin: aiohttp.ClientResponse) -> bool:
+    """Whether bytes (or the end) wait in the socket of ``origin``'s connection, not yet
+    handed to its stream by the event loop (which reads sockets between the turns of
+    tasks). Unknown (no socket): no, so the caller acts as if the origin paused."""
+    connection = origin.connection
+    transport = connection.transport if connection is not None else None
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    poller = select.poll()  # not select(): descriptors past FD_SETSIZE work too
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))

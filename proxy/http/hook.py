@@ -27,6 +27,13 @@ class BodyRewrite(Protocol):
         """Whether the page would leave exactly as it came (it can skip decoding)."""
         ...
 
+    @property
+    def cacheable(self) -> bool:
+        """Whether the output depends on nothing but the page's bytes, its path and
+        format, and ``variant``: another visitor of the variant may be given it (the
+        rewrite cache, cache.py)."""
+        ...
+
     def set_format(self, encoding: str, xml: bool) -> None:
         """The page's encoding (a Python codec of an ASCII-compatible encoding: what
         inserted markup is written in) and whether it is XHTML (a self-closing tag has
@@ -67,6 +74,7 @@ class Identity:
 
     variant = "id"
     passes_through = False  # the proxy's own hook stays on the rewrite path
+    cacheable = True
 
     def set_format(self, encoding: str, xml: bool) -> None:
         return None

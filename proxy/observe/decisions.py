@@ -46,6 +46,7 @@ class PageDecision:
     bytes_out: int
     seconds: float  # spent rewriting
     complete: bool  # the page went through to its end
+    cache: str | None = None  # what the rewrite cache did: hit, miss or bypass
 
 
 def decision_of(
@@ -97,6 +98,7 @@ def page_members(decision: PageDecision) -> str:
         f'"bytes_in":{decision.bytes_in},"bytes_out":{decision.bytes_out},'
         f'"rewrite_ms":{round(decision.seconds * 1000, 3)!r},'
         f'"complete":{"true" if decision.complete else "false"}'
+        + ("" if decision.cache is None else f',"cache":{json_string(decision.cache)}')
     )
 
 

@@ -75,14 +75,22 @@ def big_page() -> bytes:
     return b"<!doctype html><html><body>" + "".join(rows).encode() + b"</body></html>"
 
 
-async def encoded_cut(request: web.Request) -> web.Response:
-    """An encoded page whose last bytes are missing (its Content-Length says so too)."""
+async def encoded_cut(request: web.Request) -> web.StreamResponse:
+    """An encoded page whose last bytes are missing (its Content-Length says so too);
+    the big one pauses after its first 64 KB (the proxy sends what it has meanwhile)."""
     coding = request.match_info["coding"]
     page = big_page() if request.match_info["size"] == "big" else PAGE
-    return web.Response(
-        body=ENCODERS[coding](page)[:-6],
-        headers={"Content-Type": "text/html; charset=utf-8", "Content-Encoding": coding},
-    )
+    body = ENCODERS[coding](page)[:-6]
+    headers = {"Content-Type": "text/html; charset=utf-8", "Content-Encoding": coding}
+    if request.match_info["size"] != "big":
+        return web.Response(body=body, headers=headers)
+    out = web.StreamResponse(headers=headers)
+    out.content_length = len(body)
+    await out.prepare(request)
+    await out.write(body[: 64 * 1024])
+    await asyncio.sleep(0.2)
+    await out.write(body[64 * 1024 :])
+    return out
 
 
 async def zstd_frames(request: web.Request) -> web.Response:
