@@ -152,7 +152,9 @@ def consent_rewrites(
 ) -> RewriteFactory:
     """The proxy's hook: per request, the consent read, the plan for it under the rules
     in force, and the page it gets, with the banner and placeholders of the templates."""
-    furniture = PageFurniture(_templates(settings))
+    # The banner asks only when the proxy's own cookie is among the consent sources
+    # (else the site's own banner asks, and the proxy enforces what was chosen there).
+    furniture = PageFurniture(_templates(settings), banner=settings.own_banner)
     enforcer = Enforcer(state, read_consent or ConsentReader(settings.consent_policy), furniture)
     return consent_hook(enforcer, debug_headers=settings.debug_headers)
 
