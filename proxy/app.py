@@ -155,7 +155,8 @@ def consent_rewrites(
     # The banner asks only when the proxy's own cookie is among the consent sources
     # (else the site's own banner asks, and the proxy enforces what was chosen there).
     furniture = PageFurniture(_templates(settings), banner=settings.own_banner)
-    enforcer = Enforcer(state, read_consent or ConsentReader(settings.consent_policy), furniture)
+    read_consent = read_consent or ConsentReader(settings.consent_policy)
+    enforcer = Enforcer(state, read_consent, furniture, settings.consent_mode_settings)
     return consent_hook(enforcer, debug_headers=settings.debug_headers)
 
 
@@ -528,6 +529,7 @@ async def _rewrite(
         return _decided(pipe, request, pages.error(502), rewrite)
     encoder = codec.Encoder(codec.choose_encoding(request.headers.get("Accept-Encoding")))
     headers = _rewritten_headers(settings, upstream, ctype, rewrite.variant, encoder.coding)
+    rewrite.begin(headers)
     if request.method == "HEAD":
         rewrite.fix_headers(headers)
         headers.popall("X-Consent-Actions", None)  # no body was rewritten to report on

@@ -19,6 +19,7 @@ from typing import Any
 
 from yarl import URL
 
+from proxy.consent.consent_mode import CONSENT_MODES, ConsentModeSettings
 from proxy.consent.model import MAX_AGE_LIMIT, OPTIONAL, ConsentPolicy
 from proxy.consent.readers import OWN, SOURCES, check_sources
 from proxy.consent.readers.config import (
@@ -73,6 +74,9 @@ class Settings:
     onetrust_groups: Keys | None = None
     klaro_services: Keys | None = None
     tcf_vendors: Mapping[str, frozenset[int]] | None = None
+    consent_mode: str = ""
+    ads_data_redaction: bool = False
+    url_passthrough: bool = False
 
     @property
     def consent_policy(self) -> ConsentPolicy:
@@ -93,6 +97,10 @@ class Settings:
     def own_banner(self) -> bool:
         """Whether the proxy asks with its own banner (its cookie is a consent source)."""
         return OWN in self.consent_sources
+
+    @property
+    def consent_mode_settings(self) -> ConsentModeSettings:
+        return ConsentModeSettings(self.consent_mode, self.ads_data_redaction, self.url_passthrough)
 
     @property
     def upstream_url(self) -> URL:
@@ -204,6 +212,12 @@ def _listen(text: str) -> str:
 
 def _sources(text: str) -> tuple[str, ...]:
     return check_sources(p.strip() for p in text.split(",") if p.strip())
+
+
+def _consent_mode(text: str) -> str:
+    if text not in ("", *CONSENT_MODES):
+        raise ValueError(text)
+    return text
 
 
 FIELDS: tuple[Field, ...] = (
@@ -320,6 +334,24 @@ FIELDS: tuple[Field, ...] = (
         "comma-separated CATEGORY=VENDOR_ID pairs",
         "IAB TCF vendors whose consent a category also needs (e.g. advertising=755, Google)",
         explains=True,
+    ),
+    Field(
+        "consent_mode",
+        _consent_mode,
+        "off, basic or advanced (empty: each rule's own)",
+        "Google Consent Mode v2 for every Google rule, replacing what each rule says",
+    ),
+    Field(
+        "ads_data_redaction",
+        _bool,
+        "true or false",
+        "Consent Mode: redact ad click identifiers while ad_storage is denied",
+    ),
+    Field(
+        "url_passthrough",
+        _bool,
+        "true or false",
+        "Consent Mode: pass ad click and measurement parameters through links",
     ),
 )
 _BY_NAME = {f.name: f for f in FIELDS}

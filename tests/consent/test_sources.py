@@ -336,6 +336,8 @@ async def test_each_reader_end_to_end_with_curl(
     assert (ADS in body) is (granted["advertising"] == "1")
     assert SOCIAL not in body
     assert 'id="cp-banner"' not in body  # the site's banner asked, not ours
+    if granted["analytics"] == "1":  # Google's tags run: their consent default first
+        assert 'gtag(\'consent\',\'default\',{"ad_storage":"denied","analytics_storage"' in body
     # Malformed and hostile values: no decision from the reader, never an error.
     for value in malformed:
         headers, body = head_and_body(await curl("-i", "-b", value, url))
