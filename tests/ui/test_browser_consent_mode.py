@@ -10,6 +10,7 @@ Google's scripts are answered here by a stand-in that records, as it runs, what
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from playwright.async_api import Browser, BrowserContext, Route
 
 from proxy.consent.model import OPTIONAL
 from proxy.consent.rules import load_rules
+from proxy.demo import origin_app
 from proxy.ui.csp import sha256_source
 from tests.support import ROOT
 from tests.ui.test_browser import chromium
@@ -226,3 +228,43 @@ async def test_gtm_noscript_iframe_follows_the_rule_without_javascript(
         await context.close()
         frames = [u for u in external if "googletagmanager.com/ns.html" in u]
         assert bool(frames) is (who == "custom"), (mode, who, external)
+
+
+@pytest.mark.parametrize("mode", ["basic", "advanced"])
+async def test_demo_behind_an_existing_banner(
+    browser: Browser, aiohttp_server: Server, make_proxy: MakeProxy, mode: str
+) -> None:
+    """The demo's stand-in for a OneTrust banner: its choice is what the proxy enforces."""
+    origin = await aiohttp_server(origin_app())
+    proxy = await make_proxy(
+        str(origin.make_url("/")),
+        rewrite=None,
+        ruleset=RULES,
+        consent_sources=("onetrust", "own"),
+        consent_mode=mode,
+        privacy_url="/privacy.html",
+    )
+    site = str(proxy.make_url("/")).rstrip("/")
+    external: list[str] = []
+    context = await visitor(browser, site, None, external)
+    tab = await context.new_page()
+    await tab.goto(f"{site}/existing-banner.html", wait_until="load")
+    # Nobody has chosen: both banners ask (the proxy's own cookie is a source too).
+    assert await tab.locator("#ot-banner").is_visible()
+    assert await tab.locator("#cp-banner").is_visible()
+    google = [u for u in external if any(h in u for h in GOOGLE_HOSTS)]
+    assert bool(google) is (mode == "advanced"), google
+    external.clear()
+    async with tab.expect_navigation():
+        await tab.get_by_role("button", name="Performance cookies only").click()
+    await tab.wait_for_timeout(400)
+    assert await tab.locator("#cp-banner").count() == 0  # the other banner has decided
+    assert not await tab.locator("#ot-banner").is_visible()
+    shown = json.loads(await tab.locator("#consent-default").text_content() or "null")
+    assert shown == default_for({"analytics"})[2]
+    hosts = {u.split("/")[2] for u in external}
+    assert "www.googletagmanager.com" in hosts and "www.google-analytics.com" in hosts, hosts
+    assert not any("doubleclick" in h or "facebook" in h for h in hosts), hosts
+    response = await tab.request.get(f"{site}/existing-banner.html")
+    assert "source=onetrust" in response.headers["x-consent"]
+    await context.close()
