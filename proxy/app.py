@@ -159,8 +159,11 @@ def consent_rewrites(
 ) -> RewriteFactory:
     """The proxy's hook: per request, the consent read, the plan for it under the rules
     in force, and the page it gets, with the banner and placeholders of the templates."""
-    furniture = PageFurniture(_templates(settings))
-    enforcer = Enforcer(state, read_consent or ConsentReader(settings.consent_policy), furniture)
+    # The banner asks only when the proxy's own cookie is among the consent sources
+    # (else the site's own banner asks, and the proxy enforces what was chosen there).
+    furniture = PageFurniture(_templates(settings), banner=settings.own_banner)
+    read_consent = read_consent or ConsentReader(settings.consent_policy)
+    enforcer = Enforcer(state, read_consent, furniture, settings.consent_mode_settings)
     return consent_hook(enforcer, debug_headers=settings.debug_headers)
 
 
@@ -531,6 +534,7 @@ async def _rewrite(
         return _decided(pipe, request, pages.error(502), rewrite)
     encoder = codec.Encoder(codec.choose_encoding(request.headers.get("Accept-Encoding")))
     headers = _rewritten_headers(settings, upstream, ctype, rewrite.variant, encoder.coding)
+    rewrite.begin(headers)
     if request.method == "HEAD":
         rewrite.fix_headers(headers)
         headers.popall("X-Consent-Actions", None)  # no body was rewritten to report on

@@ -1,5 +1,10 @@
-"""``consent-proxy demo``: a small 2014-style company site (ours, in assets/demo/) full of
-trackers, served on a loopback port, with the proxy in front of it, in one process."""
+"""``consent-proxy demo``: a small 2014-style company site (ours, in demo_site/) full of
+trackers, served on a loopback port, with the proxy in front of it, in one process.
+
+``existing-banner.html`` stands in for a site that already runs a consent banner (a
+OneTrust-style box that sets ``OptanonConsent``) and carries Google's tags: with
+``--consent-sources onetrust,own`` the proxy enforces that box's choice, and
+``--consent-mode advanced`` shows Consent Mode's advanced mode."""
 
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ SPACER_GIF = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
     b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
-PAGES = ("index", "bikes", "workshop", "privacy")
+PAGES = ("index", "bikes", "workshop", "privacy", "existing-banner")
 _TYPES = {".css": "text/css", ".svg": "image/svg+xml"}
 
 
@@ -112,6 +117,12 @@ async def _serve(settings: Settings) -> None:
         f"  curl -s -H 'Cookie: consent=v=1&analytics=1&advertising=1&social=1' {url}/ \\\n"
         f"      | grep -c google-analytics                                # after consent\n"
         f"  curl -s {url}/_consent/health\n"
+        f"  curl -s -b 'consent=v=1&analytics=1' {url}/existing-banner.html \\\n"
+        f"      | grep -o \"gtag('consent','default'[^;]*\"                # Consent Mode\n"
+        f"Behind an existing banner: {url}/existing-banner.html, with the demo started as\n"
+        f"  consent-proxy demo --consent-sources onetrust,own [--consent-mode advanced]\n"
+        f"  (now: consent sources {','.join(settings.consent_sources)}; "
+        f"Consent Mode {settings.consent_mode or 'as each Google rule says'})\n"
         f"Stop with Ctrl-C.",
         flush=True,
     )

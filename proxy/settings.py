@@ -19,7 +19,17 @@ from typing import Any
 
 from yarl import URL
 
+from proxy.consent.consent_mode import CONSENT_MODES, ConsentModeSettings
 from proxy.consent.model import MAX_AGE_LIMIT, OPTIONAL, ConsentPolicy
+from proxy.consent.readers import OWN, SOURCES, check_sources
+from proxy.consent.readers.config import (
+    DEFAULT_ONETRUST_GROUPS,
+    Keys,
+    parse_klaro_services,
+    parse_onetrust_groups,
+    parse_tcf_vendors,
+    readers_config,
+)
 
 ENV_PREFIX = "CONSENT_PROXY_"
 # The program's exit codes, for every command: 0 done (or stopped gracefully).
@@ -60,10 +70,37 @@ class Settings:
     consent_max_age: int = 182 * 24 * 3600
     templates: str = ""
     privacy_url: str = ""
+    consent_sources: tuple[str, ...] = (OWN,)
+    onetrust_groups: Keys | None = None
+    klaro_services: Keys | None = None
+    tcf_vendors: Mapping[str, frozenset[int]] | None = None
+    consent_mode: str = ""
+    ads_data_redaction: bool = False
+    url_passthrough: bool = False
 
     @property
     def consent_policy(self) -> ConsentPolicy:
-        return ConsentPolicy(self.consent_cookie, self.policy_version, self.default_granted)
+        readers = readers_config(
+            onetrust_groups=self.onetrust_groups,
+            klaro_services=self.klaro_services,
+            tcf_vendors=self.tcf_vendors,
+        )
+        return ConsentPolicy(
+            self.consent_cookie,
+            self.policy_version,
+            self.default_granted,
+            self.consent_sources,
+            readers,
+        )
+
+    @property
+    def own_banner(self) -> bool:
+        """Whether the proxy asks with its own banner (its cookie is a consent source)."""
+        return OWN in self.consent_sources
+
+    @property
+    def consent_mode_settings(self) -> ConsentModeSettings:
+        return ConsentModeSettings(self.consent_mode, self.ads_data_redaction, self.url_passthrough)
 
     @property
     def upstream_url(self) -> URL:
@@ -83,6 +120,7 @@ class Field:
     expected: str
     help: str
     flag: bool = True
+    explains: bool = False  # parse's ValueError says what is wrong (it goes in the message)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -179,6 +217,16 @@ def _listen(text: str) -> str:
     return text
 
 
+def _sources(text: str) -> tuple[str, ...]:
+    return check_sources(p.strip() for p in text.split(",") if p.strip())
+
+
+def _consent_mode(text: str) -> str:
+    if text not in ("", *CONSENT_MODES):
+        raise ValueError(text)
+    return text
+
+
 FIELDS: tuple[Field, ...] = (
     Field("upstream", _upstream, "an http:// or https:// URL without query", "the origin server"),
     Field("listen", _listen, "HOST:PORT", "address to listen on"),
@@ -265,6 +313,53 @@ FIELDS: tuple[Field, ...] = (
         "a path or an http(s) URL",
         "the privacy policy the banner and preferences page link to",
     ),
+    Field(
+        "consent_sources",
+        _sources,
+        "comma-separated sources from " + ", ".join(SOURCES),
+        "where a visitor's choice is read, in order: the first that holds one wins "
+        "(own: the proxy's cookie and banner; the others: another banner's cookie)",
+        explains=True,
+    ),
+    Field(
+        "onetrust_groups",
+        parse_onetrust_groups,
+        "comma-separated GROUP=CATEGORY pairs",
+        f"OneTrust groups -> categories (default {DEFAULT_ONETRUST_GROUPS})",
+        explains=True,
+    ),
+    Field(
+        "klaro_services",
+        parse_klaro_services,
+        "comma-separated SERVICE=CATEGORY pairs",
+        "Klaro services -> categories (default none: a Klaro choice denies every category)",
+        explains=True,
+    ),
+    Field(
+        "tcf_vendors",
+        parse_tcf_vendors,
+        "comma-separated CATEGORY=VENDOR_ID pairs",
+        "IAB TCF vendors whose consent a category also needs (e.g. advertising=755, Google)",
+        explains=True,
+    ),
+    Field(
+        "consent_mode",
+        _consent_mode,
+        "off, basic or advanced (empty: each rule's own)",
+        "Google Consent Mode v2 for every Google rule, replacing what each rule says",
+    ),
+    Field(
+        "ads_data_redaction",
+        _bool,
+        "true or false",
+        "Consent Mode: redact ad click identifiers while ad_storage is denied",
+    ),
+    Field(
+        "url_passthrough",
+        _bool,
+        "true or false",
+        "Consent Mode: pass ad click and measurement parameters through links",
+    ),
 )
 _BY_NAME = {f.name: f for f in FIELDS}
 
@@ -278,11 +373,16 @@ def _convert(name: str, raw: Any, source: str) -> Any:
         raw = "true" if raw else "false"
     elif isinstance(raw, list):
         raw = ",".join(str(x) for x in raw)
+    elif isinstance(raw, dict):  # a TOML table: key = value or key = [values]
+        raw = ",".join(
+            f"{key}={v}" for key, vs in raw.items() for v in (vs if isinstance(vs, list) else [vs])
+        )
     try:
         return spec.parse(str(raw))
-    except ValueError:
+    except ValueError as exc:
+        why = f" ({exc})" if spec.explains else ""
         raise SettingsError(
-            f"{source}: {name} = {raw!r} is not valid; expected {spec.expected}"
+            f"{source}: {name} = {raw!r} is not valid{why}; expected {spec.expected}"
         ) from None
 
 

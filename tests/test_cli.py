@@ -164,6 +164,33 @@ def test_demo_with_curl_as_a_new_user(demo: tuple[str, subprocess.Popen[str], Pa
     assert any('"path":"/bikes.html"' in line and '"client":"127.0.0.0"' in line for line in lines)
 
 
+def test_demo_behind_an_existing_banner_with_consent_mode(tmp_path: Path) -> None:
+    """The demo's switches: Consent Mode advanced, and the OneTrust-style page's cookie
+    read first."""
+    port = free_port()
+    script = Path(sys.executable).parent / "consent-proxy"
+    args = ["--consent-mode", "advanced", "--consent-sources", "onetrust,own"]
+    proc = spawn([str(script), "demo", "--listen", f"127.0.0.1:{port}", *args], tmp_path / "d")
+    try:
+        wait_for_port(port, proc)
+        url = f"http://127.0.0.1:{port}/existing-banner.html"
+        undecided = curl("--max-time", "60", "-i", url)
+        assert "source=default" in undecided.stdout
+        assert "googletagmanager.com/gtag/js" in undecided.stdout  # advanced: kept
+        assert '"analytics_storage":"denied"' in undecided.stdout
+        assert 'id="ot-banner"' in undecided.stdout and 'id="cp-banner"' in undecided.stdout
+        cookie = "OptanonConsent=groups=C0001%3A1%2CC0002%3A1"
+        chosen = curl("--max-time", "60", "-i", "-b", cookie, url)
+        assert "source=onetrust" in chosen.stdout and 'id="cp-banner"' not in chosen.stdout
+        assert '"analytics_storage":"granted"' in chosen.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    out = (tmp_path / "d.out").read_text()
+    assert "consent sources onetrust,own; Consent Mode advanced" in out
+    assert "/existing-banner.html" in out
+
+
 def serve(logs: Path, *extra: str) -> tuple[int, subprocess.Popen[str]]:
     port = free_port()
     proc = spawn(

@@ -23,7 +23,8 @@ from typing import Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.consent import returning
+from proxy.consent import consent_mode, returning
+from proxy.consent.consent_mode import ConsentModeSettings
 from proxy.consent.matching import applies, hints_of, host_hints, snippets
 from proxy.consent.model import Consent, ConsentReader
 from proxy.consent.plans import Plan, PlanCache
@@ -32,6 +33,8 @@ from proxy.consent.rules import Block, Rule
 from proxy.html import Element, Handler, HandlerSpec, Hints, Rewriter
 
 Counts = Mapping[tuple[str, str], int]  # (rule id, action) → elements
+# Bytes fed at a time while only the Consent Mode default is to be placed.
+_SLICE = 512
 
 
 class Furniture(Protocol):
@@ -63,6 +66,14 @@ class Furniture(Protocol):
     def make_room(self, policy: str, styles: Sequence[str], scripts: Sequence[str]) -> str:
         """A Content-Security-Policy with room for what the proxy adds: its own inline
         styles, these inline ``styles`` and ``scripts`` (of injects), its forms."""
+        ...
+
+    def script_nonce(self, policies: Sequence[str]) -> str | None:
+        """A nonce these Content-Security-Policies let inline scripts run with."""
+        ...
+
+    def allows_nonce(self, policy: str, nonce: str) -> bool:
+        """Whether an inline script with ``nonce`` runs under ``policy``."""
         ...
 
 
@@ -126,10 +137,19 @@ class EnforcedPage:
         self._banner_placed = False
         self._forms_placed = False
         self._rewriter: Rewriter | None = None  # made when the first HTML arrives
+        self._nonce: str | None = None  # the page policy's script nonce (begin)
+        self._head_passed = False  # the start of <head> (where the default goes) is out
+        self._rest_untouched = False  # nothing after it changes: bytes pass as they came
 
     @property
     def variant(self) -> str:
         return self.plan.variant
+
+    def begin(self, policies: Sequence[str]) -> None:
+        """The page's Content-Security-Policies (header values), before the first
+        ``feed``: the Consent Mode default carries their script nonce if they have one."""
+        if self.plan.google_defaults:
+            self._nonce = self._furniture.script_nonce(policies)
 
     def set_format(self, encoding: str, xml: bool) -> None:
         """The page's encoding (what inserted markup is written in) and whether it is
@@ -139,16 +159,26 @@ class EnforcedPage:
     def feed(self, chunk: bytes) -> bytes:
         if len(self._start) < 4096:  # however the page is split into chunks
             self._start += chunk[: 4096 - len(self._start)]
+        if self._rest_untouched:
+            return chunk
+        if self.plan.google_defaults and self._only_the_default():
+            return self._up_to_the_default(chunk)
         return self._rw.feed(chunk)
 
     def close(self) -> bytes:
-        return self._rw.close()
+        return b"" if self._rest_untouched else self._rw.close()
 
     def make_room(self, policy: str) -> str:
-        """``policy`` (a Content-Security-Policy of this page) with room for what the
-        proxy adds to it."""
+        """``policy`` (a Content-Security-Policy header of this page) with room for
+        what the proxy adds to it: the injects' inline styles and scripts, and the
+        Consent Mode default unless it carries the policy's nonce."""
         plan = self.plan
-        return self._furniture.make_room(policy, plan.inline_styles, plan.inline_scripts)
+        scripts = plan.inline_scripts
+        google = plan.google_defaults
+        nonce = self._nonce
+        if google and not (nonce and self._furniture.allows_nonce(policy, nonce)):
+            scripts = (*scripts, google)
+        return self._furniture.make_room(policy, plan.inline_styles, scripts)
 
     def set_cookies(self) -> tuple[str, ...]:
         """Set-Cookie values the response carries: the return cookie, once used."""
@@ -185,6 +215,9 @@ class EnforcedPage:
                 ]
             static = plan.inserts.body_end if isinstance(plan.inserts.body_end, str) else ""
             inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
+            if plan.google_defaults:
+                head = plan.inserts.head_start if isinstance(plan.inserts.head_start, str) else ""
+                inserts = dataclasses.replace(inserts, head_start=lambda: self._head_start(head))
             self._rewriter = Rewriter(
                 handlers,
                 inserts,
@@ -282,10 +315,48 @@ class EnforcedPage:
         self._styled = True
         return self._furniture.placeholder_style()
 
+    def _head_start(self, static: str) -> str:
+        """What goes first in the head: the Consent Mode default (whole pages only: an
+        HTML fragment is loaded into a page that has its own), then the injects'."""
+        self._head_passed = True
+        if not self._document():
+            return static
+        return consent_mode.script_tag(self.plan.google_defaults, self._nonce) + static
+
+    def _only_the_default(self) -> bool:
+        """Whether the Consent Mode default is all this page gets (a visitor who allows
+        Google's tags and all else): once it is placed, the rest passes as it came."""
+        plan, inserts = self.plan, self.plan.inserts
+        return not (
+            plan.acts
+            or inserts.head_start
+            or inserts.head_end
+            or inserts.body_end
+            or self._banner_wanted
+            or self.return_to is not None
+        )
+
+    def _up_to_the_default(self, chunk: bytes) -> bytes:
+        """``chunk`` through the rewriter until the default is placed (in slices: the
+        start of <head> comes early), then as it came. A <meta> policy after it does
+        not govern it (see _meta_csp)."""
+        out = []
+        for at in range(0, len(chunk), _SLICE):
+            out.append(self._rw.feed(chunk[at : at + _SLICE]))
+            if self._head_passed:
+                out.append(self._rw.close())  # what it held back (an unfinished tag)
+                out.append(chunk[at + _SLICE :])
+                self._rest_untouched = True
+                break
+        return b"".join(out)
+
     def _meta_csp(self, el: Element) -> None:
         policy = el.get("content")
         if policy:
-            fixed = self.make_room(policy)
+            # Not for the Consent Mode default: it comes before any <meta> (first in the
+            # head), and a policy given in a <meta> governs what follows it only.
+            plan = self.plan
+            fixed = self._furniture.make_room(policy, plan.inline_styles, plan.inline_scripts)
             if fixed != policy:
                 el.set_attribute("content", fixed)
 
@@ -325,13 +396,18 @@ class Enforcer:
     (compiled once per rules generation and consent variant), and the page it gets."""
 
     def __init__(
-        self, rules: RulesState, read_consent: ConsentReader, furniture: Furniture
+        self,
+        rules: RulesState,
+        read_consent: ConsentReader,
+        furniture: Furniture,
+        google: ConsentModeSettings = consent_mode.DEFAULT,
     ) -> None:
+        """``google``: the operator's Consent Mode settings (consent_mode.py)."""
         self._rules = rules
         self._read = read_consent
         self._furniture = furniture
         self._cookie = read_consent.policy.cookie
-        self.plans = PlanCache()
+        self.plans = PlanCache(google)
 
     def page(self, headers: CIMultiDictProxy[str] | CIMultiDict[str], path: str) -> Page:
         """The page a request with these headers for ``path`` (with its query) gets."""

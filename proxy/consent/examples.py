@@ -38,6 +38,12 @@ class Markers:
     def make_room(self, policy: str, styles: Sequence[str], scripts: Sequence[str]) -> str:
         return policy
 
+    def script_nonce(self, policies: Sequence[str]) -> str | None:
+        return None
+
+    def allows_nonce(self, policy: str, nonce: str) -> bool:
+        return True
+
 
 @dataclass(frozen=True)
 class Outcome:

@@ -4,22 +4,31 @@ Pure and total: nothing in a Cookie header can make ``read_consent`` raise. An
 unreadable value, two conflicting consent cookies or an older policy version mean
 "no decision". Precedence: the visitor's explicit choice > ``Sec-GPC: 1`` (denies
 advertising and social unless the visitor granted them) > the configured default.
+
+The choice is looked for in the policy's ``sources``, in order (``own``: the proxy's
+consent cookie; the others: another banner's cookie, read by ``proxy.consent.readers``);
+the first that holds a decision wins and is named as the consent's source. A source may
+speak of some categories only (a US opt-out signal: advertising and social); GPC and
+the default decide the others.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-CATEGORIES = ("necessary", "preferences", "analytics", "advertising", "social")
-OPTIONAL = CATEGORIES[1:]
-GPC_DENIES = ("advertising", "social")
+from proxy.consent.categories import CATEGORIES, GPC_DENIES, OPTIONAL
+from proxy.consent.readers import OWN, ReadersConfig, SourceDecision, read_headers
+
+__all__ = ["CATEGORIES", "GPC_DENIES", "OPTIONAL"]  # with the names defined below
+
 MAX_AGE_LIMIT = 13 * 30 * 24 * 3600  # 13 months, the most a consent may be kept
 
 # RFC 6265 cookie-octet: no CTLs, whitespace, DQUOTE, comma, semicolon or backslash.
@@ -28,22 +37,38 @@ _COOKIE_OCTETS = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
 
 @dataclass(frozen=True)
 class ConsentPolicy:
-    """How consent is read: the cookie's name, the current policy version and what
-    is granted before a visitor decides (nothing but necessary, unless configured)."""
+    """How consent is read: the cookie's name, the current policy version, what is
+    granted before a visitor decides (nothing but necessary, unless configured), and
+    where a choice is looked for: ``sources`` in order (``own`` is the cookie above;
+    the others are read with ``readers``)."""
 
     cookie: str = "consent"
     version: int = 1
     default_granted: frozenset[str] = frozenset()
+    sources: tuple[str, ...] = (OWN,)
+    readers: ReadersConfig = field(default_factory=ReadersConfig)
+
+    @property
+    def own_only(self) -> bool:
+        """Whether the proxy's own cookie is the only source (no other banner is read)."""
+        return self.sources == (OWN,)
 
 
 @dataclass(frozen=True)
 class Consent:
-    """For each category: granted or not, and why ("always", "cookie", "gpc", "default")."""
+    """For each category: granted or not, and why ("always", "cookie" for the proxy's
+    own cookie, the name of another source that decided, "gpc", "default").
+
+    ``decided_by``: where the visitor's choice was read ("cookie" or a source name such
+    as "tcf"), when ``decided``. ``notes``: what each source asked before it said, for
+    QA (``/_consent``); never a cookie's value, and no part of equality or logs."""
 
     granted: frozenset[str]
     sources: tuple[tuple[str, str], ...]
     decided: bool
     gpc: bool = False
+    decided_by: str = "cookie"
+    notes: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def allows(self, category: str) -> bool:
         return category in self.granted
@@ -56,7 +81,7 @@ class Consent:
     def source(self) -> str:
         """Where the answer as a whole came from."""
         if self.decided:
-            return "cookie"
+            return self.decided_by
         return "gpc" if self.gpc else "default"
 
     @cached_property  # a Consent is often shared (ConsentReader remembers them)
@@ -133,17 +158,31 @@ def parse_choice(value: str, version: int) -> dict[str, bool] | None:
 
 
 def read_consent(
-    headers: Mapping[str, str] | Iterable[tuple[str, str]], policy: ConsentPolicy
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    policy: ConsentPolicy,
+    *,
+    now: float | None = None,
 ) -> Consent:
-    """The Consent a request carries (headers as a mapping or as name/value pairs)."""
-    values, gpc = _signals(headers, policy.cookie)
-    return _consent(values, gpc, policy)
+    """The Consent a request carries (headers as a mapping or as name/value pairs).
+    ``now`` (seconds since the epoch, default the clock's) matters to sources whose
+    choices expire (a TC string is valid for a limited time)."""
+    cookie_headers, gpc = _signals(headers)
+    values = frozenset(v for h in cookie_headers for v in cookie_values(h, policy.cookie))
+    if policy.own_only:  # no other banner read: the common case, nothing more to do
+        return _consent(_own_decision(values, policy.version), gpc, policy)
+    reading = read_headers(
+        policy.sources,
+        cookie_headers,
+        policy.readers,
+        now=time.time() if now is None else now,
+        own=lambda: _own_decision(values, policy.version),
+    )
+    notes = tuple((d.source, d.note) for d in reading.tried if d.note)
+    return _consent(reading.decision, gpc, policy, notes)
 
 
-def _signals(
-    headers: Mapping[str, str] | Iterable[tuple[str, str]], cookie: str
-) -> tuple[frozenset[str], bool]:
-    """The consent cookie's values and whether Sec-GPC is 1."""
+def _signals(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> tuple[list[str], bool]:
+    """The Cookie headers' values and whether Sec-GPC is 1."""
     getall = getattr(headers, "getall", None)
     if getall is not None:  # a multidict: no walk over every header
         cookie_headers: list[str] = getall("Cookie", [])
@@ -158,30 +197,42 @@ def _signals(
             elif low == "sec-gpc":
                 gpc_values.append(value)
     gpc = bool(gpc_values) and gpc_values[-1].strip() == "1"
-    return frozenset(v for h in cookie_headers for v in cookie_values(h, cookie)), gpc
+    return cookie_headers, gpc
 
 
 class ConsentReader:
     """``read_consent`` for one policy, remembering its answers by Cookie header (and
     Sec-GPC): a visit sends the same header with every request. The proxy makes one
-    and shares it: its pages and /_consent read consent the same way."""
+    and shares it: its pages and /_consent read consent the same way.
+
+    The memory is forgotten when a minute has passed since it was started, so a
+    choice that expires (a TC string past its age) outlives its end by a minute at
+    most; and when full."""
 
     _REMEMBERED = 1024  # answers kept; forgotten all at once when full
-    _WHOLE_UP_TO = 2048  # bytes of a Cookie header remembered
+    _WHOLE_UP_TO = 4096  # bytes of a Cookie header remembered
+    LIFETIME = 60.0  # seconds an answer is remembered at most
 
-    def __init__(self, policy: ConsentPolicy) -> None:
+    def __init__(self, policy: ConsentPolicy, clock: Callable[[], float] = time.time) -> None:
+        """``clock``: seconds since the epoch (the wall clock: TC strings carry dates)."""
         self.policy = policy
         self._answers: dict[tuple[str, tuple[str, ...]], Consent] = {}
+        self._clock = clock
+        self._since = 0.0  # when the memory was started (clock time)
 
     def __call__(self, headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> Consent:
+        now = self._clock()
         cookies = headers.getall("Cookie", ())
         if len(cookies) > 1:  # rare: not remembered
-            return read_consent(headers, self.policy)
+            return read_consent(headers, self.policy, now=now)
         gpc = tuple(headers.getall("Sec-GPC")) if "Sec-GPC" in headers else ()
         key = (cookies[0] if cookies else "", gpc)
+        if not 0 <= now - self._since < self.LIFETIME:  # the clock may also step back
+            self._answers.clear()
+            self._since = now
         consent = self._answers.get(key)
         if consent is None:
-            consent = read_consent(headers, self.policy)
+            consent = read_consent(headers, self.policy, now=now)
             if len(key[0]) + sum(map(len, gpc)) <= self._WHOLE_UP_TO:
                 if len(self._answers) >= self._REMEMBERED:
                     self._answers.clear()
@@ -189,15 +240,34 @@ class ConsentReader:
         return consent
 
 
-def _consent(values: frozenset[str], gpc: bool, policy: ConsentPolicy) -> Consent:
-    """The Consent for the consent cookie's values and the Sec-GPC signal."""
-    choices = [parse_choice(v, policy.version) for v in values]
+def _own_decision(values: frozenset[str], version: int) -> SourceDecision:
+    """What the proxy's own consent cookie says: every category (a name it leaves out
+    is refused), or nothing when it is absent, unreadable or ambiguous."""
+    choices = [parse_choice(v, version) for v in values]
     choice = choices[0] if len(choices) == 1 else None  # two different cookies: ambiguous
+    if choice is None:
+        return SourceDecision(OWN, note="no readable consent cookie" if values else "")
+    granted = frozenset(c for c in OPTIONAL if choice.get(c, False))
+    return SourceDecision(OWN, granted=granted, denied=frozenset(OPTIONAL) - granted)
+
+
+def _consent(
+    decision: SourceDecision | None,
+    gpc: bool,
+    policy: ConsentPolicy,
+    notes: tuple[tuple[str, str], ...] = (),
+) -> Consent:
+    """The Consent for the winning source's decision (if any) and the Sec-GPC signal."""
+    if decision is None or not decision.decided:
+        decision = SourceDecision(OWN)
+    by = "cookie" if decision.source == OWN else decision.source
     granted = {"necessary"}
     sources = [("necessary", "always")]
     for category in OPTIONAL:
-        if choice is not None:
-            ok, why = choice.get(category, False), "cookie"
+        if category in decision.granted:
+            ok, why = True, by
+        elif category in decision.denied:
+            ok, why = False, by
         elif gpc and category in GPC_DENIES:
             ok, why = False, "gpc"
         else:
@@ -205,7 +275,7 @@ def _consent(values: frozenset[str], gpc: bool, policy: ConsentPolicy) -> Consen
         if ok:
             granted.add(category)
         sources.append((category, why))
-    return Consent(frozenset(granted), tuple(sources), decided=choice is not None, gpc=gpc)
+    return Consent(frozenset(granted), tuple(sources), decision.decided, gpc, by, notes)
 
 
 def parse_consent_arg(text: str, policy: ConsentPolicy) -> Consent:

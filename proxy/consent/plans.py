@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
+from proxy.consent import consent_mode
+from proxy.consent.consent_mode import ConsentModeSettings
 from proxy.consent.model import Consent
 from proxy.consent.rules import Block, Rule, RuleSet
 from proxy.html import DocumentInserts
@@ -36,6 +38,8 @@ class Plan:
     # Placeholder blocks of granted categories: they only find the widget a visitor
     # comes back to after a placeholder's grant (see consent/returning.py).
     shown: tuple[tuple[Rule, Block], ...] = ()
+    # Google Consent Mode's default (script text), first in the head (consent_mode.py).
+    google_defaults: str = ""
     # X-Consent for each visitor's consent under this plan (a plan serves many
     # visitors: each text is made once).
     _headers: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -50,7 +54,13 @@ class Plan:
         """Whether pages change under this plan (the banner and the way back to a
         widget aside: they depend on the visitor, see enforce.py)."""
         inserts = self.inserts
-        return bool(self.acts or inserts.head_start or inserts.head_end or inserts.body_end)
+        return bool(
+            self.acts
+            or self.google_defaults
+            or inserts.head_start
+            or inserts.head_end
+            or inserts.body_end
+        )
 
     @cached_property
     def variant(self) -> str:
@@ -67,7 +77,11 @@ class Plan:
         return header
 
 
-def compile_plan(ruleset: RuleSet, consent: Consent) -> Plan:
+def compile_plan(
+    ruleset: RuleSet, consent: Consent, google: ConsentModeSettings = consent_mode.DEFAULT
+) -> Plan:
+    """The plan for ``consent`` under ``ruleset``; ``google``: the operator's Consent
+    Mode settings (which blocks an advanced Google rule keeps, and the default)."""
     blocks: list[tuple[Rule, Block]] = []
     shown: list[tuple[Rule, Block]] = []
     by_text: dict[str, list[tuple[Rule, Block]]] = {}
@@ -78,7 +92,7 @@ def compile_plan(ruleset: RuleSet, consent: Consent) -> Plan:
                 places[inject.where].append(inject.html)
             shown += [(rule, b) for b in rule.blocks if b.action == "placeholder"]
         else:
-            for block in rule.blocks:
+            for block in consent_mode.denied_blocks(rule, google):
                 if block.contains and not block.hosts:
                     by_text.setdefault(block.selector, []).append((rule, block))
                 else:
@@ -106,6 +120,7 @@ def compile_plan(ruleset: RuleSet, consent: Consent) -> Plan:
         scripts,
         text_groups,
         shown=tuple(shown),
+        google_defaults=consent_mode.plan_defaults(ruleset, consent, google),
     )
 
 
@@ -119,8 +134,9 @@ class PlanCache:
 
     LIMIT = 256  # plans kept; older generations' plans are dropped, oldest first
 
-    def __init__(self) -> None:
+    def __init__(self, google: ConsentModeSettings = consent_mode.DEFAULT) -> None:
         self._plans: dict[tuple[str, str], Plan] = {}
+        self._google = google
 
     def get(self, ruleset: RuleSet, consent: Consent) -> Plan:
         key = (ruleset.generation, consent.variant)
@@ -128,5 +144,5 @@ class PlanCache:
         if plan is None:
             if len(self._plans) >= self.LIMIT:
                 del self._plans[next(iter(self._plans))]
-            plan = self._plans[key] = compile_plan(ruleset, consent)
+            plan = self._plans[key] = compile_plan(ruleset, consent, self._google)
         return plan

@@ -20,7 +20,19 @@ from proxy.html.selectors import SelectorError, parse_selector
 
 ACTIONS = ("remove", "placeholder")
 PLACES = ("head-start", "head-end", "body-end")
-_TOP_KEYS = {"name", "category", "enabled", "description", "block", "inject", "cookies", "example"}
+# Google Consent Mode v2, for rules that cover Google tags (see consent_mode.py).
+CONSENT_MODES = ("off", "basic", "advanced")
+_TOP_KEYS = {
+    "name",
+    "category",
+    "enabled",
+    "description",
+    "consent_mode",
+    "block",
+    "inject",
+    "cookies",
+    "example",
+}
 _BLOCK_KEYS = {"selector", "contains", "url_hosts", "hosts", "action"}
 _INJECT_KEYS = {"where", "html"}
 _COOKIE_KEYS = {"names"}
@@ -77,6 +89,7 @@ class Rule:
     examples: tuple[Example, ...]
     file: str
     notes: tuple[str, ...] = ()  # what the file still says the old way (check shows them)
+    consent_mode: str | None = None  # None: not a Google rule (consent_mode.py)
 
 
 @dataclass(frozen=True)
@@ -159,6 +172,12 @@ def parse_rule(rule_id: str, text: str, file: str) -> Rule:
     description = data.get("description", "")
     if not isinstance(description, str) or "\0" in description:
         raise fail("description", "expected a string")
+    consent_mode = data.get("consent_mode")
+    if consent_mode is not None and consent_mode not in CONSENT_MODES:
+        raise fail(
+            "consent_mode",
+            f"{consent_mode!r} is not a Consent Mode; expected one of {', '.join(CONSENT_MODES)}",
+        )
     blocks = tuple(_block(t, i, fail) for i, t in enumerate(_tables(data, "block", fail)))
     notes = [
         f"{file}:{lines.of('hosts', 'block', i)}: block[{i}].hosts: still read; "
@@ -210,6 +229,7 @@ def parse_rule(rule_id: str, text: str, file: str) -> Rule:
         tuple(examples),
         file,
         tuple(notes),
+        consent_mode,
     )
 
 

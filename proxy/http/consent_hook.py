@@ -89,6 +89,9 @@ class EnforcedBody:
     def set_format(self, encoding: str, xml: bool) -> None:
         self.page.set_format(encoding, xml)
 
+    def begin(self, headers: CIMultiDict[str]) -> None:
+        self.page.begin([policy for name in _CSP for policy in headers.getall(name, [])])
+
     def feed(self, chunk: bytes) -> bytes:
         return self.meter.feed(self.page.feed, chunk)
 
@@ -121,6 +124,9 @@ class UntouchedBody:
         self._debug = debug_headers
 
     def set_format(self, encoding: str, xml: bool) -> None:
+        return None
+
+    def begin(self, headers: CIMultiDict[str]) -> None:
         return None
 
     def feed(self, chunk: bytes) -> bytes:

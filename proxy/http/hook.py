@@ -1,11 +1,11 @@
 """What the proxy does to an HTML body, and the response headers that go with it.
 
-``BodyRewrite`` is the one hook the proxy calls for HTML: ``feed``/``close`` turn the
-decoded body into the new one, ``variant`` names the output (it goes into the ETag so
-a cache never confuses two variants), ``fix_headers`` adjusts the response headers,
-``decision`` is what the decision log keeps. The proxy's own hook enforces consent
-(consent_pages.py); ``Identity`` leaves every body as it is, on the rewrite path (the
-tests of the proxy's mechanics use it).
+``BodyRewrite`` is the one hook the proxy calls for HTML: ``begin`` sees the response
+headers first, ``feed``/``close`` turn the decoded body into the new one, ``variant``
+names the output (it goes into the ETag so a cache never confuses two variants),
+``fix_headers`` adjusts the response headers, ``decision`` is what the decision log
+keeps. The proxy's own hook enforces consent (consent_pages.py); ``Identity`` leaves
+every body as it is, on the rewrite path (the tests of the proxy's mechanics use it).
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ class BodyRewrite(Protocol):
         """The page's encoding (a Python codec of an ASCII-compatible encoding: what
         inserted markup is written in) and whether it is XHTML (a self-closing tag has
         no content). Called before the first ``feed``; the default is UTF-8 HTML."""
+        ...
+
+    def begin(self, headers: CIMultiDict[str]) -> None:
+        """The response headers, before the first ``feed`` (what the body may depend
+        on, such as the page's Content-Security-Policy nonce)."""
         ...
 
     def feed(self, chunk: bytes) -> bytes: ...
@@ -77,6 +82,9 @@ class Identity:
     cacheable = True
 
     def set_format(self, encoding: str, xml: bool) -> None:
+        return None
+
+    def begin(self, headers: CIMultiDict[str]) -> None:
         return None
 
     def feed(self, chunk: bytes) -> bytes:

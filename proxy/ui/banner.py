@@ -66,13 +66,27 @@ def vendors_by_category(ruleset: RuleSet) -> dict[str, list[str]]:
     return out
 
 
+# Where a choice read from another banner or signal came from (consent_sources).
+SOURCE_LABELS = {
+    "tcf": "this site's IAB TCF consent banner",
+    "gpp": "the Global Privacy Platform signal",
+    "usprivacy": "the US Privacy signal",
+    "onetrust": "this site's OneTrust banner",
+    "cookiebot": "this site's Cookiebot banner",
+    "klaro": "this site's Klaro banner",
+    "cookieconsent": "this site's cookie consent banner",
+}
+
+
 def state_text(consent: Consent) -> str:
     if not consent.decided:
         return "You have not made a choice yet: only necessary cookies are in use."
     on = [LABELS[c] for c in OPTIONAL if consent.allows(c)]
-    return "Your current choice: " + (
-        ", ".join(on) + " allowed." if on else "only necessary cookies."
-    )
+    allowed = ", ".join(on) + " allowed." if on else "only necessary cookies."
+    where = SOURCE_LABELS.get(consent.source)
+    if where is not None:
+        return f"Your choice, as made in {where}: {allowed}"
+    return "Your current choice: " + allowed
 
 
 def preferences_page(

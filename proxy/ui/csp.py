@@ -6,6 +6,8 @@ proxy injects added to the directive that governs ``<style>`` (``<script>``) ele
 directive that relies on ``'unsafe-inline'`` (no nonce or hash beside it) is left
 alone: adding a hash there would switch 'unsafe-inline' off for the page's own styles.
 furniture.py says which styles and scripts a page gets.
+An inline script the proxy adds may instead carry the nonce the page's policy already
+allows (``script_nonce``), leaving the policy as it is.
 """
 
 from __future__ import annotations
@@ -61,6 +63,36 @@ def allow_inline(policy: str, kind: str, contents: Iterable[str]) -> str:
     at = names.index(governing)
     new = [*directives[:at], (governing, sources + hashes), *directives[at + 1 :]]
     return "; ".join(" ".join([name, *srcs]) for name, srcs in new)
+
+
+def _governing(policy: str, kind: str) -> list[str] | None:
+    """The sources of the directive that governs inline ``kind`` elements, if any."""
+    directives = dict(reversed(_parse(policy)))  # the first of a repeated name counts
+    name = next((d for d in _FALLBACK[kind] if d in directives), None)
+    return None if name is None else directives[name]
+
+
+def _nonces(sources: list[str]) -> list[str]:
+    return [s[7:-1] for s in sources if s.lower().startswith("'nonce-") and s.endswith("'")]
+
+
+def script_nonce(policies: Iterable[str]) -> str | None:
+    """The first script nonce of ``policies`` (a response's CSP header values): the
+    nonce an inline script the proxy adds can carry to be allowed by it."""
+    for policy in policies:
+        sources = _governing(policy, "script")
+        if sources is not None:
+            for nonce in _nonces(sources):
+                if nonce:
+                    return nonce
+    return None
+
+
+def allows_nonce(policy: str, nonce: str) -> bool:
+    """Whether an inline script carrying ``nonce`` runs under ``policy`` because of
+    it (or because nothing restricts inline scripts)."""
+    sources = _governing(policy, "script")
+    return sources is None or nonce in _nonces(sources)
 
 
 def allow_form_self(policy: str) -> str:

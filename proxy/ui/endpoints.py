@@ -96,6 +96,8 @@ def add_routes(
                 }
                 for c in OPTIONAL
             },
+            # What each consent source asked said (for QA: why one had no decision).
+            "notes": dict(consent.notes),
         }
 
     async def get_consent(request: web.Request) -> web.StreamResponse:

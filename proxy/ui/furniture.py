@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from string import Template
 
+from proxy.consent.consent_mode import usable_nonce
 from proxy.consent.rules import Rule
 from proxy.ui import csp
 from proxy.ui.banner import banner_css, banner_html, safe_next
@@ -51,6 +52,12 @@ class PageFurniture:
         own = self._own_styles
         with_styles = csp.allow_inline(policy, "style", (own[0], *styles, *own[1:]))
         return csp.allow_inline(csp.allow_form_self(with_styles), "script", scripts)
+
+    def script_nonce(self, policies: Sequence[str]) -> str | None:
+        return usable_nonce(csp.script_nonce(policies))
+
+    def allows_nonce(self, policy: str, nonce: str) -> bool:
+        return csp.allows_nonce(policy, nonce)
 
 
 @lru_cache(maxsize=4096)  # the same few boxes on every page of a site

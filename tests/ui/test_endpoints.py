@@ -28,6 +28,12 @@ PAGE = "<!doctype html><html><head><title>t</title></head><body><p>hi</p></body>
 async def site(
     aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy
 ) -> TestServer:
+    return await make_site(aiohttp_server, make_proxy)
+
+
+async def make_site(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy, **settings: object
+) -> TestServer:
     async def page(request: web.Request) -> web.Response:
         headers = {}
         if request.query.get("csp"):
@@ -45,6 +51,7 @@ async def site(
         rewrite=None,
         ruleset=RULES,
         trusted_proxies=(ipaddress.ip_network("127.0.0.0/8"),),
+        **settings,
     )
 
 
@@ -352,7 +359,11 @@ async def test_every_consent_change_is_logged_as_proof(site: TestServer, tmp_pat
     assert record["client"] == "127.0.0.0" and "GA1" not in line
 
 
-async def test_metrics_for_the_operator(site: TestServer) -> None:
+async def test_metrics_for_the_operator(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy
+) -> None:
+    # Without Consent Mode, whose default an accepting visitor's page would get.
+    site = await make_site(aiohttp_server, make_proxy, consent_mode="off")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as s:
         async with s.get(site.make_url("/")) as r:
             await r.read()

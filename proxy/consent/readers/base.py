@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from proxy.consent.model import OPTIONAL
+from proxy.consent.categories import OPTIONAL
 
-# The categories a decision speaks of, in order. Taken from the consent model so a new
-# category (``media``) reaches every reader when it is added there; readers also take
-# the list as a parameter.
+# The categories a decision speaks of, in order. Taken from the consent layer's list so a
+# new category (``media``) reaches every reader when it is added there; readers also
+# take the list as a parameter.
 CATEGORIES: tuple[str, ...] = OPTIONAL
 
 # Browsers keep at most about 4096 bytes per cookie (name and value), so a longer value
