@@ -164,7 +164,8 @@ async def test_tracker_pages_through_the_proxy(site: TestServer, path: Path) -> 
     assert without_google_default(granted) == original, (
         "with everything granted the page must be byte-identical, but for the Consent Mode default"
     )
-    assert r2.headers["X-Consent-Actions"] == "none"
+    # Nothing removed (the rewrite cache may add where the page came from).
+    assert r2.headers["X-Consent-Actions"].split(";")[0] == "none"
 
 
 async def test_clean_pages_unchanged_either_way(site: TestServer) -> None:
