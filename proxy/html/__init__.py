@@ -2,15 +2,13 @@
 
 ``Rewriter`` takes CSS-selector element handlers (with ``Hints``) and the HTML to
 insert at the document's edges (``DocumentInserts``; ``DocumentHandlers`` is its old,
-deprecated name), and a ``Gate`` for elements a byte scan finds, and turns chunks of a
-page into chunks of the new page.
+deprecated name), and turns chunks of a page into chunks of the new page.
 """
 
 from proxy.html.rewriter import (
     DocumentHandlers,
     DocumentInserts,
     Element,
-    Gate,
     Handler,
     HandlerSpec,
     Hints,
@@ -22,7 +20,6 @@ __all__ = [
     "DocumentHandlers",
     "DocumentInserts",
     "Element",
-    "Gate",
     "Handler",
     "HandlerSpec",
     "Hints",
