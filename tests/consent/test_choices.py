@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 from multidict import CIMultiDict
 
+from proxy.consent.categories import OPTIONAL
 from proxy.consent.choices import chosen, cookie_domains, cookies_to_expire, expiry_headers
 from proxy.consent.model import Consent, ConsentPolicy, read_consent
 from proxy.consent.rules import RuleSet, parse_rule
@@ -19,12 +20,12 @@ ANALYTICS = read_consent(CIMultiDict({"Cookie": "consent=v=1&analytics=1"}), Con
 @pytest.mark.parametrize(
     ("current", "fields", "granted"),
     [
-        (NOTHING, {"accept": ["all"]}, {"preferences", "analytics", "advertising", "social"}),
+        (NOTHING, {"accept": ["all"]}, set(OPTIONAL)),
         (ANALYTICS, {"reject": ["all"]}, set()),
         (
             NOTHING,
             {"accept": ["all"], "reject": ["all"]},
-            {"preferences", "analytics", "advertising", "social"},
+            set(OPTIONAL),
         ),
         (ANALYTICS, {"social": ["1"]}, {"analytics", "social"}),  # a placeholder's grant
         (ANALYTICS, {"analytics": ["0", "1"]}, {"analytics"}),  # hidden 0, then the checkbox
