@@ -16,23 +16,15 @@ from typing import Any
 
 from proxy.consent.model import OPTIONAL
 from proxy.html import lexer
+from proxy.html.fragments import unbalanced
 from proxy.html.selectors import SelectorError, parse_selector
 
 ACTIONS = ("remove", "placeholder")
 PLACES = ("head-start", "head-end", "body-end")
 # Google Consent Mode v2, for rules that cover Google tags (see consent_mode.py).
 CONSENT_MODES = ("off", "basic", "advanced")
-_TOP_KEYS = {
-    "name",
-    "category",
-    "enabled",
-    "description",
-    "consent_mode",
-    "block",
-    "inject",
-    "cookies",
-    "example",
-}
+_TOP_KEYS = {"name", "category", "enabled", "description", "consent_mode"}
+_TOP_KEYS |= {"block", "inject", "cookies", "example"}
 _BLOCK_KEYS = {"selector", "contains", "url_hosts", "hosts", "action"}
 _INJECT_KEYS = {"where", "html"}
 _COOKIE_KEYS = {"names"}
@@ -331,44 +323,6 @@ def _inject(table: dict[str, Any], index: int, fail: Any) -> Inject:
     if problem:
         raise fail("html", problem, "inject", index)
     return Inject(where, html)
-
-
-def unbalanced(html: str) -> str | None:
-    """Why a fragment of HTML would not close what it opens, or None if it does."""
-    stack: list[str] = []
-    data = html.encode("utf-8", "surrogateescape")
-    pos = 0
-    while True:
-        lt = data.find(b"<", pos)
-        if lt < 0:
-            break
-        if data.startswith(b"<!--", lt):
-            end = data.find(b"-->", lt + 4)
-            if end < 0:
-                return "an HTML comment is not closed"
-            pos = end + 3
-            continue
-        m = lexer.TAG.match(data, lt)
-        if m is None:
-            if re.match(rb"</?[A-Za-z]", data[lt:]):
-                return "a tag is not closed with '>'"
-            pos = lt + 1
-            continue
-        name = m.group(2).lower().decode("latin-1")
-        pos = m.end()
-        if m.group(1):
-            if not stack or stack[-1] != name:
-                return f"</{name}> does not close the element opened last"
-            stack.pop()
-        elif name in lexer.RAWTEXT:
-            close = lexer.RAW_END[name].search(data, pos)
-            if close is None:
-                return f"<{name}> is not closed"
-            pos = close.start()
-            stack.append(name)
-        elif name not in lexer.VOID and not m.group(0).endswith(b"/>"):
-            stack.append(name)
-    return f"<{stack[-1]}> is not closed" if stack else None
 
 
 CATALOGUE_FILE = "catalogue.toml"  # the catalogue's mapping table, beside the rules

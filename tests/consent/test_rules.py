@@ -13,7 +13,8 @@ import pytest
 from proxy.consent.examples import run_examples
 from proxy.consent.model import ConsentPolicy
 from proxy.consent.reload import RulesState, reload_once, watch
-from proxy.consent.rules import RuleError, all_errors, load_rules, parse_rule, unbalanced
+from proxy.consent.rules import RuleError, all_errors, load_rules, parse_rule
+from proxy.html.fragments import unbalanced
 from tests.support import ROOT
 
 GOOD = 'name = "X"\ncategory = "analytics"\n[[block]]\nselector = "script[src]"\nhosts = ["x.example"]\n'
