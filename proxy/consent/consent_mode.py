@@ -23,8 +23,8 @@ always granted (it covers what the site needs to be safe). No ``update`` call an
 the next page after a choice carries the new default. ``ads_data_redaction`` and
 ``url_passthrough`` add ``gtag('set', ...)`` calls after the default.
 
-Pure: the plan keeps the script's text (``google_defaults``); the page places it
-(``script_tag``) with the nonce of the page's Content-Security-Policy when it has one.
+The plan keeps the script's text (``google_defaults``); each page places it
+(``PageDefault``) with the nonce of the page's Content-Security-Policy when it has one.
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from proxy.consent.model import Consent
 from proxy.consent.rules import CONSENT_MODES, Block, Rule, RuleSet
+from proxy.html import Rewriter
 from proxy.html.selectors import parse_selector
 
 __all__ = ["CONSENT_MODES"]
@@ -153,3 +155,51 @@ def script_tag(script: str, nonce: str | None = None) -> str:
     nonce = usable_nonce(nonce)
     attribute = f' nonce="{nonce}"' if nonce else ""
     return f"<script{attribute}>{script}</script>"
+
+
+# Bytes fed to the rewriter at a time while only the default is to be placed.
+_SLICE = 512
+
+
+class PageDefault:
+    """The default on one page: placed first in the head (``tag``), carrying the nonce
+    of the page's policy (set ``nonce`` before the first ``feed``). Where it is
+    ``alone`` (nothing else on the page changes: a visitor who allows everything),
+    ``feed`` gives the rewriter only what precedes it; the rest passes as it came."""
+
+    def __init__(self, script: str, *, alone: bool) -> None:
+        self.script = script
+        self.alone = alone
+        self.nonce: str | None = None
+        self.placed = False  # the start of the head has gone out
+        self.done = False  # and, alone, the rest passes as it came
+
+    def tag(self, document: bool) -> str:
+        """The element, at the start of the head; none in an HTML fragment (loaded
+        into a page that has its own default)."""
+        self.placed = True
+        return script_tag(self.script, self.nonce) if document else ""
+
+    def scripts(
+        self, scripts: tuple[str, ...], policy: str, allows_nonce: Callable[[str, str], bool]
+    ) -> tuple[str, ...]:
+        """``scripts`` (inline scripts ``policy`` must allow by their hash), and the
+        default's unless it carries a nonce ``policy`` allows."""
+        if self.nonce and allows_nonce(policy, self.nonce):
+            return scripts
+        return (*scripts, self.script)
+
+    def feed(self, chunk: bytes, rewriter: Rewriter) -> bytes:
+        """``chunk`` through ``rewriter`` until the default is placed (in slices: the
+        start of the head comes early), then as it came."""
+        if self.done:
+            return chunk
+        out = []
+        for at in range(0, len(chunk), _SLICE):
+            out.append(rewriter.feed(chunk[at : at + _SLICE]))
+            if self.placed:
+                out.append(rewriter.close())  # what it held back (an unfinished tag)
+                out.append(chunk[at + _SLICE :])
+                self.done = True
+                break
+        return b"".join(out)

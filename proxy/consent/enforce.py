@@ -19,12 +19,12 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import partial
 from types import MappingProxyType
-from typing import Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.consent import consent_mode, returning
-from proxy.consent.consent_mode import ConsentModeSettings
+from proxy.consent.consent_mode import ConsentModeSettings, PageDefault
+from proxy.consent.furniture import Furniture
 from proxy.consent.matching import applies, hints_of, host_hints, snippets
 from proxy.consent.model import Consent, ConsentReader
 from proxy.consent.plans import Plan, PlanCache
@@ -33,48 +33,6 @@ from proxy.consent.rules import Block, Rule
 from proxy.html import Element, Handler, HandlerSpec, Hints, Rewriter
 
 Counts = Mapping[tuple[str, str], int]  # (rule id, action) → elements
-# Bytes fed at a time while only the Consent Mode default is to be placed.
-_SLICE = 512
-
-
-class Furniture(Protocol):
-    """What the proxy adds to pages, as the visitor-facing layer renders it."""
-
-    @property
-    def banner(self) -> bool:
-        """Whether a visitor who has not decided gets the banner."""
-        ...
-
-    def banner_html(self, path: str) -> str:
-        """The banner of a page at ``path`` (it returns there after a choice)."""
-        ...
-
-    def placeholder(self, rule: Rule, anchor: str, path: str) -> str:
-        """What stands in for an element ``rule`` holds: phrasing content with the id
-        ``anchor``, whose button grants the rule's category and returns to
-        ``path#anchor`` through the form ``grant_form`` makes."""
-        ...
-
-    def placeholder_style(self) -> str:
-        """The placeholders' style element, placed once before the first of them."""
-        ...
-
-    def grant_form(self, category: str) -> str:
-        """The form the placeholders of ``category`` post (placed at the end of <body>)."""
-        ...
-
-    def make_room(self, policy: str, styles: Sequence[str], scripts: Sequence[str]) -> str:
-        """A Content-Security-Policy with room for what the proxy adds: its own inline
-        styles, these inline ``styles`` and ``scripts`` (of injects), its forms."""
-        ...
-
-    def script_nonce(self, policies: Sequence[str]) -> str | None:
-        """A nonce these Content-Security-Policies let inline scripts run with."""
-        ...
-
-    def allows_nonce(self, policy: str, nonce: str) -> bool:
-        """Whether an inline script with ``nonce`` runs under ``policy``."""
-        ...
 
 
 class UntouchedPage:
@@ -137,9 +95,13 @@ class EnforcedPage:
         self._banner_placed = False
         self._forms_placed = False
         self._rewriter: Rewriter | None = None  # made when the first HTML arrives
-        self._nonce: str | None = None  # the page policy's script nonce (begin)
-        self._head_passed = False  # the start of <head> (where the default goes) is out
-        self._rest_untouched = False  # nothing after it changes: bytes pass as they came
+        # Google Consent Mode's default, first in the head; alone: all the page gets.
+        self._default: PageDefault | None = None
+        if plan.google_defaults:
+            ins = plan.inserts
+            others = bool(plan.acts or ins.head_start or ins.head_end or ins.body_end)
+            others = others or self._banner_wanted or return_to is not None
+            self._default = PageDefault(plan.google_defaults, alone=not others)
 
     @property
     def variant(self) -> str:
@@ -148,8 +110,13 @@ class EnforcedPage:
     def begin(self, policies: Sequence[str]) -> None:
         """The page's Content-Security-Policies (header values), before the first
         ``feed``: the Consent Mode default carries their script nonce if they have one."""
-        if self.plan.google_defaults:
-            self._nonce = self._furniture.script_nonce(policies)
+        if self._default is not None:
+            self._default.nonce = self._furniture.script_nonce(policies)
+
+    @property
+    def carries_nonce(self) -> bool:
+        """Whether the page carries its policy's nonce (``begin``): this response's."""
+        return self._default is not None and self._default.nonce is not None
 
     def set_format(self, encoding: str, xml: bool) -> None:
         """The page's encoding (what inserted markup is written in) and whether it is
@@ -159,25 +126,20 @@ class EnforcedPage:
     def feed(self, chunk: bytes) -> bytes:
         if len(self._start) < 4096:  # however the page is split into chunks
             self._start += chunk[: 4096 - len(self._start)]
-        if self._rest_untouched:
-            return chunk
-        if self.plan.google_defaults and self._only_the_default():
-            return self._up_to_the_default(chunk)
+        if self._default is not None and self._default.alone:
+            return self._default.feed(chunk, self._rw)
         return self._rw.feed(chunk)
 
     def close(self) -> bytes:
-        return b"" if self._rest_untouched else self._rw.close()
+        return b"" if self._default is not None and self._default.done else self._rw.close()
 
     def make_room(self, policy: str) -> str:
         """``policy`` (a Content-Security-Policy header of this page) with room for
         what the proxy adds to it: the injects' inline styles and scripts, and the
         Consent Mode default unless it carries the policy's nonce."""
-        plan = self.plan
-        scripts = plan.inline_scripts
-        google = plan.google_defaults
-        nonce = self._nonce
-        if google and not (nonce and self._furniture.allows_nonce(policy, nonce)):
-            scripts = (*scripts, google)
+        plan, scripts, default = self.plan, self.plan.inline_scripts, self._default
+        if default is not None:
+            scripts = default.scripts(scripts, policy, self._furniture.allows_nonce)
         return self._furniture.make_room(policy, plan.inline_styles, scripts)
 
     def set_cookies(self) -> tuple[str, ...]:
@@ -215,9 +177,14 @@ class EnforcedPage:
                 ]
             static = plan.inserts.body_end if isinstance(plan.inserts.body_end, str) else ""
             inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
-            if plan.google_defaults:
+            default = self._default
+            if default is not None:  # first in the head, before the injects'
                 head = plan.inserts.head_start if isinstance(plan.inserts.head_start, str) else ""
-                inserts = dataclasses.replace(inserts, head_start=lambda: self._head_start(head))
+
+                def head_start() -> str:
+                    return default.tag(self._document()) + head
+
+                inserts = dataclasses.replace(inserts, head_start=head_start)
             self._rewriter = Rewriter(
                 handlers,
                 inserts,
@@ -314,41 +281,6 @@ class EnforcedPage:
             return ""
         self._styled = True
         return self._furniture.placeholder_style()
-
-    def _head_start(self, static: str) -> str:
-        """What goes first in the head: the Consent Mode default (whole pages only: an
-        HTML fragment is loaded into a page that has its own), then the injects'."""
-        self._head_passed = True
-        if not self._document():
-            return static
-        return consent_mode.script_tag(self.plan.google_defaults, self._nonce) + static
-
-    def _only_the_default(self) -> bool:
-        """Whether the Consent Mode default is all this page gets (a visitor who allows
-        Google's tags and all else): once it is placed, the rest passes as it came."""
-        plan, inserts = self.plan, self.plan.inserts
-        return not (
-            plan.acts
-            or inserts.head_start
-            or inserts.head_end
-            or inserts.body_end
-            or self._banner_wanted
-            or self.return_to is not None
-        )
-
-    def _up_to_the_default(self, chunk: bytes) -> bytes:
-        """``chunk`` through the rewriter until the default is placed (in slices: the
-        start of <head> comes early), then as it came. A <meta> policy after it does
-        not govern it (see _meta_csp)."""
-        out = []
-        for at in range(0, len(chunk), _SLICE):
-            out.append(self._rw.feed(chunk[at : at + _SLICE]))
-            if self._head_passed:
-                out.append(self._rw.close())  # what it held back (an unfinished tag)
-                out.append(chunk[at + _SLICE :])
-                self._rest_untouched = True
-                break
-        return b"".join(out)
 
     def _meta_csp(self, el: Element) -> None:
         policy = el.get("content")

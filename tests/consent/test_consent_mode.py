@@ -443,3 +443,26 @@ def test_an_accepting_visitors_page_is_the_origins_but_for_the_default(size: int
     out += page.close()
     tag = "<script>" + plan.google_defaults + "</script>"
     assert out == body.replace(b"<head >", b"<head >" + tag.encode(), 1)
+
+
+async def test_a_page_whose_default_carries_a_nonce_is_not_cached(
+    aiohttp_server: Server, make_proxy: MakeProxy
+) -> None:
+    """A nonce belongs to one response: the rewrite cache never gives such a page to
+    the next visitor (here the origin even says the bytes are the same)."""
+    nonces = iter(["first1", "second2"])
+
+    async def serve(request: web.Request) -> web.Response:
+        policy = f"script-src 'nonce-{next(nonces)}'"
+        headers = {"Content-Security-Policy": policy, "ETag": '"same"'}
+        return web.Response(text=PAGE, content_type="text/html", headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/", serve)
+    origin = await aiohttp_server(app)
+    proxy = await make_proxy(str(origin.make_url("/")), rewrite=None, ruleset=RULES)
+    first, response = await get(proxy, "/", ALL)
+    assert default_in(first)[1] == "first1"
+    assert response.headers["X-Consent-Actions"].endswith("cache=bypass")
+    second, _ = await get(proxy, "/", ALL)
+    assert default_in(second)[1] == "second2"

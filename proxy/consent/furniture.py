@@ -1,0 +1,53 @@
+"""What the proxy adds to pages, as the consent layer asks for it: ``Furniture``.
+
+The visitor-facing layer renders it (``proxy.ui.furniture.PageFurniture``: banner,
+placeholders, their forms, room in the page's Content-Security-Policy); enforce.py
+decides where each piece goes; app.py wires the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from proxy.consent.rules import Rule
+
+
+class Furniture(Protocol):
+    """What the proxy adds to pages, as the visitor-facing layer renders it."""
+
+    @property
+    def banner(self) -> bool:
+        """Whether a visitor who has not decided gets the banner."""
+        ...
+
+    def banner_html(self, path: str) -> str:
+        """The banner of a page at ``path`` (it returns there after a choice)."""
+        ...
+
+    def placeholder(self, rule: Rule, anchor: str, path: str) -> str:
+        """What stands in for an element ``rule`` holds: phrasing content with the id
+        ``anchor``, whose button grants the rule's category and returns to
+        ``path#anchor`` through the form ``grant_form`` makes."""
+        ...
+
+    def placeholder_style(self) -> str:
+        """The placeholders' style element, placed once before the first of them."""
+        ...
+
+    def grant_form(self, category: str) -> str:
+        """The form the placeholders of ``category`` post (placed at the end of <body>)."""
+        ...
+
+    def make_room(self, policy: str, styles: Sequence[str], scripts: Sequence[str]) -> str:
+        """A Content-Security-Policy with room for what the proxy adds: its own inline
+        styles, these inline ``styles`` and ``scripts`` (of injects), its forms."""
+        ...
+
+    def script_nonce(self, policies: Sequence[str]) -> str | None:
+        """A nonce these Content-Security-Policies let inline scripts run with."""
+        ...
+
+    def allows_nonce(self, policy: str, nonce: str) -> bool:
+        """Whether an inline script with ``nonce`` runs under ``policy``."""
+        ...
