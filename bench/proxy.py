@@ -1,19 +1,29 @@
-"""Requests/s and latency through consent-proxy, next to the alternatives, in one run.
+"""Requests/s and CPU per request through consent-proxy, next to the alternatives, in one run.
 
     .venv/bin/python -m bench.proxy [--seconds 4] [--connections 32] [--rounds 3]
 
-Starts an origin (a 2 KB text file and a 150 KB HTML page from the corpus), then loads,
-one after the other on loopback: the origin directly, consent-proxy in front of it with
-its built-in rules (for a visitor who accepted everything: the page passes untouched;
-for one yet to decide: trackers removed, banner added), a bare aiohttp forwarding loop,
-and nginx proxy_pass (when nginx is installed). The load generator is wrk (Debian
-package `wrk`) or, without it, a bounded aiohttp client.
+Starts an origin (a 2 KB text file and a 150 KB HTML page from the corpus) and, once
+each, the servers in front of it: consent-proxy with its built-in rules (one worker, and
+``--workers 2``), a bare aiohttp forwarding loop, nginx proxy_pass (when installed) and
+mitmdump in reverse mode (when installed: in a venv of its own, as mitmproxy pins a
+brotli older than aiohttp decodes with: ``python3 -m venv .venv-bench &&
+.venv-bench/bin/pip install mitmproxy``; found there or on PATH). Then it
+loads them one after the other, round after round (each row's best round is kept: a
+shared machine drifts by tens of percent within a minute). consent-proxy's page rows:
+a visitor who accepted everything (the page passes untouched), one yet to decide and one
+who refused, each on a cache miss (a new query on every request: the page is rewritten)
+and, for the undecided visitor, on a hit of the rewrite cache (the same URL again).
+CPU per request is the user + system time of the server's processes over the requests
+it answered. The load generator is wrk (Debian package ``wrk``) or, without it, a
+bounded aiohttp client.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import os
 import re
 import shutil
@@ -26,6 +36,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT.parent / "shared" / "corpus" / "pages" / "with-trackers" / "medicalnewstoday.html"
@@ -88,7 +99,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, timeout: float = 15) -> None:
+def wait_port(port: int, timeout: float = 180) -> None:
+    """Until something listens on ``port`` (consent-proxy compiles its rules first:
+    seconds on a busy machine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -99,19 +112,35 @@ def wait_port(port: int, timeout: float = 15) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def proxy_command(origin: str, port: int) -> list[str]:
+def proxy_command(origin: str, port: int, workers: int = 1) -> list[str]:
     """consent-proxy in front of ``origin`` on ``port``, its logs going nowhere."""
     return [
         *(sys.executable, "-m", "proxy", "serve", "--upstream", origin),
         *("--listen", f"127.0.0.1:{port}", "--access-log", os.devnull),
-        *("--decision-log", os.devnull),
+        *("--decision-log", os.devnull, "--workers", str(workers)),
+    ]
+
+
+def mitmdump_command(origin: str, port: int) -> list[str] | None:
+    """mitmdump as a reverse proxy in front of ``origin`` (None: not installed)."""
+    mitmdump = shutil.which("mitmdump") or str(ROOT / ".venv-bench" / "bin" / "mitmdump")
+    if not Path(mitmdump).exists():
+        return None
+    return [
+        *(mitmdump, "--mode", f"reverse:{origin}", "--listen-host", "127.0.0.1"),
+        *("--listen-port", str(port), "-q"),
     ]
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time used so far by process ``pid`` (Linux /proc)."""
+    """User + system CPU time used so far by process ``pid`` and its children (Linux
+    /proc: nginx's worker, consent-proxy's workers)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        total += sum(cpu_seconds(int(child)) for child in children)
+    return total
 
 
 @contextmanager
@@ -131,10 +160,30 @@ def started(args: list[str], port: int) -> Iterator[int]:
 
 WRK_PREFIX: list[str] = []
 ACCEPTED = "Cookie: consent=v=1&preferences=1&analytics=1&advertising=1&social=1"
+REFUSED = "Cookie: consent=v=1&preferences=0&analytics=0&advertising=0&social=0"
+# A new query on every request: a page the rewrite cache has not seen.
+UNIQUE = """
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, wrk.path .. "?n=" .. counter)
+end
+"""
 
 
-def wrk(url: str, seconds: int, connections: int, header: str = "") -> tuple[float, float, float]:
+@functools.cache
+def unique_script() -> str:
+    script = Path(tempfile.mkdtemp(prefix="bench-wrk-")) / "unique.lua"
+    script.write_text(UNIQUE)
+    return str(script)
+
+
+def wrk(
+    url: str, seconds: int, connections: int, header: str = "", unique: bool = False
+) -> tuple[float, float, float]:
     extra = ["-H", header] if header else []
+    if unique:
+        extra += ["-s", unique_script()]
     out = subprocess.run(
         [*WRK_PREFIX, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *extra, url],
         capture_output=True,
@@ -154,7 +203,7 @@ def wrk(url: str, seconds: int, connections: int, header: str = "") -> tuple[flo
 
 
 def aiohttp_load(
-    url: str, seconds: int, connections: int, header: str = ""
+    url: str, seconds: int, connections: int, header: str = "", unique: bool = False
 ) -> tuple[float, float, float]:
     import aiohttp
 
@@ -168,7 +217,8 @@ def aiohttp_load(
             async def worker() -> None:
                 while time.monotonic() < deadline:
                     start = time.perf_counter()
-                    async with s.get(url, headers=headers) as r:
+                    target = f"{url}?n={len(latencies)}-{id(start)}" if unique else url
+                    async with s.get(target, headers=headers) as r:
                         await r.read()
                     latencies.append((time.perf_counter() - start) * 1000)
 
@@ -178,6 +228,33 @@ def aiohttp_load(
         return n / seconds, latencies[n // 2], latencies[min(n - 1, int(n * 0.99))]
 
     return asyncio.run(run())
+
+
+class Row(NamedTuple):
+    name: str
+    server: str  # which server answers (started once), "" for the origin itself
+    header: str = ""
+    unique: bool = False  # a new query on every request (a rewrite cache miss)
+
+
+PAGE_ROWS = [
+    Row("origin direct", ""),
+    Row("consent-proxy, accepted all (passthrough)", "proxy", ACCEPTED),
+    Row("consent-proxy, undecided, cache miss", "proxy", "", True),
+    Row("consent-proxy, undecided, cache hit", "proxy"),
+    Row("consent-proxy, refused, cache miss", "proxy", REFUSED, True),
+    Row("consent-proxy --workers 2, undecided, miss", "proxy2", "", True),
+    Row("bare aiohttp forwarding loop", "bare"),
+    Row("nginx proxy_pass", "nginx"),
+    Row("mitmdump reverse mode", "mitmdump"),
+]
+SMALL_ROWS = [
+    Row("origin direct", ""),
+    Row("consent-proxy (not HTML)", "proxy"),
+    Row("bare aiohttp forwarding loop", "bare"),
+    Row("nginx proxy_pass", "nginx"),
+    Row("mitmdump reverse mode", "mitmdump"),
+]
 
 
 def main() -> None:
@@ -192,64 +269,73 @@ def main() -> None:
     args = parser.parse_args()
     load = wrk if shutil.which("wrk") else aiohttp_load
     py = sys.executable
-    origin_port, proxy_port, bare_port, nginx_port = (free_port() for _ in range(4))
-    origin = f"http://127.0.0.1:{origin_port}"
-    proxy_cmd = proxy_command(origin, proxy_port)
-    # (name, command or None for the origin itself, port, request header)
-    targets: list[tuple[str, list[str] | None, int, str]] = [
-        ("origin direct", None, origin_port, ""),
-        ("consent-proxy, visitor who accepted all", proxy_cmd, proxy_port, ACCEPTED),
-        ("consent-proxy, visitor yet to decide", proxy_cmd, proxy_port, ""),
-        ("bare aiohttp forwarding loop", [py, "-c", BARE, str(bare_port), origin], bare_port, ""),
-    ]
+    ports = {name: free_port() for name in ("", "proxy", "proxy2", "bare", "nginx", "mitmdump")}
+    origin = f"http://127.0.0.1:{ports['']}"
+    commands: dict[str, list[str]] = {
+        "proxy": proxy_command(origin, ports["proxy"]),
+        "proxy2": proxy_command(origin, ports["proxy2"], workers=2),
+        "bare": [py, "-c", BARE, str(ports["bare"]), origin],
+    }
     tmp = tempfile.mkdtemp(prefix="bench-nginx-")
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
     if nginx:
         conf = Path(tmp) / "nginx.conf"
-        conf.write_text(NGINX.format(dir=tmp, origin=origin_port, port=nginx_port))
-        targets.append(
-            ("nginx proxy_pass", [nginx, "-c", str(conf), "-g", "daemon off;"], nginx_port, "")
-        )
+        conf.write_text(NGINX.format(dir=tmp, origin=ports[""], port=ports["nginx"]))
+        commands["nginx"] = [nginx, "-c", str(conf), "-g", "daemon off;"]
+    mitm = mitmdump_command(origin, ports["mitmdump"])
+    if mitm:
+        commands["mitmdump"] = mitm
     print(
         f"load: {load.__name__}, {args.connections} connections, {args.seconds}s per row, "
         f"best of {args.rounds} alternating rounds; "
-        f"page: {PAGE.name} ({PAGE.stat().st_size // 1024} KB)"
+        f"page: {PAGE.name} ({PAGE.stat().st_size // 1024} KB); "
+        f"not installed: {', '.join(n for n in ('nginx', 'mitmdump') if n not in commands)}"
     )
-    with started([py, "-c", ORIGIN, str(origin_port), str(PAGE)], origin_port):
-        for path in ("/small", "/page"):
-            # name -> (req/s, p50 ms, p99 ms, CPU us per request of the proxy process)
+    with contextlib.ExitStack() as stack:
+        pids = {
+            "": stack.enter_context(
+                started([py, "-c", ORIGIN, str(ports[""]), str(PAGE)], ports[""])
+            )
+        }
+        for name, command in commands.items():
+            pids[name] = stack.enter_context(started(command, ports[name]))
+        for path, rows in (("/small", SMALL_ROWS), ("/page", PAGE_ROWS)):
+            rows = [r for r in rows if r.server in pids]
+            # name -> (req/s, p50 ms, p99 ms, CPU us per request of the server)
             results: dict[str, tuple[float, float, float, float]] = {}
             for _ in range(args.rounds):
-                for name, cmd, port, header in targets:
-                    url = f"http://127.0.0.1:{port}{path}"
-                    if cmd is None:
-                        row = (*load(url, args.seconds, args.connections, header), 0.0)
-                    else:
-                        with started(cmd, port) as pid:
-                            load(url, 1, args.connections, header)  # warm up
-                            before = cpu_seconds(pid)
-                            rps, p50, p99 = load(url, args.seconds, args.connections, header)
-                            cpu = (cpu_seconds(pid) - before) / max(rps * args.seconds, 1) * 1e6
-                            row = (rps, p50, p99, cpu)
-                    best = results.get(name)
-                    if best is None or row[0] > best[0]:
-                        results[name] = row
-            bare_rps, _, _, bare_cpu = results["bare aiohttp forwarding loop"]
-            print(
-                f"\n{path}  {'target':<42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-                f"{'vs bare':>8} {'CPU us/req':>11} {'vs bare':>8}"
-            )
-            for name, (rps, p50, p99, cpu) in results.items():
-                pad = " " * len(path)
-                # CPU per request: a lower figure is better, so the ratio is bare / this.
-                cpu_text = f"{cpu:11.0f} {bare_cpu / cpu:7.2f}x" if cpu else f"{'-':>11} {'':>8}"
-                print(
-                    f"{pad}  {name:<42} {rps:9.0f} {p50:8.2f} {p99:8.2f} "
-                    f"{rps / bare_rps:7.2f}x {cpu_text}"
-                )
+                for row in rows:
+                    url = f"http://127.0.0.1:{ports[row.server]}{path}"
+                    load(url, 1, args.connections, row.header, row.unique)  # warm up
+                    pid = pids[row.server]
+                    before = cpu_seconds(pid)
+                    rps, p50, p99 = load(
+                        url, args.seconds, args.connections, row.header, row.unique
+                    )
+                    cpu = (cpu_seconds(pid) - before) / max(rps * args.seconds, 1) * 1e6
+                    result = (rps, p50, p99, cpu if row.server else 0.0)
+                    best = results.get(row.name)
+                    if best is None or result[0] > best[0]:
+                        results[row.name] = result
+            report(path, results)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(path: str, results: dict[str, tuple[float, float, float, float]]) -> None:
+    bare_rps, _, _, bare_cpu = results["bare aiohttp forwarding loop"]
+    print(
+        f"\n{path}  {'target':<44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'vs bare':>8} {'CPU us/req':>11} {'vs bare':>8}"
+    )
+    for name, (rps, p50, p99, cpu) in results.items():
+        pad = " " * len(path)
+        # CPU per request: a lower figure is better, so the ratio is bare / this.
+        cpu_text = f"{cpu:11.0f} {bare_cpu / cpu:7.2f}x" if cpu else f"{'-':>11} {'':>8}"
+        print(
+            f"{pad}  {name:<44} {rps:9.0f} {p50:8.2f} {p99:8.2f} {rps / bare_rps:7.2f}x {cpu_text}"
+        )
 
 
 if __name__ == "__main__":

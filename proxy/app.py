@@ -164,6 +164,10 @@ def consent_rewrites(
     furniture = PageFurniture(_templates(settings), banner=settings.own_banner)
     read_consent = read_consent or ConsentReader(settings.consent_policy)
     enforcer = Enforcer(state, read_consent, furniture, settings.consent_mode_settings)
+    # What the rewriter looks for is compiled before a rule set serves: now, and in
+    # every reload (off the event loop), so no visitor waits for it.
+    enforcer.prepare(state.current)
+    state.prepare = enforcer.prepare
     return consent_hook(enforcer, debug_headers=settings.debug_headers)
 
 

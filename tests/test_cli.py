@@ -97,7 +97,8 @@ def spawn(args: list[str], logs: Path) -> subprocess.Popen[str]:
         return subprocess.Popen(args, stdout=out, stderr=err, text=True, cwd=ROOT)
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 15) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Until the program listens: once its rules are compiled (seconds on a busy machine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -174,6 +174,7 @@ async def test_origin_changing_its_bytes_is_a_miss(
         {"Cache-Control": "max-age=60, private"},
         {"Set-Cookie": "session=1; Path=/"},
         {"Vary": "*"},
+        {"Content-Security-Policy": "script-src 'nonce-r4nd0m' 'strict-dynamic'"},
     ],
 )
 async def test_what_the_origin_keeps_private_bypasses(

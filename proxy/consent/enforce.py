@@ -25,14 +25,19 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from proxy.consent import consent_mode, returning
 from proxy.consent.consent_mode import ConsentModeSettings, PageDefault
 from proxy.consent.furniture import Furniture
-from proxy.consent.matching import applies, hints_of, host_hints, snippets
+from proxy.consent.matching import applies
 from proxy.consent.model import Consent, ConsentReader
 from proxy.consent.plans import Plan, PlanCache
 from proxy.consent.reload import RulesState
-from proxy.consent.rules import Block, Rule
-from proxy.html import Element, Handler, HandlerSpec, Hints, Rewriter
+from proxy.consent.rules import Block, Rule, RuleSet
+from proxy.consent.scan import META_CSP, Member, Slot
+from proxy.html import Element, Handler, HandlerSpec, Rewriter
 
 Counts = Mapping[tuple[str, str], int]  # (rule id, action) → elements
+
+
+def _idle(el: Element) -> None:
+    """The handler of a slot nothing acts on for this visitor."""
 
 
 class UntouchedPage:
@@ -154,27 +159,23 @@ class EnforcedPage:
     def _rw(self) -> Rewriter:
         if self._rewriter is None:
             plan = self.plan
-            # Hosts are hints: the rewriter looks closer only at tags that name one in a
-            # URL attribute (the only place applies looks).
-            act = self._block
+            scan = plan.scan
+            assert scan is not None, "compile_plan gives every plan its scan"
+            # One handler per slot of the rules' scan, in the order of its program's
+            # keys: the program is the same for every variant (compiled once), the
+            # handlers act for this one. Hosts and snippets are hints: the rewriter
+            # looks closer only at tags that hold one (the only places applies looks).
+            acting = iter(plan.acting)
             handlers: list[HandlerSpec] = [
-                (block.selector, partial(act, rule, block), host_hints(block))
-                for rule, block in plan.blocks
+                (slot.selector, self._handler(slot, next(acting)), slot.hints)
+                for slot in scan.ahead
             ]
-            # So are the snippets a script must contain: other scripts pass unseen.
+            handlers.append((META_CSP, self._meta_csp))
+            handlers.append(("body", self._body_start if self._banner_wanted else _idle))
             handlers += [
-                (selector, self._text_handler(pattern, group), Hints(text=snippets(group)))
-                for selector, pattern, group in plan.by_text
+                (slot.selector, self._mark_handler(slot, next(acting)), slot.hints)
+                for slot in scan.marks
             ]
-            handlers.append(("meta[http-equiv='content-security-policy' i]", self._meta_csp))
-            if self._banner_wanted:
-                handlers.append(("body", self._body_start))
-            if self.return_to is not None:
-                handlers += [
-                    (block.selector, partial(self._mark, rule, block), hints_of(block))
-                    for rule, block in plan.shown
-                    if rule.category == self.return_to[0]
-                ]
             static = plan.inserts.body_end if isinstance(plan.inserts.body_end, str) else ""
             inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
             default = self._default
@@ -191,8 +192,28 @@ class EnforcedPage:
                 encoding=self._encoding,
                 xml=self._xml,
                 examine_all=self._examine_all,
+                program=None if self._examine_all else scan.program,
             )
         return self._rewriter
+
+    def _handler(self, slot: Slot, acting: tuple[Member, ...]) -> Handler:
+        """The handler of a block or text slot: the blocks of it that act."""
+        if not acting:
+            return _idle
+        if slot.pattern is not None:
+            return self._text_handler(slot.pattern, acting)
+        rule, block = acting[0]
+        return partial(self._block, rule, block)
+
+    def _mark_handler(self, slot: Slot, acting: tuple[Member, ...]) -> Handler:
+        """The handler of a mark slot: the widget of the category this visitor comes
+        back to."""
+        if not acting or self.return_to is None:
+            return _idle
+        rule, block = acting[0]
+        if rule.category != self.return_to[0]:
+            return _idle
+        return partial(self._mark, rule, block)
 
     def _block(self, rule: Rule, block: Block, el: Element) -> None:
         """The handler of one block (bound per page with functools.partial)."""
@@ -340,6 +361,11 @@ class Enforcer:
         self._furniture = furniture
         self._cookie = read_consent.policy.cookie
         self.plans = PlanCache(google)
+
+    def prepare(self, ruleset: RuleSet) -> None:
+        """Compile what pages under ``ruleset`` need, before it serves (it may run in a
+        thread while requests use the rules in force)."""
+        self.plans.prepare(ruleset)
 
     def page(self, headers: CIMultiDictProxy[str] | CIMultiDict[str], path: str) -> Page:
         """The page a request with these headers for ``path`` (with its query) gets."""

@@ -1,9 +1,10 @@
 """Rules + consent → a plan: what to do to every page one consent variant gets.
 
 ``compile_plan`` picks the blocks of denied categories and the injects of granted ones,
-and groups the blocks that look at script text so that one search per selector finds
-them. A plan serves every visitor of its variant: ``PlanCache`` keeps one per rules
-generation and consent variant.
+slot by slot of the rules' scan (scan.py: what the rewriter looks for, the same for
+every variant, compiled once per generation). A plan serves every visitor of its
+variant: ``PlanCache`` keeps one per rules generation and consent variant, and the scan
+of each generation, compiled ahead by ``prepare``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from proxy.consent import consent_mode
 from proxy.consent.consent_mode import ConsentModeSettings
 from proxy.consent.model import Consent
 from proxy.consent.rules import Block, Rule, RuleSet
+from proxy.consent.scan import Member, Scan, scan_rules
 from proxy.html import DocumentInserts
-from proxy.html.lexer import literals_pattern
 
 TextGroup = tuple[str, re.Pattern[str], tuple[tuple[Rule, Block], ...]]
 
@@ -40,6 +41,10 @@ class Plan:
     shown: tuple[tuple[Rule, Block], ...] = ()
     # Google Consent Mode's default (script text), first in the head (consent_mode.py).
     google_defaults: str = ""
+    # The rules' scan, and per slot (scan.ahead, then scan.marks) the blocks that act:
+    # those of denied categories ahead, the placeholders of granted ones in marks.
+    scan: Scan | None = dataclasses.field(default=None, compare=False, repr=False)
+    acting: tuple[tuple[Member, ...], ...] = ()
     # X-Consent for each visitor's consent under this plan (a plan serves many
     # visitors: each text is made once).
     _headers: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -78,39 +83,42 @@ class Plan:
 
 
 def compile_plan(
-    ruleset: RuleSet, consent: Consent, google: ConsentModeSettings = consent_mode.DEFAULT
+    ruleset: RuleSet,
+    consent: Consent,
+    google: ConsentModeSettings = consent_mode.DEFAULT,
+    scan: Scan | None = None,
 ) -> Plan:
     """The plan for ``consent`` under ``ruleset``; ``google``: the operator's Consent
-    Mode settings (which blocks an advanced Google rule keeps, and the default)."""
-    blocks: list[tuple[Rule, Block]] = []
-    shown: list[tuple[Rule, Block]] = []
-    by_text: dict[str, list[tuple[Rule, Block]]] = {}
+    Mode settings (which blocks an advanced Google rule keeps, and the default);
+    ``scan``: the rules' scan under them (made now when not given; compiled when a page
+    first needs it)."""
+    scan = scan or scan_rules(ruleset, google)
     places: dict[str, list[str]] = {"head-start": [], "head-end": [], "body-end": []}
+    shown: list[tuple[Rule, Block]] = []
     for rule in ruleset.active:
         if consent.allows(rule.category):
             for inject in rule.injects:
                 places[inject.where].append(inject.html)
             shown += [(rule, b) for b in rule.blocks if b.action == "placeholder"]
-        else:
-            for block in consent_mode.denied_blocks(rule, google):
-                if block.contains and not block.hosts:
-                    by_text.setdefault(block.selector, []).append((rule, block))
-                else:
-                    blocks.append((rule, block))
+    acting = [
+        tuple(m for m in slot.members if not consent.allows(m[0].category)) for slot in scan.ahead
+    ]
+    blocks: list[Member] = []
+    text_groups: list[TextGroup] = []
+    for slot, act in zip(scan.ahead, acting, strict=True):
+        if slot.pattern is None:
+            blocks += act
+        elif act:
+            text_groups.append((slot.selector, slot.pattern, act))
+    acting += [
+        tuple(m for m in slot.members if consent.allows(m[0].category)) for slot in scan.marks
+    ]
     inserts = DocumentInserts(
         "".join(places["head-start"]), "".join(places["head-end"]), "".join(places["body-end"])
     )
     injected = "".join(v for values in places.values() for v in values)
     styles = tuple(m.group(1) for m in _INLINE_STYLE.finditer(injected))
     scripts = tuple(m.group(1) for m in _INLINE_SCRIPT.finditer(injected))
-    text_groups = tuple(
-        (
-            selector,
-            re.compile(literals_pattern(c for rb in group for c in rb[1].contains)),
-            tuple(group),
-        )
-        for selector, group in by_text.items()
-    )
     return Plan(
         ruleset.generation,
         consent,
@@ -118,9 +126,11 @@ def compile_plan(
         inserts,
         styles,
         scripts,
-        text_groups,
+        tuple(text_groups),
         shown=tuple(shown),
         google_defaults=consent_mode.plan_defaults(ruleset, consent, google),
+        scan=scan,
+        acting=tuple(acting),
     )
 
 
@@ -130,13 +140,16 @@ _INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script", re.S
 
 class PlanCache:
     """The compiled plan for a rule set and a consent, made once per rules generation
-    and consent variant (compiling takes the patterns of every selector)."""
+    and consent variant; the scan of each generation, once (``prepare`` compiles it
+    before the generation serves: no request waits for that)."""
 
     LIMIT = 256  # plans kept; older generations' plans are dropped, oldest first
+    SCANS = 4  # generations whose scans are kept (requests of the last may still run)
 
     def __init__(self, google: ConsentModeSettings = consent_mode.DEFAULT) -> None:
         self._plans: dict[tuple[str, str], Plan] = {}
         self._google = google
+        self._scans: dict[str, Scan] = {}
 
     def get(self, ruleset: RuleSet, consent: Consent) -> Plan:
         key = (ruleset.generation, consent.variant)
@@ -144,5 +157,20 @@ class PlanCache:
         if plan is None:
             if len(self._plans) >= self.LIMIT:
                 del self._plans[next(iter(self._plans))]
-            plan = self._plans[key] = compile_plan(ruleset, consent, self._google)
+            scan = self.scan(ruleset)
+            plan = self._plans[key] = compile_plan(ruleset, consent, self._google, scan)
         return plan
+
+    def scan(self, ruleset: RuleSet) -> Scan:
+        """The scan of ``ruleset``'s generation."""
+        scan = self._scans.get(ruleset.generation)
+        if scan is None:
+            while len(self._scans) >= self.SCANS:
+                del self._scans[next(iter(self._scans))]
+            scan = self._scans[ruleset.generation] = scan_rules(ruleset, self._google)
+        return scan
+
+    def prepare(self, ruleset: RuleSet) -> None:
+        """Compile the scan of ``ruleset`` now (it may run in a thread: requests of
+        other generations meanwhile use their own)."""
+        self.scan(ruleset).prepare()

@@ -49,6 +49,8 @@ class RulesState:
     loaded_at: float = field(default_factory=time.time)
     signature: Signature | None = None  # of the directory when ``current`` was read
     verify: Verify | None = None  # run on every set before it serves
+    # Then this: the work its first requests would otherwise wait for (compiling).
+    prepare: Verify | None = None
 
     @classmethod
     def load(cls, directory: Path, verify: Verify | None = None) -> RulesState:
@@ -90,7 +92,8 @@ def signature(directory: Path) -> Signature:
 
 
 def reload_once(state: RulesState) -> bool:
-    """Load the directory now; True when a new rule set took over."""
+    """Load the directory now; True when a new rule set took over (verified, then
+    prepared, before it did)."""
     try:
         ruleset = build_ruleset(read_dir(state.directory), str(state.directory))
     except RuleError as exc:
@@ -115,6 +118,8 @@ def reload_once(state: RulesState) -> bool:
                 "rules not reloaded, keeping generation %s: %s", state.current.generation, exc
             )
             return False
+    if state.prepare is not None:
+        state.prepare(ruleset)
     state.error = None
     state.current = ruleset
     state.loaded_at = time.time()
@@ -140,6 +145,9 @@ async def watch(state: RulesState, interval: float = 0.5) -> None:
         state.signature = current
         pending = None
         try:
-            reload_once(state)
+            # In a thread: parsing, checking and compiling a rule set takes seconds of
+            # CPU, and requests are served meanwhile (under the set in force, swapped
+            # in one assignment when the new one is ready).
+            await asyncio.to_thread(reload_once, state)
         except Exception:  # the watcher must outlive any surprise in one reload
             log.exception("rules reload failed")

@@ -2,7 +2,9 @@
 
 ``Rewriter`` takes CSS-selector element handlers (with ``Hints``) and the HTML to
 insert at the document's edges (``DocumentInserts``; ``DocumentHandlers`` is its old,
-deprecated name), and turns chunks of a page into chunks of the new page.
+deprecated name), and turns chunks of a page into chunks of the new page. What the
+selectors and hints compile to (``Program``) can be compiled ahead
+(``compile_program``), and shared by every rewriter with the same selectors and hints.
 """
 
 from proxy.html.rewriter import (
@@ -12,8 +14,12 @@ from proxy.html.rewriter import (
     Handler,
     HandlerSpec,
     Hints,
+    Program,
     RewriteLimitError,
     Rewriter,
+    compilations,
+    compile_program,
+    program_keys,
 )
 
 __all__ = [
@@ -23,6 +29,10 @@ __all__ = [
     "Handler",
     "HandlerSpec",
     "Hints",
+    "Program",
     "RewriteLimitError",
     "Rewriter",
+    "compilations",
+    "compile_program",
+    "program_keys",
 ]

@@ -20,7 +20,7 @@ import html as htmllib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from proxy.html import lexer
 from proxy.html.matcher import Machine, OpenElements
@@ -213,8 +213,11 @@ class _Candidate:
 
 
 @dataclass(frozen=True)
-class _Program:
-    """What a list of selectors compiles to, shared by every rewriter that uses it."""
+class Program:
+    """What a list of selectors and hints compiles to (``compile_program``), shared by
+    every rewriter that uses it. Its two skip patterns are compiled when first used
+    (a rewriter with document inserts uses one, without them the other): ``prepare``
+    compiles the one a rewriter will use ahead of it."""
 
     by_tag: dict[str | None, tuple[_Candidate, ...]]
     # Per tag name, every literal its filtered candidates look for (lower case): when
@@ -223,11 +226,41 @@ class _Program:
     full: bool  # every element must be seen (child combinator or untyped compound)
     tracked: frozenset[str]  # ancestor types the combinators look for
     machine: Machine  # the combinators' state on the stack of open elements
-    skip: re.Pattern[bytes]
-    skip_doc: re.Pattern[bytes]  # the same, also stopping at head/body/html
+    # The arguments of lexer.skip_pattern for ``skip`` and for ``skip_doc`` (None:
+    # every tag stops, the pattern is _SKIP_ALL).
+    _skip_args: tuple[Any, ...] | None
+    _doc_args: tuple[Any, ...] | None
+
+    @functools.cached_property
+    def skip(self) -> re.Pattern[bytes]:
+        return _skip_pattern(self._skip_args)
+
+    @functools.cached_property
+    def skip_doc(self) -> re.Pattern[bytes]:
+        """The same, also stopping at head/body/html (for document inserts)."""
+        return _skip_pattern(self._doc_args)
+
+    def prepare(self, inserts: bool) -> None:
+        """Compile now what a rewriter with (or without) document inserts uses."""
+        _ = self.skip_doc if inserts else self.skip
 
 
 _SKIP_ALL = lexer.skip_pattern(None)
+# Programs and skip patterns compiled in this process: the proxy compiles before a rule
+# set serves, never on a request (tests count them).
+_COMPILED = [0]
+
+
+def compilations() -> int:
+    """How many selector programs and skip patterns this process has compiled."""
+    return _COMPILED[0]
+
+
+def _skip_pattern(args: tuple[Any, ...] | None) -> re.Pattern[bytes]:
+    if args is None:
+        return _SKIP_ALL
+    _COMPILED[0] += 1
+    return lexer.skip_pattern(*args)
 
 
 def _alternation(literals: set[bytes]) -> re.Pattern[bytes] | None:
@@ -238,10 +271,19 @@ def _alternation(literals: set[bytes]) -> re.Pattern[bytes] | None:
     return re.compile(source.encode("latin-1"))
 
 
+ProgramKeys = tuple[tuple[str, Hints | tuple[str, ...] | None], ...]
+
+
+def program_keys(handlers: Sequence[HandlerSpec]) -> ProgramKeys:
+    """What the program of ``handlers`` is compiled from: each one's selector and hints."""
+    return tuple((h[0], h[2] if len(h) > 2 else None) for h in handlers)
+
+
 @functools.lru_cache(maxsize=256)
-def _compile(
-    keys: tuple[tuple[str, Hints | tuple[str, ...] | None], ...], examine_all: bool = False
-) -> _Program:
+def compile_program(keys: ProgramKeys, examine_all: bool = False) -> Program:
+    """The program of handlers with these ``program_keys`` (see Rewriter); the same
+    keys give the same program, compiled once."""
+    _COMPILED[0] += 1
     # Examining every element, hints would only spare handler calls; their literal
     # patterns cost more to compile than a short document takes to rewrite.
     specs = [(selector, None if examine_all else _hints(hints)) for selector, hints in keys]
@@ -301,16 +343,16 @@ def _compile(
     for name in always:
         needles.pop(name, None)
     doc_names = {"head", "body", "html"}
-    if full:  # every tag stops: no pattern of this program's own (_run uses _SKIP_ALL)
-        skip = skip_doc = _SKIP_ALL
-    else:
-        skip = lexer.skip_pattern(always, needles, named, in_text)
-        skip_doc = lexer.skip_pattern(always | doc_names, needles, named | doc_names, in_text)
+    skip: tuple[Any, ...] | None = None  # full: every tag stops (_run uses _SKIP_ALL)
+    skip_doc: tuple[Any, ...] | None = None
+    if not full:
+        skip = (always, needles, named, in_text)
+        skip_doc = (always | doc_names, needles, named | doc_names, in_text)
     union = {
         tag: _alternation({x for cand in candidates for x in cand.literals})
         for tag, candidates in by_tag.items()
     }
-    return _Program(
+    return Program(
         {k: tuple(v) for k, v in by_tag.items()},
         union,
         full,
@@ -345,21 +387,21 @@ class Rewriter:
         text_limit: int = 64 * 1024,
         buffer_limit: int = 8 * 1024 * 1024,
         examine_all: bool = False,
+        program: Program | None = None,
     ) -> None:
         """``xml``: the page is XHTML, where a self-closing tag (``<script src=x/>``)
         is a whole element with no content, not the start of raw text. ``examine_all``:
         every tag stops in Python and hints are ignored (every handler sees every element
         its selector matches). Nothing is compiled for the hints (skip patterns take tens
         of milliseconds to compile): for a few short documents, as the self-test
-        rewrites."""
+        rewrites. ``program``: ``compile_program(program_keys(handlers))``, compiled
+        ahead (by default it is looked up, or compiled, now)."""
         self._encoding = encoding
         self._xml = xml
         self._text_limit = text_limit
         self._buffer_limit = buffer_limit
-        # The key of the compiled program: plain tuples, compared in C.
-        program = _compile(
-            tuple((h[0], h[2] if len(h) > 2 else None) for h in handlers), examine_all
-        )
+        if program is None:  # the key of the compiled program: plain tuples, compared in C
+            program = compile_program(program_keys(handlers), examine_all)
         self._program = program
         self._handlers = [h[1] for h in handlers]
         doc = document_handlers or DocumentInserts()

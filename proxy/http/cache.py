@@ -5,8 +5,9 @@ re-encoding), for visitors of the same consent variant and rules generation when
 origin sends the same bytes. An entry is found by what the output depends on (the
 rewrite's variant, which names the consent variant and the rules generation; the
 client's coding; the Host and the path with its query; the page's charset and
-whether it is XHTML; the request headers the origin's Vary names) and used only when
-its proof matches what the origin sent this time:
+whether it is XHTML; the request headers the origin's Vary names; the page's
+Content-Security-Policy headers) and used only when its proof matches what the origin
+sent this time:
 
 - a strong ETag (the origin promises byte-identical bodies under one),
 - else Last-Modified with the length and coding of the body,
@@ -15,7 +16,8 @@ its proof matches what the origin sent this time:
   to the stored page's length; a page that pauses or grows past it is rewritten.
 
 Never kept or served: answers marked ``no-store`` or ``private``, answers that set
-cookies, ``Vary: *``, anything but a 200 to a GET, requests with credentials
+cookies, ``Vary: *``, a Content-Security-Policy with a nonce (made for one response:
+what the proxy adds carries it), anything but a 200 to a GET, requests with credentials
 (``Authorization``), and pages whose rewrite depends on the visitor beyond the
 variant (``BodyRewrite.cacheable``). Entries hold the output encoded for one coding
 (re-encoding on every hit would cost what the rewrite costs); they are bounded by their
@@ -154,7 +156,8 @@ class RewriteCache:
         if not self.size or not rewrite.cacheable or not _cacheable(request, upstream):
             return BYPASS
         vary = _vary_values(request, upstream)
-        if vary is None:
+        policies = _policies(upstream)
+        if vary is None or policies is None:
             return BYPASS
         generation = self._generation()
         if generation != self._seen:  # new rules: pages made under the old ones go
@@ -168,6 +171,7 @@ class RewriteCache:
             ctype.charset or "",
             "xml" if ctype.xml else "",
             *vary,
+            *policies,
         )
         found = self._entries.get(key)
         return Ticket("miss", key, _proof(upstream), found, self.entry_limit)
@@ -222,6 +226,17 @@ def _vary_values(request: web.BaseRequest, upstream: aiohttp.ClientResponse) -> 
             if name and name != "accept-encoding":
                 values.append(f"{name}={chr(10).join(request.headers.getall(name, ()))}")
     return values
+
+
+def _policies(upstream: aiohttp.ClientResponse) -> list[str] | None:
+    """The response's Content-Security-Policies (what the proxy adds to a page obeys
+    them); None when one has a nonce, made for this response alone."""
+    policies = [
+        f"{name}={value}"
+        for name in ("Content-Security-Policy", "Content-Security-Policy-Report-Only")
+        for value in upstream.headers.getall(name, ())
+    ]
+    return None if any("'nonce-" in p.lower() for p in policies) else policies
 
 
 def _proof(upstream: aiohttp.ClientResponse) -> Proof | None:
