@@ -187,12 +187,12 @@ def full_rules(pages: list[bytes], rounds: int) -> None:
     visitor who has not decided yet (what the proxy does to most first visits)."""
     from multidict import CIMultiDict, CIMultiDictProxy
 
-    from proxy.app import consent_rewrites, rules_directory
+    from proxy.app import consent_rewrites
     from proxy.consent.reload import RulesState
     from proxy.http.hook import RequestInfo
     from proxy.settings import Settings
 
-    factory = consent_rewrites(Settings(), RulesState.load(rules_directory("rules")))
+    factory = consent_rewrites(Settings(), RulesState.load(Settings().rule_layers))
     info = RequestInfo("GET", "/", CIMultiDictProxy(CIMultiDict({"Host": "example.org"})))
 
     def job(page: bytes) -> bytes:

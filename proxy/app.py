@@ -13,7 +13,6 @@ import dataclasses
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -83,9 +82,9 @@ def create_app(
     app = web.Application(handler_args=limits)
     app[SETTINGS] = settings
     if rules is None:
-        state = RulesState.load(rules_directory(settings.rules), self_test(settings))
+        state = RulesState.load(settings.rule_layers, self_test(settings))
     else:
-        state = RulesState(rules, Path(settings.rules))
+        state = RulesState(rules, settings.rule_layers)
     app[RULES] = state
     metrics = app[METRICS] = Metrics()
     app[ACCESS_LOG] = open_log("access", settings.access_log, settings.log_flush)
@@ -133,18 +132,6 @@ class Pipeline:
             settings.upstream_timeout, settings.read_timeout, settings.client_timeout
         )
         self.session: aiohttp.ClientSession | None = None  # set while the app runs
-
-
-def rules_directory(configured: str) -> Path:
-    """The rules directory; the default ("rules") falls back to the built-in rules
-    next to the package when the current directory has none."""
-    path = Path(configured)
-    if configured == "rules" and not path.is_dir():
-        shipped = Path(__file__).resolve().parent.parent / "rules"
-        if shipped.is_dir():
-            log.info("no ./rules here: using the built-in rules in %s", shipped)
-            return shipped
-    return path
 
 
 def self_test(settings: Settings) -> Verify:

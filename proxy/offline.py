@@ -1,17 +1,21 @@
-"""The offline commands: ``check`` (the rule files validate, and their examples give
-what they expect: consent/examples.py runs them) and ``rewrite`` (a page as a visitor
-with a given consent would get it, without the banner). For QA without a server."""
+"""The offline commands: ``check`` (the rule files validate, their examples give what
+they expect: consent/examples.py runs them, and no two categories claim one element),
+``rules`` (the rule set in force) and ``rewrite`` (a page as a visitor with a given
+consent would get it, without the banner). For QA without a server."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 from proxy.consent.enforce import page_for
 from proxy.consent.examples import run_examples
+from proxy.consent.layers import Layers, builtin_directory
 from proxy.consent.model import ConsentPolicy, parse_consent_arg
+from proxy.consent.overlaps import overlap_lines
 from proxy.consent.plans import compile_plan
-from proxy.consent.rules import RuleError, RuleSet, all_errors, load_rules
+from proxy.consent.rules import RuleError, RuleSet, all_errors
 from proxy.html.charset import CharsetError
 from proxy.http.consent_hook import consent_body
 from proxy.http.transcode import PageText
@@ -21,19 +25,21 @@ from proxy.ui.furniture import PageFurniture
 from proxy.ui.templates import Templates
 
 
-def _load(directory: str) -> RuleSet | None:
+def _load(layers: Layers) -> RuleSet | None:
     try:
-        return load_rules(directory)
+        return layers.load()
     except RuleError as exc:
         for error in all_errors(exc):
-            print(f"consent-proxy: {error}", file=sys.stderr)
+            print(f"consent-proxy: error: {error}", file=sys.stderr)
         return None
 
 
-def check(directory: str, policy: ConsentPolicy | None = None) -> int:
+def check(layers: Layers, policy: ConsentPolicy | None = None, strict: bool = False) -> int:
     """Exit 0 when every rule file validates and every example passes, 1 otherwise;
-    keys a file still gives their old names are noted (they still work)."""
-    ruleset = _load(directory)
+    keys a file still gives their old names are noted (they still work). Overlaps
+    between categories and disabled ids that name no rule are warnings, and failures
+    with ``strict``."""
+    ruleset = _load(layers)
     if ruleset is None:
         return EXIT_FAILED
     for note in (n for rule in ruleset.rules for n in rule.notes):
@@ -42,15 +48,76 @@ def check(directory: str, policy: ConsentPolicy | None = None) -> int:
     failed = [o for o in outcomes if not o.passed]
     for outcome in failed:
         print(f"consent-proxy: {outcome.message()}", file=sys.stderr)
+    warnings = [*layers.notes(ruleset), *overlap_lines(ruleset)]
+    for warning in warnings:
+        print(f"consent-proxy: warning: {warning}", file=sys.stderr)
     print(
         f"{len(ruleset.rules)} rules ({len(ruleset.active)} enabled), generation "
-        f"{ruleset.generation}: {len(outcomes) - len(failed)} of {len(outcomes)} examples passed"
+        f"{ruleset.generation}: {len(outcomes) - len(failed)} of {len(outcomes)} examples "
+        f"passed, {len(warnings)} warning{'' if len(warnings) == 1 else 's'}"
     )
-    return EXIT_FAILED if failed else 0
+    return EXIT_FAILED if failed or (strict and warnings) else 0
+
+
+def list_rules(layers: Layers, as_json: bool = False) -> int:
+    """Print the rule set in force: one line per rule, or JSON."""
+    ruleset = _load(layers)
+    if ruleset is None:
+        return EXIT_FAILED
+    rows = [
+        {
+            "id": r.id,
+            "name": r.name,
+            "category": r.category,
+            "source": r.source,
+            "enabled": r.enabled,
+            "off_by": (
+                None
+                if r.enabled
+                else "disabled_rules"
+                if r.id in layers.disabled
+                else "enabled = false"
+            ),
+            "blocks": len(r.blocks),
+            "injects": len(r.injects),
+            "file": r.file,
+        }
+        for r in ruleset.rules
+    ]
+    if as_json:
+        doc = {
+            "generation": ruleset.generation,
+            "builtin": str(builtin_directory()) if layers.builtin else None,
+            "operator": str(layers.operator.resolve()) if layers.operator else None,
+            "rules": rows,
+        }
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"generation {ruleset.generation}")
+    print(f"built-in rules: {builtin_directory() if layers.builtin else 'off'}")
+    print(f"your rules:     {layers.operator.resolve() if layers.operator else 'none (--rules)'}")
+    header = ("id", "name", "category", "source", "enabled", "blocks", "injects")
+    table = [header] + [
+        (
+            str(row["id"]),
+            str(row["name"]),
+            str(row["category"]),
+            str(row["source"]),
+            "yes" if row["enabled"] else f"no ({row['off_by']})",
+            str(row["blocks"]),
+            str(row["injects"]),
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    print(f"{len(ruleset.rules)} rules, {len(ruleset.active)} enabled")
+    return 0
 
 
 def rewrite(
-    file: str, consent_text: str, directory: str, explain: bool, policy: ConsentPolicy | None = None
+    file: str, consent_text: str, layers: Layers, explain: bool, policy: ConsentPolicy | None = None
 ) -> int:
     policy = policy or ConsentPolicy()
     try:
@@ -58,7 +125,7 @@ def rewrite(
     except ValueError as exc:
         print(f"consent-proxy: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    ruleset = _load(directory)
+    ruleset = _load(layers)
     if ruleset is None:
         return EXIT_USAGE
     try:  # a rewriter that works, and rules that give their examples' answers

@@ -20,6 +20,7 @@ from typing import Any
 from yarl import URL
 
 from proxy.consent.consent_mode import CONSENT_MODES, ConsentModeSettings
+from proxy.consent.layers import Layers
 from proxy.consent.model import MAX_AGE_LIMIT, OPTIONAL, ConsentPolicy
 from proxy.consent.readers import OWN, SOURCES, check_sources
 from proxy.consent.readers.config import (
@@ -59,7 +60,9 @@ class Settings:
     workers: int = 1
     access_log: str = "-"
     log_flush: float = 0.1
-    rules: str = "rules"
+    rules: str = ""
+    disabled_rules: frozenset[str] = frozenset()
+    builtin_rules: bool = True
     consent_cookie: str = "consent"
     policy_version: int = 1
     debug_headers: bool = True
@@ -97,6 +100,11 @@ class Settings:
     def own_banner(self) -> bool:
         """Whether the proxy asks with its own banner (its cookie is a consent source)."""
         return OWN in self.consent_sources
+
+    @property
+    def rule_layers(self) -> Layers:
+        operator = Path(self.rules) if self.rules else None
+        return Layers(operator, self.builtin_rules, self.disabled_rules)
 
     @property
     def consent_mode_settings(self) -> ConsentModeSettings:
@@ -199,6 +207,13 @@ def _categories(text: str) -> frozenset[str]:
     return names
 
 
+def _rule_ids(text: str) -> frozenset[str]:
+    ids = frozenset(p.strip() for p in text.split(",") if p.strip())
+    if any(c in rule_id for rule_id in ids for c in ' \t\r\n\0/\\"'):
+        raise ValueError(text)
+    return ids
+
+
 def _max_age(text: str) -> int:
     value = int(text)
     if not 0 < value <= MAX_AGE_LIMIT:
@@ -277,7 +292,25 @@ FIELDS: tuple[Field, ...] = (
         "seconds from 0 to 60",
         "longest time a log line waits in memory before it is written (0: at once)",
     ),
-    Field("rules", str, "a directory", "rule files directory"),
+    Field(
+        "rules",
+        str,
+        "a directory",
+        "your rule files, a layer over the built-in rules: a file named like a built-in "
+        "rule replaces or switches it, another adds a rule; watched",
+    ),
+    Field(
+        "disabled_rules",
+        _rule_ids,
+        "comma-separated rule ids",
+        "rules to turn off, built-in or yours (e.g. facebook,twitter)",
+    ),
+    Field(
+        "builtin_rules",
+        _bool,
+        "true or false",
+        "use the built-in rules under yours (--no-builtin-rules: only yours)",
+    ),
     Field("consent_cookie", _token, "a cookie name", "name of the consent cookie"),
     Field(
         "policy_version",

@@ -97,7 +97,7 @@ def spawn(args: list[str], logs: Path) -> subprocess.Popen[str]:
         return subprocess.Popen(args, stdout=out, stderr=err, text=True, cwd=ROOT)
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen[Any], timeout: float = 60) -> None:
     """Until the program listens: once its rules are compiled (seconds on a busy machine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -421,18 +421,6 @@ def test_python_m_proxy_is_the_same_program() -> None:
     assert result.returncode == 0 and "serve" in result.stdout and "demo" in result.stdout
 
 
-def test_dockerfile_copies_only_existing_files() -> None:
-    text = (ROOT / "Dockerfile").read_text()
-    copies = re.findall(r"(?m)^COPY\s+(?:--\S+\s+)*(.+)$", text)
-    assert copies
-    for line in copies:
-        *sources, _dest = line.split()
-        for src in sources:
-            assert (ROOT / src).exists(), f"Dockerfile copies {src}, which does not exist"
-    assert re.search(r"(?m)^USER\s+(?!root)", text)
-    assert "HEALTHCHECK" in text and "EXPOSE" in text and "VOLUME" in text
-
-
 async def test_sigterm_closes_websockets_with_1001(aiohttp_server: Any, tmp_path: Path) -> None:
     import asyncio
 
@@ -507,3 +495,69 @@ def test_every_asset_is_packaged() -> None:
 
     missing = [p.relative_to(ROOT).as_posix() for p in files if not packaged(p)]
     assert missing == [], "not in the wheel: " + ", ".join(missing)
+
+
+COMMANDS = ("serve", "demo", "check", "rules", "rewrite", "health")
+
+
+def test_help_is_for_operators() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0 and result.stdout.startswith("usage: consent-proxy")
+    for command in COMMANDS:
+        assert re.search(rf"(?m)^    {command}\s+\w", result.stdout), command
+    assert "CONSENT_PROXY_" in result.stdout and "COMMAND --help" in result.stdout
+    assert "the command line" not in result.stdout  # not the module's docstring
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_lists_its_flags_with_an_example(command: str) -> None:
+    result = run_cli(command, "--help")
+    assert result.returncode == 0
+    assert re.search(rf"(?m)^example:\n  consent-proxy {command}\b", result.stdout), result.stdout
+    assert "--config FILE" in result.stdout
+    if command in ("serve", "demo", "check", "rules", "rewrite"):
+        assert "--rules DIR" in result.stdout and "--disabled-rules IDS" in result.stdout
+        assert "--builtin-rules, --no-builtin-rules" in result.stdout
+    if command == "serve":
+        for flag in ("--listen HOST:PORT", "--upstream URL", "--max-body BYTES"):
+            assert flag in result.stdout
+        assert "default: 127.0.0.1:8080" in " ".join(result.stdout.split())
+
+
+def test_boolean_settings_take_x_and_no_x(tmp_path: Path) -> None:
+    from proxy.cli import _parser
+    from proxy.settings import FIELDS, Settings, load_settings
+
+    booleans = [f.name for f in FIELDS if isinstance(getattr(Settings(), f.name), bool)]
+    assert {"preserve_host", "debug_headers", "builtin_rules"} <= set(booleans)
+    for name in booleans:
+        flag = name.replace("_", "-")
+        for given, value in ((f"--{flag}", True), (f"--no-{flag}", False)):
+            args = vars(_parser().parse_args(["serve", given]))
+            assert load_settings({name: args[name]}, env={}).__getattribute__(name) is value
+    bad = run_cli("serve", "--debug-headers", "false")  # a boolean flag takes no value
+    assert bad.returncode == 2 and "unrecognized arguments: false" in bad.stderr
+
+
+def test_runtime_dependencies_are_what_the_package_imports() -> None:
+    """Every [project] dependency is imported by the package at run time, and every
+    third-party module the package imports is declared (test and bench libraries are
+    in their extras)."""
+    import ast
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    declared = {
+        Requirement(d).name.lower()
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    imported: set[str] = set()
+    for path in (ROOT / "proxy").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    third_party = {m.lower() for m in imported - set(sys.stdlib_module_names) - {"proxy"}}
+    assert third_party == declared, (third_party - declared, declared - third_party)

@@ -161,10 +161,9 @@ def test_oracle_tree_construction_inputs() -> None:
 
 
 def test_every_corpus_tracker_page_loses_something() -> None:
-    changed = sum(
-        oracle_rewrite(p.read_bytes(), True)[0] != p.read_bytes() for p in pages("with-trackers")
-    )
-    assert changed >= 30
+    tracker_pages = pages("with-trackers")
+    changed = sum(oracle_rewrite(p.read_bytes(), True)[0] != p.read_bytes() for p in tracker_pages)
+    assert changed >= 0.7 * len(tracker_pages)  # 30 of the 42 in the full corpus
 
 
 # -- table-driven operations -------------------------------------------------------------

@@ -158,8 +158,11 @@ def parse_entities(text: str, file: str) -> tuple[Entity, ...]:
 
 
 def builtin_path() -> Path:
-    """The shipped table: rules/catalogue.toml beside the built-in rules."""
-    return Path(__file__).resolve().parent.parent.parent / "rules" / FILE
+    """The shipped table: catalogue.toml beside the built-in rules (in the installed
+    package, or the checkout's rules/)."""
+    from proxy.consent.layers import builtin_directory
+
+    return builtin_directory() / FILE
 
 
 def load_catalogue(

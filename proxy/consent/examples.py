@@ -8,6 +8,7 @@ offline.py).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -64,9 +65,10 @@ def run_example(
     rule: Rule, example: Example, policy: ConsentPolicy, examine_all: bool = False
 ) -> Outcome:
     """The example's html through this rule alone, under the example's consent
-    (``examine_all``: see Rewriter; the same answer, nothing compiled for the rule)."""
+    (``examine_all``: see Rewriter; the same answer, nothing compiled for the rule); a
+    rule that is off runs as if on (its examples say what it does when it is on)."""
     consent = parse_consent_arg(example.consent, policy)
-    plan = compile_plan(RuleSet((rule,), "example"), consent)
+    plan = compile_plan(RuleSet((dataclasses.replace(rule, enabled=True),), "example"), consent)
     page = page_for(plan, consent, "/", Markers(), examine_all=examine_all)
     out = page.feed(example.html.encode()) + page.close()
     return Outcome(rule, example, out.decode())

@@ -1,9 +1,11 @@
-"""Hot reload of the rules directory: poll, wait until writes settle, swap atomically.
+"""Hot reload of the operator's rules directory: poll, wait until writes settle, swap
+atomically.
 
-The whole directory is read as one snapshot and parsed into a new ``RuleSet``; the
-running set is replaced in one assignment, so a request sees the old set or the new
-one, never a mix. An invalid snapshot, or one that fails the state's ``verify`` (the
-self-test), is refused with a log line and the last good set keeps serving
+The whole directory is read as one snapshot and combined with the built-in rules
+(``proxy.consent.layers``) into a new ``RuleSet``; the running set is replaced in one
+assignment, so a request sees the old set or the new one, never a mix. An invalid
+snapshot, a directory that is gone, or a set that fails the state's ``verify`` (the
+self-test) is refused with a log line and the last good set keeps serving
 (``RulesState.error`` says why, for the health endpoint).
 """
 
@@ -17,15 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proxy.consent.rules import (
-    IGNORED,
-    RuleError,
-    RuleSet,
-    all_errors,
-    build_ruleset,
-    load_rules,
-    read_dir,
-)
+from proxy.consent.layers import Layers
+from proxy.consent.rules import IGNORED, RuleError, RuleSet, all_errors
 
 log = logging.getLogger("consent_proxy.rules")
 Signature = tuple[tuple[str, str], ...]
@@ -44,7 +39,7 @@ class RulesState:
     """The rule set in force, and what happened at the last reload."""
 
     current: RuleSet
-    directory: Path
+    layers: Layers
     error: str | None = None
     loaded_at: float = field(default_factory=time.time)
     signature: Signature | None = None  # of the directory when ``current`` was read
@@ -52,19 +47,26 @@ class RulesState:
     # Then this: the work its first requests would otherwise wait for (compiling).
     prepare: Verify | None = None
 
+    @property
+    def directory(self) -> Path | None:
+        """The operator's directory, the one that is watched (None: nothing to watch)."""
+        return self.layers.operator
+
     @classmethod
-    def load(cls, directory: Path, verify: Verify | None = None) -> RulesState:
-        """Read the directory now (RuleError if invalid) and ``verify`` the set (its
-        error if that fails). The signature is taken first, so a change made while
-        reading is seen by the watcher."""
-        before = signature(directory)
-        ruleset = load_rules(directory)
+    def load(cls, layers: Layers, verify: Verify | None = None) -> RulesState:
+        """Read the rules now (RuleError if invalid) and ``verify`` the set (its error
+        if that fails). The signature is taken first, so a change made while reading is
+        seen by the watcher."""
+        before = signature(layers.operator)
+        ruleset = layers.load()
+        for note in layers.notes(ruleset):
+            log.warning("%s", note)
         if verify is not None:
             verify(ruleset)
-        return cls(ruleset, directory, signature=before, verify=verify)
+        return cls(ruleset, layers, signature=before, verify=verify)
 
 
-def signature(directory: Path) -> Signature:
+def signature(directory: Path | None) -> Signature:
     """Each rule file's name and a digest of its bytes, for the files ``read_dir``
     reads. Content, not sizes and modification times: a release copied with ``cp -p``
     or ``rsync -a``, or swapped in through a ``..data`` symlink (Kubernetes), can keep
@@ -72,6 +74,8 @@ def signature(directory: Path) -> Signature:
     what a stat of each file did (the built-in rules: 12 files, 18 KB, ~1.5 ms a poll
     on a busy 2-core machine, either way)."""
     entries = []
+    if directory is None:
+        return ()
     try:
         paths = sorted(directory.glob("*.toml"))
     except OSError:
@@ -95,7 +99,7 @@ def reload_once(state: RulesState) -> bool:
     """Load the directory now; True when a new rule set took over (verified, then
     prepared, before it did)."""
     try:
-        ruleset = build_ruleset(read_dir(state.directory), str(state.directory))
+        ruleset = state.layers.load()
     except RuleError as exc:
         state.error = "; ".join(str(e) for e in all_errors(exc))
         log.warning(
@@ -128,8 +132,11 @@ def reload_once(state: RulesState) -> bool:
 
 
 async def watch(state: RulesState, interval: float = 0.5) -> None:
-    """Poll forever. A change is loaded once the directory looks the same on two polls
-    in a row, so a file being written slowly is read when it is complete."""
+    """Poll forever (return at once when there is no operator directory: the built-in
+    rules do not change). A change is loaded once the directory looks the same on two
+    polls in a row, so a file being written slowly is read when it is complete."""
+    if state.directory is None:
+        return
     if state.signature is None:
         state.signature = signature(state.directory)
     pending: Signature | None = None

@@ -7,6 +7,7 @@ was expected. The format is documented in rules/README.md.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import tomllib
@@ -82,6 +83,7 @@ class Rule:
     file: str
     notes: tuple[str, ...] = ()  # what the file still says the old way (check shows them)
     consent_mode: str | None = None  # None: not a Google rule (consent_mode.py)
+    source: str = "added"  # built-in | override | added (proxy.consent.layers)
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,11 @@ def _single_line(value: str) -> bool:
     return not any(c in value for c in "\r\n\0")
 
 
-def parse_rule(rule_id: str, text: str, file: str) -> Rule:
-    """Validate one rule file's text; raise RuleError on the first problem."""
+def parse_rule(rule_id: str, text: str, file: str, base: Rule | None = None) -> Rule:
+    """Validate one rule file's text; raise RuleError on the first problem.
+
+    ``base``: the built-in rule this file overrides. A file without ``[[block]]`` or
+    ``[[inject]]`` then only switches it (see ``_switch``); one with them replaces it."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -152,6 +157,16 @@ def parse_rule(rule_id: str, text: str, file: str) -> Rule:
     for key in data:
         if key not in _TOP_KEYS:
             raise fail(key, f"unknown key; expected one of {', '.join(sorted(_TOP_KEYS))}")
+    if "block" not in data and "inject" not in data:
+        if base is not None:
+            return _switch(base, data, fail, file)
+        if data.keys() <= _SWITCH_KEYS and "name" not in data:
+            raise fail(
+                next(iter(data), "enabled"),
+                f"no built-in rule is named {rule_id!r}: a file that only switches a rule "
+                "must be named after a built-in rule (see `consent-proxy rules`); a new "
+                "rule needs name, category and a [[block]] or [[inject]]",
+            )
     name = _text(data, "name", fail, required=True)
     category = _text(data, "category", fail, required=True)
     if category not in OPTIONAL:
@@ -208,7 +223,11 @@ def parse_rule(rule_id: str, text: str, file: str) -> Rule:
             )
         )
     if not blocks and not injects:
-        raise fail("block", "a rule needs at least one [[block]] or [[inject]]")
+        raise fail(
+            "block",
+            "a rule needs at least one [[block]] or [[inject]] (a file that only sets "
+            "enabled must be named after a built-in rule: see `consent-proxy rules`)",
+        )
     return Rule(
         rule_id,
         name,
@@ -222,6 +241,49 @@ def parse_rule(rule_id: str, text: str, file: str) -> Rule:
         file,
         tuple(notes),
         consent_mode,
+    )
+
+
+_SWITCH_KEYS = {"enabled", "name", "category", "description", "consent_mode"}
+
+
+def _switch(base: Rule, data: dict[str, Any], fail: Any, file: str) -> Rule:
+    """An override file with no entries of its own: the built-in rule ``base`` with the
+    top-level keys the file sets (``enabled = false`` turns it off)."""
+    for key in data:
+        if key not in _SWITCH_KEYS:
+            raise fail(
+                key,
+                f"a file that switches the built-in rule {base.id!r} may only set "
+                f"{', '.join(sorted(_SWITCH_KEYS))}; to replace the rule, give its "
+                "[[block]] or [[inject]] entries too",
+            )
+    enabled = data.get("enabled", base.enabled)
+    if not isinstance(enabled, bool):
+        raise fail("enabled", f"{enabled!r} is not true or false")
+    category = data.get("category", base.category)
+    if category not in OPTIONAL:
+        raise fail(
+            "category", f"{category!r} is not a category; expected one of {', '.join(OPTIONAL)}"
+        )
+    description = data.get("description", base.description)
+    if not isinstance(description, str) or "\0" in description:
+        raise fail("description", "expected a string")
+    consent_mode = data.get("consent_mode", base.consent_mode)
+    if consent_mode is not None and consent_mode not in CONSENT_MODES:
+        raise fail(
+            "consent_mode",
+            f"{consent_mode!r} is not a Consent Mode; expected one of {', '.join(CONSENT_MODES)}",
+        )
+    name = _text(data, "name", fail) or base.name
+    return dataclasses.replace(
+        base,
+        name=name,
+        category=category,
+        enabled=enabled,
+        description=description,
+        consent_mode=consent_mode,
+        file=file,
     )
 
 
@@ -351,13 +413,8 @@ def build_ruleset(files: dict[str, str], directory: str) -> RuleSet:
             rules.append(parse_rule(name[: -len(".toml")], text, f"{directory}/{name}"))
         except RuleError as exc:
             errors.append(exc)
-    if errors:
-        errors[0].others = errors[1:]
-        raise errors[0]
-    digest = hashlib.sha256()
-    for name, text in sorted(files.items()):
-        digest.update(name.encode() + b"\0" + text.encode("utf-8", "surrogateescape") + b"\0")
-    return RuleSet(tuple(rules), digest.hexdigest()[:12])
+    raise_all(errors)
+    return RuleSet(tuple(rules), generation_of(files))
 
 
 def load_rules(directory: str | Path) -> RuleSet:
@@ -369,3 +426,23 @@ def load_rules(directory: str | Path) -> RuleSet:
 
 def all_errors(exc: RuleError) -> list[RuleError]:
     return [exc, *exc.others]
+
+
+def raise_all(errors: list[RuleError]) -> None:
+    """Raise the first error carrying the others, if there are any."""
+    if errors:
+        errors[0].others = errors[1:]
+        raise errors[0]
+
+
+def generation_of(*layers: dict[str, str], extra: str = "") -> str:
+    """A short digest naming exactly these rule files (name → text, per layer)."""
+    digest = hashlib.sha256()
+    for index, files in enumerate(layers):
+        if index:
+            digest.update(b"\1layer\0")
+        for name, text in sorted(files.items()):
+            digest.update(name.encode() + b"\0" + text.encode("utf-8", "surrogateescape") + b"\0")
+    if extra:
+        digest.update(b"\1" + extra.encode())
+    return digest.hexdigest()[:12]

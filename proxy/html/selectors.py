@@ -12,7 +12,7 @@ import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from proxy.html.lexer import Needle  # a selector's always names its attribute
 
@@ -92,6 +92,17 @@ def _attr_test(name: str, op: str | None, value: str, ci: bool) -> Predicate:
     return pred
 
 
+class Condition(NamedTuple):
+    """One attribute test of a compound as written, for tools that reason about
+    selectors (which rules can pick the same element); ``negated`` inside ``:not()``."""
+
+    attr: str
+    op: str | None  # None: the attribute is present
+    value: str
+    ci: bool
+    negated: bool = False
+
+
 def _negate(inner: Compound) -> Predicate:
     return lambda el: not inner.matches(el)
 
@@ -103,6 +114,8 @@ class Compound:
     tag: str | None
     tests: tuple[Predicate, ...]
     needles: tuple[Needle, ...] = ()
+    # The tests as written; a :not() of anything but one attribute test is left out.
+    conditions: tuple[Condition, ...] = ()
 
     @property
     def needle(self) -> Needle | None:
@@ -164,6 +177,7 @@ def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
     tag: str | None = None
     tests: list[Predicate] = []
     needles: list[Needle] = []
+    conditions: list[Condition] = []
     start = pos
     while pos < len(text):
         m = _TOKEN.match(text, pos)
@@ -180,10 +194,12 @@ def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
             ident = _unescape(m.group("id"))
             needles.append((ident, False, "id"))
             tests.append(_attr_test("id", "=", ident, False))
+            conditions.append(Condition("id", "=", ident, False))
         elif kind == "cls":
             ident = _unescape(m.group("cls"))
             needles.append((ident, False, "class"))
             tests.append(_attr_test("class", "~=", ident, False))
+            conditions.append(Condition("class", "~=", ident, False))
         elif kind == "attr":
             value = m.group("dq") if m.group("dq") is not None else m.group("sq")
             if value is None:
@@ -193,6 +209,7 @@ def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
             if m.group("op") and value:  # a name alone gives none: needles are values
                 needles.append((value, flag == "i", attr))
             tests.append(_attr_test(attr, m.group("op"), value, flag == "i"))
+            conditions.append(Condition(attr, m.group("op"), value, flag == "i"))
         elif kind == "not":
             if nested:
                 raise _fail(text, pos, ":not() cannot nest")
@@ -201,12 +218,14 @@ def _parse_compound(text: str, pos: int, nested: bool) -> tuple[Compound, int]:
             if close is None or close.lastgroup != "close":
                 raise _fail(text, end, "expected ')' closing :not(")
             tests.append(_negate(inner))
+            if inner.tag is None and len(inner.conditions) == 1:
+                conditions.append(inner.conditions[0]._replace(negated=True))
             pos = close.end()
             continue
         pos = m.end()
     if pos == start:
         raise _fail(text, pos, "expected a compound selector")
-    return Compound(tag, tuple(tests), tuple(needles)), pos
+    return Compound(tag, tuple(tests), tuple(needles), tuple(conditions)), pos
 
 
 @functools.lru_cache(maxsize=1024)

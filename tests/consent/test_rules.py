@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from proxy.consent.examples import run_examples
+from proxy.consent.layers import Layers
 from proxy.consent.model import ConsentPolicy
 from proxy.consent.reload import RulesState, reload_once, watch
 from proxy.consent.rules import RuleError, all_errors, load_rules, parse_rule
@@ -219,7 +220,7 @@ def test_generation_names_contents(tmp_path: Path) -> None:
 
 def test_reload_keeps_last_good_set(tmp_path: Path) -> None:
     (tmp_path / "a.toml").write_text(GOOD)
-    state = RulesState(load_rules(tmp_path), tmp_path)
+    state = RulesState(load_rules(tmp_path), Layers(tmp_path, builtin=False))
     good = state.current
     (tmp_path / "a.toml").write_text('name = "A"\ncategory = "nope"\n')
     assert reload_once(state) is False
@@ -232,7 +233,7 @@ def test_reload_keeps_last_good_set(tmp_path: Path) -> None:
 
 async def test_watcher_picks_up_renames_slow_writes_and_removals(tmp_path: Path) -> None:
     (tmp_path / "a.toml").write_text(GOOD)
-    state = RulesState.load(tmp_path)
+    state = RulesState.load(Layers(tmp_path, builtin=False))
     task = asyncio.create_task(watch(state, interval=0.1))
     try:
 
@@ -261,3 +262,23 @@ async def test_watcher_picks_up_renames_slow_writes_and_removals(tmp_path: Path)
         await wait_for(lambda: not next(r for r in state.current.rules if r.id == "c").enabled)
     finally:
         task.cancel()
+
+
+def test_builtin_rule_files_say_where_hosts_are_looked_for() -> None:
+    """Every built-in rule with hosts says which attributes are read (the ones the
+    enforcement reads) and names the elements in each of its host selectors."""
+    from proxy.consent.matching import URL_ATTRIBUTES
+    from proxy.html.selectors import parse_selector
+
+    readme = (ROOT / "rules" / "README.md").read_text()
+    stated = "`src`, `href`, `data-src`, `data` (`<object>`) and every\ncandidate URL of `srcset`"
+    assert stated in readme and URL_ATTRIBUTES == ("src", "href", "data-src", "data", "srcset")
+    for rule in load_rules(ROOT / "rules").rules:
+        if not any(b.hosts for b in rule.blocks):
+            continue
+        text = Path(rule.file).read_text()
+        assert "src, href, data-src, data and srcset" in text, rule.file
+        for block in rule.blocks:
+            if block.hosts:
+                tags = [cx.subject.tag for cx in parse_selector(block.selector)]
+                assert None not in tags, f"{rule.file}: {block.selector!r} names no element"

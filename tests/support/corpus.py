@@ -1,4 +1,11 @@
-"""Loaders for the shared test corpus (../shared/corpus, relative to the project root)."""
+"""Loaders for the test corpus: real pages and the html5lib suites.
+
+The full corpus lives beside the checkout in ``../shared/corpus`` (83 pages); a lone
+clone has the part vendored in ``tests/data/corpus`` (17 pages, the html5lib suites,
+the DuckDuckGo test pages; see its NOTICE). The loaders read the full corpus when it
+is there and the vendored part otherwise; a test that needs something only the full
+corpus has calls ``need_full``, which skips it with a message naming what is missing.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,32 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.support import ROOT
 
-CORPUS = ROOT.parent / "shared" / "corpus"
+SHARED = ROOT.parent / "shared" / "corpus"
+VENDORED = ROOT / "tests" / "data" / "corpus"
+FULL = (SHARED / "pages").is_dir()
+CORPUS = SHARED if FULL else VENDORED
 HTML5LIB = CORPUS / "html5lib-tests"
+
+
+def need_full(what: str) -> None:
+    """Skip the calling test unless the full corpus is beside the checkout."""
+    if not FULL:
+        pytest.skip(
+            f"needs {SHARED / what} (the full corpus beside the checkout); "
+            f"only the part in {VENDORED.relative_to(ROOT)} is here"
+        )
+
+
+def page(name: str) -> Path:
+    """A saved page with trackers, by file name (in both the full and vendored corpus)."""
+    path = CORPUS / "pages" / "with-trackers" / name
+    if not path.is_file():
+        need_full(f"pages/with-trackers/{name}")
+    return path
 
 
 def _undouble(text: str) -> str:
