@@ -28,6 +28,7 @@ _TOP_KEYS = {
     "enabled",
     "description",
     "consent_mode",
+    "surrogate",
     "block",
     "inject",
     "cookies",
@@ -38,6 +39,10 @@ _INJECT_KEYS = {"where", "html"}
 _COOKIE_KEYS = {"names"}
 _EXAMPLE_KEYS = {"html", "consent", "expected"}
 _HOST = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+# The surrogates the proxy ships (proxy/ui/assets/surrogates/NAME.js): what a rule's
+# ``surrogate`` may name. Kept here because the consent layer does not import ui;
+# tests/ui/test_surrogates.py checks that the two lists agree.
+SURROGATES = ("adsbygoogle", "fbq", "fbsdk", "ga", "gpt", "gtm", "linkedin", "tcfapi", "twttr")
 # RFC 6265's cookie-name (an RFC 9110 token); choices.py expires only such names too.
 COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -90,6 +95,9 @@ class Rule:
     file: str
     notes: tuple[str, ...] = ()  # what the file still says the old way (check shows them)
     consent_mode: str | None = None  # None: not a Google rule (consent_mode.py)
+    # Stand-ins for the API of what the blocks remove (names from SURROGATES): while
+    # the category is denied, a page gets them where the first script is removed.
+    surrogates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,13 @@ def parse_rule(rule_id: str, text: str, file: str) -> Rule:
         for i, table in enumerate(_tables(data, "block", fail))
         if "hosts" in table
     ]
+    surrogates = _surrogates(data, fail)
+    if surrogates and not blocks:
+        raise fail(
+            "surrogate",
+            "a surrogate stands in for what the rule's [[block]] entries remove; "
+            "this rule has none",
+        )
     injects = tuple(_inject(t, i, fail) for i, t in enumerate(_tables(data, "inject", fail)))
     cookies: list[str] = []
     for i, table in enumerate(_tables(data, "cookies", fail)):
@@ -230,7 +245,26 @@ def parse_rule(rule_id: str, text: str, file: str) -> Rule:
         file,
         tuple(notes),
         consent_mode,
+        surrogates,
     )
+
+
+def _surrogates(data: dict[str, Any], fail: Any) -> tuple[str, ...]:
+    """``surrogate = "ga"``, a list of names, or ``[]``/``false`` for none."""
+    value = data.get("surrogate", [])
+    if value is False:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    expected = f"expected one of {', '.join(SURROGATES)}"
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise fail("surrogate", f"{value!r} is not a surrogate name, a list of them, [] or false")
+    for name in value:
+        if name not in SURROGATES:
+            raise fail("surrogate", f"{name!r} is not a surrogate; {expected}")
+    if len(set(value)) < len(value):
+        raise fail("surrogate", f"{value!r} names a surrogate twice")
+    return tuple(value)
 
 
 def _text(
