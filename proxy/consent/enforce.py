@@ -23,7 +23,7 @@ from typing import Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.consent import consent_mode, returning
+from proxy.consent import consent_mode, returning, standins
 from proxy.consent.consent_mode import ConsentModeSettings
 from proxy.consent.matching import applies, hints_of, host_hints, snippets
 from proxy.consent.model import Consent, ConsentReader
@@ -43,6 +43,12 @@ class Furniture(Protocol):
     @property
     def banner(self) -> bool:
         """Whether a visitor who has not decided gets the banner."""
+        ...
+
+    @property
+    def surrogates(self) -> Mapping[str, str]:
+        """The surrogate scripts pages may get where a rule that names them removes a
+        tracker's script, text by name (empty: none)."""
         ...
 
     def banner_html(self, path: str) -> str:
@@ -65,7 +71,8 @@ class Furniture(Protocol):
 
     def make_room(self, policy: str, styles: Sequence[str], scripts: Sequence[str]) -> str:
         """A Content-Security-Policy with room for what the proxy adds: its own inline
-        styles, these inline ``styles`` and ``scripts`` (of injects), its forms."""
+        styles, these inline ``styles`` and ``scripts`` (of injects and surrogates),
+        its forms."""
         ...
 
     def script_nonce(self, policies: Sequence[str]) -> str | None:
@@ -133,6 +140,7 @@ class EnforcedPage:
         self._xml = False
         self._styled = False
         self._held: list[str] = []  # categories with a placeholder on this page
+        self._stand_ins = standins.PageStandIns(plan.surrogates)
         self._numbers: dict[str, int] = {}  # placeholders (or shown widgets) by category
         self._banner_placed = False
         self._forms_placed = False
@@ -254,6 +262,9 @@ class EnforcedPage:
         return n
 
     def _act(self, el: Element, rule: Rule, block: Block) -> None:
+        stand_in, n = self._stand_ins.replacing(rule.id, el, self._xml)
+        if n:  # the rule's surrogates, where its first running script was
+            self.counts[(rule.id, "surrogate")] = self.counts.get((rule.id, "surrogate"), 0) + n
         if block.action == "placeholder":
             anchor = returning.anchor_id(rule.category, self._number(rule.category))
             markup = self._style() + self._furniture.placeholder(rule, anchor, self._path)
@@ -261,7 +272,9 @@ class EnforcedPage:
                 self._held.append(rule.category)
                 if self._forms_placed:  # the end of <body> has passed already
                     markup += self._furniture.grant_form(rule.category)
-            el.replace(markup)
+            el.replace(stand_in + markup)
+        elif stand_in:
+            el.replace(stand_in)
         else:
             el.remove()
         key = (rule.id, block.action)
@@ -407,7 +420,7 @@ class Enforcer:
         self._read = read_consent
         self._furniture = furniture
         self._cookie = read_consent.policy.cookie
-        self.plans = PlanCache(google)
+        self.plans = PlanCache(google, furniture.surrogates)
 
     def page(self, headers: CIMultiDictProxy[str] | CIMultiDict[str], path: str) -> Page:
         """The page a request with these headers for ``path`` (with its query) gets."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -40,6 +41,11 @@ class Plan:
     shown: tuple[tuple[Rule, Block], ...] = ()
     # Google Consent Mode's default (script text), first in the head (consent_mode.py).
     google_defaults: str = ""
+    # Per denied rule id: its surrogates, (name, script text), which take the place of
+    # the first script of the rule removed from a page (see EnforcedPage._stand_in).
+    surrogates: Mapping[str, tuple[tuple[str, str], ...]] = dataclasses.field(
+        default_factory=dict, compare=False
+    )
     # X-Consent for each visitor's consent under this plan (a plan serves many
     # visitors: each text is made once).
     _headers: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -78,20 +84,31 @@ class Plan:
 
 
 def compile_plan(
-    ruleset: RuleSet, consent: Consent, google: ConsentModeSettings = consent_mode.DEFAULT
+    ruleset: RuleSet,
+    consent: Consent,
+    google: ConsentModeSettings = consent_mode.DEFAULT,
+    surrogates: Mapping[str, str] | None = None,
 ) -> Plan:
     """The plan for ``consent`` under ``ruleset``; ``google``: the operator's Consent
-    Mode settings (which blocks an advanced Google rule keeps, and the default)."""
+    Mode settings (which blocks an advanced Google rule keeps, and the default).
+    ``surrogates``: the surrogate scripts pages may get, text by name
+    (proxy.ui.surrogates ships them; the wiring hands them over). None or empty:
+    pages get none."""
     blocks: list[tuple[Rule, Block]] = []
     shown: list[tuple[Rule, Block]] = []
     by_text: dict[str, list[tuple[Rule, Block]]] = {}
     places: dict[str, list[str]] = {"head-start": [], "head-end": [], "body-end": []}
+    texts = surrogates or {}
+    stand_ins: dict[str, tuple[tuple[str, str], ...]] = {}
     for rule in ruleset.active:
         if consent.allows(rule.category):
             for inject in rule.injects:
                 places[inject.where].append(inject.html)
             shown += [(rule, b) for b in rule.blocks if b.action == "placeholder"]
         else:
+            named = tuple((n, texts[n]) for n in rule.surrogates if n in texts)
+            if named:
+                stand_ins[rule.id] = named
             for block in consent_mode.denied_blocks(rule, google):
                 if block.contains and not block.hosts:
                     by_text.setdefault(block.selector, []).append((rule, block))
@@ -103,6 +120,8 @@ def compile_plan(
     injected = "".join(v for values in places.values() for v in values)
     styles = tuple(m.group(1) for m in _INLINE_STYLE.finditer(injected))
     scripts = tuple(m.group(1) for m in _INLINE_SCRIPT.finditer(injected))
+    # Any surrogate may be inserted after the headers (and their CSP) have left.
+    scripts += tuple(dict.fromkeys(text for named in stand_ins.values() for _, text in named))
     text_groups = tuple(
         (
             selector,
@@ -121,6 +140,7 @@ def compile_plan(
         text_groups,
         shown=tuple(shown),
         google_defaults=consent_mode.plan_defaults(ruleset, consent, google),
+        surrogates=stand_ins,
     )
 
 
@@ -134,7 +154,13 @@ class PlanCache:
 
     LIMIT = 256  # plans kept; older generations' plans are dropped, oldest first
 
-    def __init__(self, google: ConsentModeSettings = consent_mode.DEFAULT) -> None:
+    def __init__(
+        self,
+        google: ConsentModeSettings = consent_mode.DEFAULT,
+        surrogates: Mapping[str, str] | None = None,
+    ) -> None:
+        """``google``, ``surrogates``: what every plan is made with (``compile_plan``)."""
+        self._surrogates = surrogates
         self._plans: dict[tuple[str, str], Plan] = {}
         self._google = google
 
@@ -144,5 +170,6 @@ class PlanCache:
         if plan is None:
             if len(self._plans) >= self.LIMIT:
                 del self._plans[next(iter(self._plans))]
-            plan = self._plans[key] = compile_plan(ruleset, consent, self._google)
+            plan = compile_plan(ruleset, consent, self._google, self._surrogates)
+            self._plans[key] = plan
         return plan

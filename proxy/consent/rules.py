@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from proxy.consent import standins
 from proxy.consent.model import OPTIONAL
+from proxy.consent.toml_lines import KeyLines
 from proxy.html import lexer
 from proxy.html.selectors import SelectorError, parse_selector
 
@@ -39,10 +41,6 @@ _INJECT_KEYS = {"where", "html"}
 _COOKIE_KEYS = {"names"}
 _EXAMPLE_KEYS = {"html", "consent", "expected"}
 _HOST = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
-# The surrogates the proxy ships (proxy/ui/assets/surrogates/NAME.js): what a rule's
-# ``surrogate`` may name. Kept here because the consent layer does not import ui;
-# tests/ui/test_surrogates.py checks that the two lists agree.
-SURROGATES = ("adsbygoogle", "fbq", "fbsdk", "ga", "gpt", "gtm", "linkedin", "tcfapi", "twttr")
 # RFC 6265's cookie-name (an RFC 9110 token); choices.py expires only such names too.
 COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -95,9 +93,7 @@ class Rule:
     file: str
     notes: tuple[str, ...] = ()  # what the file still says the old way (check shows them)
     consent_mode: str | None = None  # None: not a Google rule (consent_mode.py)
-    # Stand-ins for the API of what the blocks remove (names from SURROGATES): while
-    # the category is denied, a page gets them where the first script is removed.
-    surrogates: tuple[str, ...] = ()
+    surrogates: tuple[str, ...] = ()  # stand-ins for what it removes (see standins.py)
 
 
 @dataclass(frozen=True)
@@ -115,33 +111,6 @@ class RuleSet:
 EMPTY = RuleSet((), "empty")
 
 
-class _Lines:
-    """Finds the line of a key in a TOML text, for messages (TOML gives no positions)."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-
-    def of(self, key: str, table: str | None = None, index: int = 0) -> int | None:
-        start = 0
-        if table is not None:
-            heads = [
-                i for i, ln in enumerate(self.lines) if re.match(rf"\s*\[\[\s*{table}\s*\]\]", ln)
-            ]
-            if index >= len(heads):
-                return None
-            start = heads[index]
-            if key == f"[[{table}]]":
-                return start + 1
-        for i in range(start, len(self.lines)):
-            if i > start and table is not None and re.match(r"\s*\[", self.lines[i]):
-                break
-            if table is None and re.match(r"\s*\[", self.lines[i]):
-                break
-            if re.match(rf"\s*{re.escape(key)}\s*=", self.lines[i]):
-                return i + 1
-        return start + 1 if table is not None else None
-
-
 def _single_line(value: str) -> bool:
     return not any(c in value for c in "\r\n\0")
 
@@ -153,7 +122,7 @@ def parse_rule(rule_id: str, text: str, file: str) -> Rule:
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
         raise RuleError(file, int(line.group(1)) if line else None, "toml", str(exc)) from None
-    lines = _Lines(text)
+    lines = KeyLines(text)
     if "\0" in text:
         raise RuleError(file, None, "file", "contains a NUL byte")
 
@@ -193,13 +162,6 @@ def parse_rule(rule_id: str, text: str, file: str) -> Rule:
         for i, table in enumerate(_tables(data, "block", fail))
         if "hosts" in table
     ]
-    surrogates = _surrogates(data, fail)
-    if surrogates and not blocks:
-        raise fail(
-            "surrogate",
-            "a surrogate stands in for what the rule's [[block]] entries remove; "
-            "this rule has none",
-        )
     injects = tuple(_inject(t, i, fail) for i, t in enumerate(_tables(data, "inject", fail)))
     cookies: list[str] = []
     for i, table in enumerate(_tables(data, "cookies", fail)):
@@ -245,26 +207,8 @@ def parse_rule(rule_id: str, text: str, file: str) -> Rule:
         file,
         tuple(notes),
         consent_mode,
-        surrogates,
+        standins.names(data.get("surrogate", []), bool(blocks), fail),
     )
-
-
-def _surrogates(data: dict[str, Any], fail: Any) -> tuple[str, ...]:
-    """``surrogate = "ga"``, a list of names, or ``[]``/``false`` for none."""
-    value = data.get("surrogate", [])
-    if value is False:
-        return ()
-    if isinstance(value, str):
-        value = [value]
-    expected = f"expected one of {', '.join(SURROGATES)}"
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise fail("surrogate", f"{value!r} is not a surrogate name, a list of them, [] or false")
-    for name in value:
-        if name not in SURROGATES:
-            raise fail("surrogate", f"{name!r} is not a surrogate; {expected}")
-    if len(set(value)) < len(value):
-        raise fail("surrogate", f"{value!r} names a surrogate twice")
-    return tuple(value)
 
 
 def _text(
