@@ -148,7 +148,9 @@ def consent_rewrites(
     in force, and the page it gets, with the banner and placeholders of the templates."""
     # The banner asks only when the proxy's own cookie is among the consent sources
     # (else the site's own banner asks, and the proxy enforces what was chosen there).
-    furniture = PageFurniture(_templates(settings), banner=settings.own_banner)
+    furniture = PageFurniture(
+        _templates(settings), banner=settings.own_banner, stand_ins=settings.surrogates
+    )
     read_consent = read_consent or ConsentReader(settings.consent_policy)
     enforcer = Enforcer(state, read_consent, furniture, settings.consent_mode_settings)
     # What the rewriter looks for is compiled before a rule set serves: now, and in

@@ -25,7 +25,7 @@ SPACER_GIF = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
     b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
-PAGES = ("index", "bikes", "workshop", "privacy", "existing-banner")
+PAGES = ("index", "bikes", "workshop", "order", "thanks", "privacy", "existing-banner")
 _TYPES = {".css": "text/css", ".svg": "image/svg+xml"}
 
 

@@ -139,7 +139,8 @@ def rewrite(
         print(f"consent-proxy: error: {file}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
     furniture = PageFurniture(Templates(), banner=False)
-    page = page_for(compile_plan(ruleset, consent), consent, "/", furniture)
+    plan = compile_plan(ruleset, consent, surrogates=furniture.surrogates)  # as the proxy does
+    page = page_for(plan, consent, "/", furniture)
     # Read in its encoding as the proxy reads it (BOM, <meta>; XHTML by its name).
     body = consent_body(page, debug_headers=False)
     text = PageText(body, None, xml=file.endswith((".xhtml", ".xht")))

@@ -80,6 +80,7 @@ class Settings:
     consent_mode: str = ""
     ads_data_redaction: bool = False
     url_passthrough: bool = False
+    surrogates: bool = True
 
     @property
     def consent_policy(self) -> ConsentPolicy:
@@ -392,6 +393,12 @@ FIELDS: tuple[Field, ...] = (
         _bool,
         "true or false",
         "Consent Mode: pass ad click and measurement parameters through links",
+    ),
+    Field(
+        "surrogates",
+        _bool,
+        "true or false",
+        "put no-op stand-ins for a removed tracker's API where the rules name them",
     ),
 )
 _BY_NAME = {f.name: f for f in FIELDS}

@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.consent import consent_mode, returning
+from proxy.consent import consent_mode, returning, standins
 from proxy.consent.consent_mode import ConsentModeSettings, PageDefault
 from proxy.consent.furniture import Furniture
 from proxy.consent.matching import applies
@@ -96,6 +96,7 @@ class EnforcedPage:
         self._xml = False
         self._styled = False
         self._held: list[str] = []  # categories with a placeholder on this page
+        self._stand_ins = standins.PageStandIns(plan.surrogates)
         self._numbers: dict[str, int] = {}  # placeholders (or shown widgets) by category
         self._banner_placed = False
         self._forms_placed = False
@@ -242,6 +243,9 @@ class EnforcedPage:
         return n
 
     def _act(self, el: Element, rule: Rule, block: Block) -> None:
+        stand_in, n = self._stand_ins.replacing(rule.id, el, self._xml)
+        if n:  # the rule's surrogates, where its first running script was
+            self.counts[(rule.id, "surrogate")] = self.counts.get((rule.id, "surrogate"), 0) + n
         if block.action == "placeholder":
             anchor = returning.anchor_id(rule.category, self._number(rule.category))
             markup = self._style() + self._furniture.placeholder(rule, anchor, self._path)
@@ -249,7 +253,9 @@ class EnforcedPage:
                 self._held.append(rule.category)
                 if self._forms_placed:  # the end of <body> has passed already
                     markup += self._furniture.grant_form(rule.category)
-            el.replace(markup)
+            el.replace(stand_in + markup)
+        elif stand_in:
+            el.replace(stand_in)
         else:
             el.remove()
         key = (rule.id, block.action)
@@ -360,7 +366,7 @@ class Enforcer:
         self._read = read_consent
         self._furniture = furniture
         self._cookie = read_consent.policy.cookie
-        self.plans = PlanCache(google)
+        self.plans = PlanCache(google, furniture.surrogates)
 
     def prepare(self, ruleset: RuleSet) -> None:
         """Compile what pages under ``ruleset`` need, before it serves (it may run in a

@@ -9,8 +9,9 @@ offline.py).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from proxy.consent.enforce import page_for
 from proxy.consent.model import ConsentPolicy, parse_consent_arg
@@ -20,9 +21,11 @@ from proxy.consent.rules import Example, Rule, RuleSet
 
 class Markers:
     """Furniture that writes a held element as ``[placeholder:<rule id>]`` and adds
-    nothing else (no banner, no styles, no forms, policies left as they are)."""
+    nothing else (no banner, no surrogates, no styles, no forms, policies left as they
+    are)."""
 
     banner = False
+    surrogates: Mapping[str, str] = MappingProxyType({})
 
     def banner_html(self, path: str) -> str:
         return ""

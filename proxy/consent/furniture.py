@@ -7,7 +7,7 @@ decides where each piece goes; app.py wires the two.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from proxy.consent.rules import Rule
@@ -19,6 +19,12 @@ class Furniture(Protocol):
     @property
     def banner(self) -> bool:
         """Whether a visitor who has not decided gets the banner."""
+        ...
+
+    @property
+    def surrogates(self) -> Mapping[str, str]:
+        """The surrogate scripts pages may get where a rule that names them removes a
+        tracker's script, text by name (empty: none)."""
         ...
 
     def banner_html(self, path: str) -> str:
@@ -41,7 +47,8 @@ class Furniture(Protocol):
 
     def make_room(self, policy: str, styles: Sequence[str], scripts: Sequence[str]) -> str:
         """A Content-Security-Policy with room for what the proxy adds: its own inline
-        styles, these inline ``styles`` and ``scripts`` (of injects), its forms."""
+        styles, these inline ``styles`` and ``scripts`` (of injects and surrogates),
+        its forms."""
         ...
 
     def script_nonce(self, policies: Sequence[str]) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -45,6 +46,11 @@ class Plan:
     # those of denied categories ahead, the placeholders of granted ones in marks.
     scan: Scan | None = dataclasses.field(default=None, compare=False, repr=False)
     acting: tuple[tuple[Member, ...], ...] = ()
+    # Per denied rule id: its surrogates, (name, script text), which take the place of
+    # the first script of the rule removed from a page (see EnforcedPage._stand_in).
+    surrogates: Mapping[str, tuple[tuple[str, str], ...]] = dataclasses.field(
+        default_factory=dict, compare=False
+    )
     # X-Consent for each visitor's consent under this plan (a plan serves many
     # visitors: each text is made once).
     _headers: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -87,19 +93,28 @@ def compile_plan(
     consent: Consent,
     google: ConsentModeSettings = consent_mode.DEFAULT,
     scan: Scan | None = None,
+    surrogates: Mapping[str, str] | None = None,
 ) -> Plan:
     """The plan for ``consent`` under ``ruleset``; ``google``: the operator's Consent
     Mode settings (which blocks an advanced Google rule keeps, and the default);
     ``scan``: the rules' scan under them (made now when not given; compiled when a page
-    first needs it)."""
+    first needs it). ``surrogates``: the surrogate scripts pages may get, text by name
+    (proxy.ui.surrogates ships them; the wiring hands them over). None or empty:
+    pages get none."""
     scan = scan or scan_rules(ruleset, google)
     places: dict[str, list[str]] = {"head-start": [], "head-end": [], "body-end": []}
     shown: list[tuple[Rule, Block]] = []
+    texts = surrogates or {}
+    stand_ins: dict[str, tuple[tuple[str, str], ...]] = {}
     for rule in ruleset.active:
         if consent.allows(rule.category):
             for inject in rule.injects:
                 places[inject.where].append(inject.html)
             shown += [(rule, b) for b in rule.blocks if b.action == "placeholder"]
+        else:
+            named = tuple((n, texts[n]) for n in rule.surrogates if n in texts)
+            if named:
+                stand_ins[rule.id] = named
     acting = [
         tuple(m for m in slot.members if not consent.allows(m[0].category)) for slot in scan.ahead
     ]
@@ -119,6 +134,8 @@ def compile_plan(
     injected = "".join(v for values in places.values() for v in values)
     styles = tuple(m.group(1) for m in _INLINE_STYLE.finditer(injected))
     scripts = tuple(m.group(1) for m in _INLINE_SCRIPT.finditer(injected))
+    # Any surrogate may be inserted after the headers (and their CSP) have left.
+    scripts += tuple(dict.fromkeys(text for named in stand_ins.values() for _, text in named))
     return Plan(
         ruleset.generation,
         consent,
@@ -131,6 +148,7 @@ def compile_plan(
         google_defaults=consent_mode.plan_defaults(ruleset, consent, google),
         scan=scan,
         acting=tuple(acting),
+        surrogates=stand_ins,
     )
 
 
@@ -146,7 +164,13 @@ class PlanCache:
     LIMIT = 256  # plans kept; older generations' plans are dropped, oldest first
     SCANS = 4  # generations whose scans are kept (requests of the last may still run)
 
-    def __init__(self, google: ConsentModeSettings = consent_mode.DEFAULT) -> None:
+    def __init__(
+        self,
+        google: ConsentModeSettings = consent_mode.DEFAULT,
+        surrogates: Mapping[str, str] | None = None,
+    ) -> None:
+        """``google``, ``surrogates``: what every plan is made with (``compile_plan``)."""
+        self._surrogates = surrogates
         self._plans: dict[tuple[str, str], Plan] = {}
         self._google = google
         self._scans: dict[str, Scan] = {}
@@ -158,7 +182,8 @@ class PlanCache:
             if len(self._plans) >= self.LIMIT:
                 del self._plans[next(iter(self._plans))]
             scan = self.scan(ruleset)
-            plan = self._plans[key] = compile_plan(ruleset, consent, self._google, scan)
+            plan = compile_plan(ruleset, consent, self._google, scan, self._surrogates)
+            self._plans[key] = plan
         return plan
 
     def scan(self, ruleset: RuleSet) -> Scan:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from proxy.consent import rule_fields, standins
 from proxy.consent.model import OPTIONAL
+from proxy.consent.toml_lines import KeyLines
 from proxy.html import lexer
 from proxy.html.fragments import unbalanced
 from proxy.html.selectors import SelectorError, parse_selector
@@ -24,7 +26,7 @@ ACTIONS = ("remove", "placeholder")
 PLACES = ("head-start", "head-end", "body-end")
 # Google Consent Mode v2, for rules that cover Google tags (see consent_mode.py).
 CONSENT_MODES = ("off", "basic", "advanced")
-_TOP_KEYS = {"name", "category", "enabled", "description", "consent_mode"}
+_TOP_KEYS = {"name", "category", "enabled", "description", "consent_mode", "surrogate"}
 _TOP_KEYS |= {"block", "inject", "cookies", "example"}
 _BLOCK_KEYS = {"selector", "contains", "url_hosts", "hosts", "action"}
 _INJECT_KEYS = {"where", "html"}
@@ -84,6 +86,7 @@ class Rule:
     notes: tuple[str, ...] = ()  # what the file still says the old way (check shows them)
     consent_mode: str | None = None  # None: not a Google rule (consent_mode.py)
     source: str = "added"  # built-in | override | added (proxy.consent.layers)
+    surrogates: tuple[str, ...] = ()  # stand-ins for what it removes (see standins.py)
 
 
 @dataclass(frozen=True)
@@ -101,37 +104,6 @@ class RuleSet:
 EMPTY = RuleSet((), "empty")
 
 
-class _Lines:
-    """Finds the line of a key in a TOML text, for messages (TOML gives no positions)."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-
-    def of(self, key: str, table: str | None = None, index: int = 0) -> int | None:
-        start = 0
-        if table is not None:
-            heads = [
-                i for i, ln in enumerate(self.lines) if re.match(rf"\s*\[\[\s*{table}\s*\]\]", ln)
-            ]
-            if index >= len(heads):
-                return None
-            start = heads[index]
-            if key == f"[[{table}]]":
-                return start + 1
-        for i in range(start, len(self.lines)):
-            if i > start and table is not None and re.match(r"\s*\[", self.lines[i]):
-                break
-            if table is None and re.match(r"\s*\[", self.lines[i]):
-                break
-            if re.match(rf"\s*{re.escape(key)}\s*=", self.lines[i]):
-                return i + 1
-        return start + 1 if table is not None else None
-
-
-def _single_line(value: str) -> bool:
-    return not any(c in value for c in "\r\n\0")
-
-
 def parse_rule(rule_id: str, text: str, file: str, base: Rule | None = None) -> Rule:
     """Validate one rule file's text; raise RuleError on the first problem.
 
@@ -142,7 +114,7 @@ def parse_rule(rule_id: str, text: str, file: str, base: Rule | None = None) -> 
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
         raise RuleError(file, int(line.group(1)) if line else None, "toml", str(exc)) from None
-    lines = _Lines(text)
+    lines = KeyLines(text)
     if "\0" in text:
         raise RuleError(file, None, "file", "contains a NUL byte")
 
@@ -167,8 +139,8 @@ def parse_rule(rule_id: str, text: str, file: str, base: Rule | None = None) -> 
                 "must be named after a built-in rule (see `consent-proxy rules`); a new "
                 "rule needs name, category and a [[block]] or [[inject]]",
             )
-    name = _text(data, "name", fail, required=True)
-    category = _text(data, "category", fail, required=True)
+    name = rule_fields.text(data, "name", fail, required=True)
+    category = rule_fields.text(data, "category", fail, required=True)
     if category not in OPTIONAL:
         raise fail(
             "category", f"{category!r} is not a category; expected one of {', '.join(OPTIONAL)}"
@@ -185,18 +157,22 @@ def parse_rule(rule_id: str, text: str, file: str, base: Rule | None = None) -> 
             "consent_mode",
             f"{consent_mode!r} is not a Consent Mode; expected one of {', '.join(CONSENT_MODES)}",
         )
-    blocks = tuple(_block(t, i, fail) for i, t in enumerate(_tables(data, "block", fail)))
+    blocks = tuple(
+        _block(t, i, fail) for i, t in enumerate(rule_fields.tables(data, "block", fail))
+    )
     notes = [
         f"{file}:{lines.of('hosts', 'block', i)}: block[{i}].hosts: still read; "
         "its new name is url_hosts"
-        for i, table in enumerate(_tables(data, "block", fail))
+        for i, table in enumerate(rule_fields.tables(data, "block", fail))
         if "hosts" in table
     ]
-    injects = tuple(_inject(t, i, fail) for i, t in enumerate(_tables(data, "inject", fail)))
+    injects = tuple(
+        _inject(t, i, fail) for i, t in enumerate(rule_fields.tables(data, "inject", fail))
+    )
     cookies: list[str] = []
-    for i, table in enumerate(_tables(data, "cookies", fail)):
-        _known(table, _COOKIE_KEYS, "cookies", i, fail)
-        for pattern in _strings(table, "names", "cookies", i, fail):
+    for i, table in enumerate(rule_fields.tables(data, "cookies", fail)):
+        rule_fields.known(table, _COOKIE_KEYS, "cookies", i, fail)
+        for pattern in rule_fields.strings(table, "names", "cookies", i, fail):
             if not COOKIE_NAME.fullmatch(pattern.replace("*", "x")):
                 raise fail(
                     "names",
@@ -206,8 +182,8 @@ def parse_rule(rule_id: str, text: str, file: str, base: Rule | None = None) -> 
                 )
             cookies.append(pattern)
     examples = []
-    for i, table in enumerate(_tables(data, "example", fail)):
-        _known(table, _EXAMPLE_KEYS, "example", i, fail)
+    for i, table in enumerate(rule_fields.tables(data, "example", fail)):
+        rule_fields.known(table, _EXAMPLE_KEYS, "example", i, fail)
         values = {}
         for key in _EXAMPLE_KEYS:
             value = table.get(key)
@@ -241,10 +217,11 @@ def parse_rule(rule_id: str, text: str, file: str, base: Rule | None = None) -> 
         file,
         tuple(notes),
         consent_mode,
+        surrogates=standins.names(data.get("surrogate", []), bool(blocks), fail),
     )
 
 
-_SWITCH_KEYS = {"enabled", "name", "category", "description", "consent_mode"}
+_SWITCH_KEYS = {"enabled", "name", "category", "description", "consent_mode", "surrogate"}
 
 
 def _switch(base: Rule, data: dict[str, Any], fail: Any, file: str) -> Rule:
@@ -275,7 +252,10 @@ def _switch(base: Rule, data: dict[str, Any], fail: Any, file: str) -> Rule:
             "consent_mode",
             f"{consent_mode!r} is not a Consent Mode; expected one of {', '.join(CONSENT_MODES)}",
         )
-    name = _text(data, "name", fail) or base.name
+    name = rule_fields.text(data, "name", fail) or base.name
+    surrogates = base.surrogates
+    if "surrogate" in data:  # `surrogate = []` turns the rule's surrogates off
+        surrogates = standins.names(data["surrogate"], bool(base.blocks), fail)
     return dataclasses.replace(
         base,
         name=name,
@@ -283,63 +263,19 @@ def _switch(base: Rule, data: dict[str, Any], fail: Any, file: str) -> Rule:
         enabled=enabled,
         description=description,
         consent_mode=consent_mode,
+        surrogates=surrogates,
         file=file,
     )
 
 
-def _text(
-    data: dict[str, Any],
-    key: str,
-    fail: Any,
-    required: bool = False,
-    table: str | None = None,
-    index: int = 0,
-) -> str:
-    value = data.get(key)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or not value.strip():
-        raise fail(key, "expected a non-empty string", table, index)
-    if not _single_line(value):
-        raise fail(key, "must not contain CR, LF or NUL", table, index)
-    return value
-
-
-def _tables(data: dict[str, Any], key: str, fail: Any) -> list[dict[str, Any]]:
-    value = data.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
-        raise fail(key, f"expected [[{key}]] tables")
-    return value
-
-
-def _known(table: dict[str, Any], allowed: set[str], name: str, index: int, fail: Any) -> None:
-    for key in table:
-        if key not in allowed:
-            raise fail(
-                key, f"unknown key; expected one of {', '.join(sorted(allowed))}", name, index
-            )
-
-
-def _strings(table: dict[str, Any], key: str, name: str, index: int, fail: Any) -> tuple[str, ...]:
-    value = table.get(key, [])
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise fail(key, "expected a list of non-empty strings", name, index)
-    for v in value:
-        if not _single_line(v):
-            raise fail(key, f"{v!r} must not contain CR, LF or NUL", name, index)
-    return tuple(value)
-
-
 def _block(table: dict[str, Any], index: int, fail: Any) -> Block:
-    _known(table, _BLOCK_KEYS, "block", index, fail)
-    selector = _text(table, "selector", fail, required=True, table="block", index=index)
+    rule_fields.known(table, _BLOCK_KEYS, "block", index, fail)
+    selector = rule_fields.text(table, "selector", fail, required=True, table="block", index=index)
     try:
         complexes = parse_selector(selector)
     except SelectorError as exc:
         raise fail("selector", str(exc), "block", index) from None
-    contains = _strings(table, "contains", "block", index, fail)
+    contains = rule_fields.strings(table, "contains", "block", index, fail)
     if contains and not all(cx.subject.tag in lexer.RAWTEXT for cx in complexes):
         raise fail(
             "contains",
@@ -353,7 +289,7 @@ def _block(table: dict[str, Any], index: int, fail: Any) -> Block:
     key = "hosts" if "hosts" in table else "url_hosts"
     if "hosts" in table and "url_hosts" in table:
         raise fail("hosts", "give url_hosts only (hosts is its old name)", "block", index)
-    hosts = tuple(h.lower() for h in _strings(table, key, "block", index, fail))
+    hosts = tuple(h.lower() for h in rule_fields.strings(table, key, "block", index, fail))
     for host in hosts:
         if not _HOST.fullmatch(host):
             raise fail(key, f"{host!r} is not a host name like example.com", "block", index)
@@ -369,7 +305,7 @@ def _block(table: dict[str, Any], index: int, fail: Any) -> Block:
 
 
 def _inject(table: dict[str, Any], index: int, fail: Any) -> Inject:
-    _known(table, _INJECT_KEYS, "inject", index, fail)
+    rule_fields.known(table, _INJECT_KEYS, "inject", index, fail)
     where = table.get("where")
     if where not in PLACES:
         raise fail(

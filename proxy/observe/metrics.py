@@ -29,7 +29,7 @@ class Metrics:
             "# HELP consent_proxy_pages_total HTML pages, rewritten or passed untouched.",
             "# TYPE consent_proxy_pages_total counter",
             *(f'consent_proxy_pages_total{{how="{k}"}} {v}' for k, v in sorted(self.pages.items())),
-            "# HELP consent_proxy_actions_total Elements removed or held, by rule and action.",
+            "# HELP consent_proxy_actions_total What rules did: remove, placeholder, surrogate.",
             "# TYPE consent_proxy_actions_total counter",
             *(
                 f'consent_proxy_actions_total{{rule="{r}",action="{a}"}} {v}'

@@ -3,8 +3,9 @@
 
 A placeholder stands in for a held element (``placeholder.html``, styled by
 ``placeholder.css``); its button posts the form ``placeholder-form.html`` makes at the
-end of <body>, which grants its category. The banner is banner.py's. ``make_room``
-gives a page's Content-Security-Policy the hashes of these inline styles (csp.py).
+end of <body>, which grants its category. The banner is banner.py's. Surrogates
+(surrogates.py) stand in for a removed tracker's script. ``make_room`` gives a page's
+Content-Security-Policy the hashes of these inline styles and scripts (csp.py).
 """
 
 from __future__ import annotations
@@ -16,18 +17,22 @@ from string import Template
 
 from proxy.consent.consent_mode import usable_nonce
 from proxy.consent.rules import Rule
-from proxy.ui import csp
+from proxy.ui import csp, surrogates
 from proxy.ui.banner import banner_css, banner_html, safe_next
 from proxy.ui.templates import LABELS, Templates
 
 
 class PageFurniture:
     """Banner, placeholders and their forms from ``templates``; ``banner=False``: no
-    banner (what ``consent-proxy rewrite`` shows)."""
+    banner (what ``consent-proxy rewrite`` shows); ``stand_ins=False``: no surrogates
+    (the ``surrogates`` setting)."""
 
-    def __init__(self, templates: Templates, *, banner: bool = True) -> None:
+    def __init__(
+        self, templates: Templates, *, banner: bool = True, stand_ins: bool = True
+    ) -> None:
         self.templates = templates
         self.banner = banner
+        self.surrogates = surrogates.texts() if stand_ins else {}
         self._css = templates.text("placeholder.css").strip()
         self._style = f"<style>{self._css}</style>"
         self._placeholder = Template(templates.text("placeholder.html").strip())

@@ -65,3 +65,9 @@ def load(name: str) -> Surrogate:
 def _load(name: str) -> Surrogate:
     text = _directory().joinpath(f"{name}.js").read_text(encoding="utf-8")
     return Surrogate(name=name, text=text, csp_source=sha256_source(text))
+
+
+def texts() -> dict[str, str]:
+    """Every surrogate's text by name: what the consent layer's plans insert (it cannot
+    import this layer, so the wiring hands it these)."""
+    return {name: load(name).text for name in available()}

@@ -119,7 +119,7 @@ def pruned(inp: ET.Element, out: ET.Element, removed: list[str]) -> bool:
 
 
 def without_proxy_markup(root: ET.Element) -> ET.Element:
-    """Drop what the proxy adds: placeholders, their forms and their style."""
+    """Drop what the proxy adds: placeholders, their forms and their style, surrogates."""
     parents = {id(c): p for p in root.iter() for c in p}
     for el in list(root.iter()):
         cls = el.get("class", "") if isinstance(el.tag, str) else ""
@@ -131,6 +131,7 @@ def without_proxy_markup(root: ET.Element) -> ET.Element:
                 and (".cp-ph" in (el.text or "") or "#cp-banner" in (el.text or ""))
             )
             or (isinstance(el.tag, str) and el.get("id") == "cp-banner")
+            or (el.tag == "script" and trackers.our_surrogate(el))
         )
         if added and id(el) in parents:
             oracle.remove(root, [el])
@@ -193,9 +194,9 @@ async def test_consent_headers(site: TestServer) -> None:
     )
     listed, *notes = denied.headers["X-Consent-Actions"].split("; ")
     assert notes[-1] == "cache=miss"
-    actions = dict(a.split("=") for a in listed.split(", "))
-    assert actions["google-analytics"].startswith("remove*")
-    assert actions["comscore"].startswith("remove*")
+    actions = listed.split(", ")
+    assert any(a.startswith("google-analytics=remove*") for a in actions), actions
+    assert any(a.startswith("comscore=remove*") for a in actions), actions
 
 
 async def test_304_only_for_the_same_variant(site: TestServer) -> None:

@@ -81,6 +81,31 @@ GOOD = 'name = "X"\ncategory = "analytics"\n[[block]]\nselector = "script[src]"\
             ["cookies[0].names", "not a cookie name"],
         ),
         ('name = "X\ncategory', 1, ["toml"]),
+        (
+            'name = "X"\ncategory = "social"\nsurrogate = "gaa"\n[[block]]\nselector = "a"\n',
+            3,
+            ["surrogate", "'gaa' is not a surrogate", "expected one of adsbygoogle, fbq"],
+        ),
+        (
+            'name = "X"\ncategory = "social"\nsurrogate = ["ga", 1]\n[[block]]\nselector = "a"\n',
+            3,
+            ["surrogate", "not a surrogate name, a list of them, [] or false"],
+        ),
+        (
+            'name = "X"\ncategory = "social"\nsurrogate = true\n[[block]]\nselector = "a"\n',
+            3,
+            ["surrogate", "True is not a surrogate name"],
+        ),
+        (
+            'name = "X"\ncategory = "social"\nsurrogate = ["ga", "ga"]\n[[block]]\nselector = "a"\n',
+            3,
+            ["surrogate", "names a surrogate twice"],
+        ),
+        (
+            'name = "X"\ncategory = "social"\nsurrogate = "ga"\n[[inject]]\nwhere = "body-end"\nhtml = "<b>x</b>"\n',
+            3,
+            ["surrogate", "this rule has none"],
+        ),
     ],
 )
 def test_validation_names_file_line_key_and_expectation(
@@ -102,6 +127,33 @@ def test_good_rule_parses() -> None:
         True,
         "remove",
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "names"),
+    [
+        ("", ()),
+        ('surrogate = "ga"\n', ("ga",)),
+        ('surrogate = ["gpt", "adsbygoogle"]\n', ("gpt", "adsbygoogle")),
+        ("surrogate = []\n", ()),
+        ("surrogate = false\n", ()),
+    ],
+)
+def test_surrogate_names_one_many_or_none(value: str, names: tuple[str, ...]) -> None:
+    assert parse_rule("x", value + GOOD, "x.toml").surrogates == names
+
+
+def test_builtin_rules_name_their_surrogates() -> None:
+    named = {r.id: r.surrogates for r in load_rules(ROOT / "rules").rules if r.surrogates}
+    assert named == {
+        "google-analytics": ("ga",),
+        "google-tag-manager": ("gtm",),
+        "google-ads": ("gpt", "adsbygoogle"),
+        "facebook-pixel": ("fbq",),
+        "facebook": ("fbsdk",),
+        "twitter": ("twttr",),
+        "linkedin-insight": ("linkedin",),
+    }
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 
+from proxy.ui import surrogates
+
 HOSTS = (
     "google-analytics.com",
     "googletagmanager.com",
@@ -60,6 +62,12 @@ def tracker_host(url: str | None) -> bool:
     return any(host == h or host.endswith("." + h) for h in HOSTS)
 
 
+def our_surrogate(el: ET.Element) -> bool:
+    """A script the proxy put in: marked as a surrogate and exactly one's text."""
+    name = el.get("data-consent-surrogate")
+    return name in surrogates.available() and el.text == surrogates.load(name).text
+
+
 def leaks(root: ET.Element) -> list[str]:
     """Every element in an html5lib tree that would load or run a tracker."""
     found = []
@@ -70,6 +78,8 @@ def leaks(root: ET.Element) -> list[str]:
         if tag == "script":
             if el.get("type", "").lower().startswith("in/"):
                 continue  # an inert LinkedIn marker, not code
+            if our_surrogate(el):
+                continue  # the proxy's no-op stand-in: it names the API, loads nothing
             if tracker_host(el.get("src")) or any(s in (el.text or "") for s in SNIPPETS):
                 found.append(f"<script src={el.get('src')!r}> {(el.text or '')[:60]!r}")
         elif tag in ("iframe", "img", "embed", "source") and (

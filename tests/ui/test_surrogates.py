@@ -30,6 +30,7 @@ from playwright.async_api import (
     async_playwright,
 )
 
+from proxy.consent import standins
 from proxy.ui import surrogates
 from proxy.ui.csp import sha256_source
 from proxy.ui.surrogates import UnknownSurrogate
@@ -741,6 +742,7 @@ async def test_each_surrogate_runs_inline_under_a_strict_policy(visit: Open) -> 
 
 def test_available_names_and_their_csp_sources() -> None:
     assert surrogates.available() == NAMES
+    assert standins.SURROGATES == NAMES  # what rule files may name (consent cannot import ui)
     for name in NAMES:
         script = surrogates.load(name)
         assert script.name == name and script.text.startswith("/* consent-proxy surrogate")
