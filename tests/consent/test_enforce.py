@@ -291,7 +291,9 @@ async def test_decision_log(site: TestServer, tmp_path: Path) -> None:
     ]
     analytics = {r.id for r in RULES.rules if r.category == "analytics"}
     assert record["actions"] and not {a["rule"] for a in record["actions"]} & analytics
-    assert record["bytes_in"] > record["bytes_out"] > 0 and record["rewrite_ms"] >= 0
+    # Surrogates stand in for removed scripts, so the page may grow: it changed.
+    assert record["bytes_in"] > 0 and record["bytes_out"] > 0 and record["rewrite_ms"] >= 0
+    assert record["bytes_in"] != record["bytes_out"]
     assert len(record["request_id"]) == 16
     log = (tmp_path / "decisions.log").read_text()
     assert "secret" not in log and "email" not in log

@@ -321,7 +321,7 @@ async def test_an_operator_layer_turns_one_vendor_off_in_a_running_proxy(
             body = await r.read()
             actions = r.headers["X-Consent-Actions"]
     assert body.count(b"google-analytics.com/analytics.js") == 2  # GA's loader and snippet
-    assert b"googletagmanager.com" not in body and b"fbq(" not in body
+    assert b"googletagmanager.com" not in body and b"fbq('init'" not in body
     assert b"facebook.com/tr" not in body and b"fb-like" not in body
     assert b"<p>text</p>" in body
     assert "google-analytics" not in actions and "google-tag-manager=remove" in actions
