@@ -162,6 +162,13 @@ def builtin_path() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "rules" / FILE
 
 
+@functools.lru_cache(maxsize=4)
+def compiled_catalogue(text: str, file: str) -> Catalogue:
+    """``parse_catalogue`` remembered by text: a rules generation whose table did not
+    change reuses the compiled one (compiling takes a few hundred ms)."""
+    return parse_catalogue(text, file)
+
+
 def load_catalogue(
     path: str | Path | None = None,
     *,

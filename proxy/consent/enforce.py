@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
-from functools import partial
+from functools import cache, partial
 from types import MappingProxyType
 from typing import Protocol
 
@@ -25,12 +25,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.consent import consent_mode, returning
 from proxy.consent.consent_mode import ConsentModeSettings
+from proxy.consent.coverage import RULE_ID, CatalogueGate, Held
 from proxy.consent.matching import applies, hints_of, host_hints, snippets
 from proxy.consent.model import Consent, ConsentReader
 from proxy.consent.plans import Plan, PlanCache
 from proxy.consent.reload import RulesState
 from proxy.consent.rules import Block, Rule
-from proxy.html import Element, Handler, HandlerSpec, Hints, Rewriter
+from proxy.html import Element, Gate, Handler, HandlerSpec, Hints, Rewriter
 
 Counts = Mapping[tuple[str, str], int]  # (rule id, action) → elements
 # Bytes fed at a time while only the Consent Mode default is to be placed.
@@ -49,7 +50,7 @@ class Furniture(Protocol):
         """The banner of a page at ``path`` (it returns there after a choice)."""
         ...
 
-    def placeholder(self, rule: Rule, anchor: str, path: str) -> str:
+    def placeholder(self, rule: Rule, anchor: str, path: str, size: str = "") -> str:
         """What stands in for an element ``rule`` holds: phrasing content with the id
         ``anchor``, whose button grants the rule's category and returns to
         ``path#anchor`` through the form ``grant_form`` makes."""
@@ -112,8 +113,10 @@ class EnforcedPage:
         return_to: tuple[str, int] | None = None,
         return_cookie: str = "consent",
         examine_all: bool = False,
+        page_host: str | None = None,
     ) -> None:
-        """``path``: the page's, with its query (placeholders and the banner return
+        """``page_host``: the request's host (never a third party to the catalogue).
+        ``path``: the page's, with its query (placeholders and the banner return
         there). ``consent``: this visitor's (the plan's by default: default and GPC can
         give one variant). ``return_to``: the placeholder this visitor comes back to
         (category, n): the widget now shown there gets its id, and the return cookie
@@ -140,6 +143,11 @@ class EnforcedPage:
         self._nonce: str | None = None  # the page policy's script nonce (begin)
         self._head_passed = False  # the start of <head> (where the default goes) is out
         self._rest_untouched = False  # nothing after it changes: bytes pass as they came
+        self._gate: CatalogueGate | None = None
+        if plan.catalogue is not None and plan.denied:
+            self._gate = CatalogueGate(
+                plan.catalogue, plan.denied, self._held_embed, self.counts, page_host=page_host
+            )
 
     @property
     def variant(self) -> str:
@@ -218,12 +226,14 @@ class EnforcedPage:
             if plan.google_defaults:
                 head = plan.inserts.head_start if isinstance(plan.inserts.head_start, str) else ""
                 inserts = dataclasses.replace(inserts, head_start=lambda: self._head_start(head))
+            gate = self._gate
             self._rewriter = Rewriter(
                 handlers,
                 inserts,
                 encoding=self._encoding,
                 xml=self._xml,
                 examine_all=self._examine_all,
+                gate=Gate(gate.stops, gate.handle) if gate is not None else None,
             )
         return self._rewriter
 
@@ -255,17 +265,24 @@ class EnforcedPage:
 
     def _act(self, el: Element, rule: Rule, block: Block) -> None:
         if block.action == "placeholder":
-            anchor = returning.anchor_id(rule.category, self._number(rule.category))
-            markup = self._style() + self._furniture.placeholder(rule, anchor, self._path)
-            if rule.category not in self._held:
-                self._held.append(rule.category)
-                if self._forms_placed:  # the end of <body> has passed already
-                    markup += self._furniture.grant_form(rule.category)
-            el.replace(markup)
+            self._placeholder(el, rule)
         else:
             el.remove()
         key = (rule.id, block.action)
         self.counts[key] = self.counts.get(key, 0) + 1
+
+    def _held_embed(self, el: Element, held: Held) -> None:
+        """A catalogued embed of a denied category: the placeholder, sized like it."""
+        self._placeholder(el, _catalogue_rule(held.entity, held.category), held.size)
+
+    def _placeholder(self, el: Element, rule: Rule, size: str = "") -> None:
+        anchor = returning.anchor_id(rule.category, self._number(rule.category))
+        markup = self._style() + self._furniture.placeholder(rule, anchor, self._path, size)
+        if rule.category not in self._held:
+            self._held.append(rule.category)
+            if self._forms_placed:  # the end of <body> has passed already
+                markup += self._furniture.grant_form(rule.category)
+        el.replace(markup)
 
     def _mark(self, rule: Rule, block: Block, el: Element) -> None:
         """A widget now shown, where a placeholder stood: the one returned to gets the
@@ -364,6 +381,12 @@ class EnforcedPage:
 Page = EnforcedPage | UntouchedPage
 
 
+@cache
+def _catalogue_rule(entity: str, category: str) -> Rule:
+    """What a placeholder says of a catalogued embed: the entity, under the catalogue."""
+    return Rule(RULE_ID, entity, category, True, "", (), (), (), (), "catalogue.toml")
+
+
 def page_for(
     plan: Plan,
     consent: Consent,
@@ -373,6 +396,7 @@ def page_for(
     return_to: tuple[str, int] | None = None,
     return_cookie: str = "consent",
     examine_all: bool = False,
+    page_host: str | None = None,
 ) -> Page:
     """The page ``plan`` makes of a page at ``path`` for a visitor with ``consent``:
     untouched unless the plan changes pages, the visitor gets the banner, or comes
@@ -388,6 +412,7 @@ def page_for(
         return_to=return_to,
         return_cookie=return_cookie,
         examine_all=examine_all,
+        page_host=page_host,
     )
 
 
@@ -422,4 +447,15 @@ class Enforcer:
             self._furniture,
             return_to=return_to,
             return_cookie=self._cookie,
+            page_host=host_name(headers.get("Host", "")),
         )
+
+
+def host_name(host: str) -> str | None:
+    """The name in a Host header, without its port (the page's own host, never a
+    third party to the catalogue); None when it holds none."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        return None  # an IP literal: no catalogued domain is under it anyway
+    name = name.rpartition(":")[0] if ":" in name else name
+    return name or None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from proxy.consent import consent_mode
+from proxy.consent.catalogue import Catalogue
 from proxy.consent.consent_mode import ConsentModeSettings
 from proxy.consent.model import Consent
 from proxy.consent.rules import Block, Rule, RuleSet
@@ -40,6 +41,10 @@ class Plan:
     shown: tuple[tuple[Rule, Block], ...] = ()
     # Google Consent Mode's default (script text), first in the head (consent_mode.py).
     google_defaults: str = ""
+    # The catalogue of third parties, and the categories it holds for this variant
+    # (empty: the catalogue does nothing to these visitors' pages).
+    catalogue: Catalogue | None = None
+    denied: frozenset[str] = frozenset()
     # X-Consent for each visitor's consent under this plan (a plan serves many
     # visitors: each text is made once).
     _headers: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -47,7 +52,7 @@ class Plan:
     @property
     def acts(self) -> bool:
         """Whether the plan removes or holds anything (its pages are counted)."""
-        return bool(self.blocks or self.by_text)
+        return bool(self.blocks or self.by_text or self.denied)
 
     @cached_property
     def changes(self) -> bool:
@@ -111,6 +116,10 @@ def compile_plan(
         )
         for selector, group in by_text.items()
     )
+    catalogue = ruleset.catalogue
+    denied: frozenset[str] = frozenset()
+    if catalogue is not None and catalogue.enabled:
+        denied = frozenset(c for c in catalogue.categories if not consent.allows(c))
     return Plan(
         ruleset.generation,
         consent,
@@ -121,6 +130,8 @@ def compile_plan(
         text_groups,
         shown=tuple(shown),
         google_defaults=consent_mode.plan_defaults(ruleset, consent, google),
+        catalogue=catalogue if denied else None,
+        denied=denied,
     )
 
 

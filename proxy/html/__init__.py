@@ -2,13 +2,15 @@
 
 ``Rewriter`` takes CSS-selector element handlers (with ``Hints``) and the HTML to
 insert at the document's edges (``DocumentInserts``; ``DocumentHandlers`` is its old,
-deprecated name), and turns chunks of a page into chunks of the new page.
+deprecated name), and a ``Gate`` for elements a byte scan finds, and turns chunks of a
+page into chunks of the new page.
 """
 
 from proxy.html.rewriter import (
     DocumentHandlers,
     DocumentInserts,
     Element,
+    Gate,
     Handler,
     HandlerSpec,
     Hints,
@@ -20,6 +22,7 @@ __all__ = [
     "DocumentHandlers",
     "DocumentInserts",
     "Element",
+    "Gate",
     "Handler",
     "HandlerSpec",
     "Hints",
