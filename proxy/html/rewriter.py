@@ -655,7 +655,10 @@ class Rewriter:
         text = raw
         if b"&" in raw:
             decoded = htmllib.unescape(raw.decode(self._encoding, "surrogateescape"))
-            text = decoded.encode(self._encoding, "surrogateescape")
+            try:
+                text = decoded.encode(self._encoding, "surrogateescape")
+            except UnicodeEncodeError:  # a reference to what the encoding lacks (&nbsp; in ASCII)
+                text = decoded.encode("utf-8", "surrogatepass")
         lower = b""
         union = self._program.union.get(name) if anywhere is None else None
         if union is not None:
