@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from proxy.consent.catalogue import Catalogue
 from proxy.consent.contacts import REMOVE, STRIP, script_runs
 from proxy.consent.prefilter import SUSPECT
-from proxy.consent.verdicts import Hit, Verdict, decide_element, decide_text
+from proxy.consent.verdicts import Verdict, element_hits, text_hits
 from proxy.html import Element
 
 RULE_ID = "catalogue"  # how headers, logs and counts name the catalogue
@@ -65,12 +65,16 @@ class CatalogueGate:
         *,
         page_host: str | None = None,
         scheme: str | None = None,
+        exempt: frozenset[str] = frozenset(),
     ) -> None:
+        """``exempt``: entities a hand-written rule keeps on purpose (Google's tags
+        under Consent Mode's advanced mode): the catalogue leaves them alone."""
         self._catalogue = catalogue
         self._denied = frozenset(denied)
         self._placeholder = placeholder
         self._host = page_host
         self._scheme = scheme
+        self._exempt = exempt
         self._scan = catalogue.prefilter.scan
         self.counts = counts
 
@@ -99,21 +103,22 @@ class CatalogueGate:
 
     def verdict(self, el: Element) -> Verdict | None:
         """What the catalogue does to ``el`` for this visitor (None: nothing)."""
-        verdict = decide_element(
-            el.tag,
-            el.get,
-            self._catalogue,
-            self._denied,
-            scheme=self._scheme,
-            page_host=self._host,
+        denied, exempt = self._denied, self._exempt
+        strips = []
+        hits = element_hits(
+            el.tag, el.get, self._catalogue, scheme=self._scheme, page_host=self._host
         )
-        if verdict is not None and verdict.action == REMOVE:
-            return verdict
-        if el.tag == "script" and el.text and script_runs(el.get):
-            hit: Hit | None = decide_text(el.text, self._catalogue, self._denied)
-            if hit is not None:
+        for hit in hits:
+            if hit.category not in denied or hit.entity in exempt:
+                continue
+            if hit.action == REMOVE:
                 return Verdict(REMOVE, (hit,))
-        return verdict
+            strips.append(hit)
+        if el.tag == "script" and el.text and script_runs(el.get):
+            for hit in text_hits(el.text, self._catalogue):
+                if hit.category in denied and hit.entity not in exempt:
+                    return Verdict(REMOVE, (hit,))
+        return Verdict(STRIP, tuple(strips)) if strips else None
 
     def _count(self, action: str) -> None:
         key = (RULE_ID, action)

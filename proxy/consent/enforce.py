@@ -146,7 +146,12 @@ class EnforcedPage:
         self._gate: CatalogueGate | None = None
         if plan.catalogue is not None and plan.denied:
             self._gate = CatalogueGate(
-                plan.catalogue, plan.denied, self._held_embed, self.counts, page_host=page_host
+                plan.catalogue,
+                plan.denied,
+                self._held_embed,
+                self.counts,
+                page_host=page_host,
+                exempt=plan.exempt,
             )
 
     @property

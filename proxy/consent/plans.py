@@ -45,6 +45,7 @@ class Plan:
     # (empty: the catalogue does nothing to these visitors' pages).
     catalogue: Catalogue | None = None
     denied: frozenset[str] = frozenset()
+    exempt: frozenset[str] = frozenset()  # catalogue entities a rule keeps on purpose
     # X-Consent for each visitor's consent under this plan (a plan serves many
     # visitors: each text is made once).
     _headers: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -132,7 +133,31 @@ def compile_plan(
         google_defaults=consent_mode.plan_defaults(ruleset, consent, google),
         catalogue=catalogue if denied else None,
         denied=denied,
+        exempt=_kept_entities(ruleset, consent, google) if denied else frozenset(),
     )
+
+
+def _kept_entities(
+    ruleset: RuleSet, consent: Consent, google: ConsentModeSettings
+) -> frozenset[str]:
+    """The catalogue's entities a denied rule in Consent Mode's advanced mode keeps on
+    purpose (its hosts' entities, and the signatures its snippets name): the rule
+    takes precedence over the catalogue."""
+    catalogue = ruleset.catalogue
+    if catalogue is None:
+        return frozenset()
+    kept: set[str] = set()
+    for rule in ruleset.active:
+        if consent.allows(rule.category) or consent_mode.mode_of(rule, google) != "advanced":
+            continue
+        for block in rule.blocks:
+            for host in block.hosts:
+                entry = catalogue.lookup(host)
+                if entry is not None:
+                    kept.add(entry.entity)
+            for snippet in block.contains:
+                kept.update(s.entity for s in catalogue.signatures if s.text in snippet)
+    return frozenset(kept)
 
 
 _INLINE_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style", re.S | re.I)
