@@ -184,27 +184,47 @@ def main() -> None:
 
 def full_rules(pages: list[bytes], rounds: int) -> None:
     """The product's own job: every built-in rule, banner and placeholders, for a
-    visitor who has not decided yet (what the proxy does to most first visits)."""
+    visitor who has not decided yet (what the proxy does to most first visits), with
+    and without the catalogue of third parties, and selectolax's parse and serialize
+    of the same pages for scale, in one run."""
+    import dataclasses
+
     from multidict import CIMultiDict, CIMultiDictProxy
 
     from proxy.app import consent_rewrites
     from proxy.consent.reload import RulesState
-    from proxy.http.hook import RequestInfo
+    from proxy.http.hook import RequestInfo, RewriteFactory
     from proxy.settings import Settings
 
-    factory = consent_rewrites(Settings(), RulesState.load(Settings().rule_layers))
+    state = RulesState.load(Settings().rule_layers)
+    without = dataclasses.replace(state, current=dataclasses.replace(state.current, catalogue=None))
     info = RequestInfo("GET", "/", CIMultiDictProxy(CIMultiDict({"Host": "example.org"})))
-
-    def job(page: bytes) -> bytes:
-        rw = factory(info)
-        return rw.feed(page) + rw.close()
-
-    rate = measure(job, pages, rounds)
     news = (CORPUS / "pages" / "with-trackers" / "medicalnewstoday.html").read_bytes()
-    per_page = min(measure(job, [news], 1) for _ in range(rounds))
+    print()
+    rates = {}
+    for name, rules in (("without the catalogue", without), ("with the catalogue", state)):
+        factory = consent_rewrites(Settings(), rules)
+
+        def job(page: bytes, factory: RewriteFactory = factory) -> bytes:
+            rw = factory(info)
+            return rw.feed(page) + rw.close()
+
+        rates[name] = rate = measure(job, pages, rounds)
+        per_page = min(len(news) / measure(job, [news], 1) / 1e3 for _ in range(rounds))
+        print(
+            f"all built-in rules, visitor yet to decide (banner added), {name}: "
+            f"{rate:.1f} MB/s; a {len(news) // 1024} KB news page: {per_page:.2f} ms"
+        )
+    cost = rates["without the catalogue"] / rates["with the catalogue"] - 1
+    print(f"the catalogue's cost: {cost * 100:+.1f}% CPU per byte")
+    try:
+        lexbor = measure(selectolax, pages, rounds)
+    except ImportError:
+        print("selectolax: not installed")
+        return
     print(
-        f"\nall built-in rules, visitor yet to decide (banner added): {rate:.1f} MB/s; "
-        f"a {len(news) // 1024} KB news page: {len(news) / per_page / 1e3:.1f} ms"
+        f"selectolax parse + serialize: {lexbor:.1f} MB/s, "
+        f"{lexbor / rates['with the catalogue']:.1f}x the job with the catalogue"
     )
 
 

@@ -165,6 +165,13 @@ def builtin_path() -> Path:
     return builtin_directory() / FILE
 
 
+@functools.lru_cache(maxsize=4)
+def compiled_catalogue(text: str, file: str) -> Catalogue:
+    """``parse_catalogue`` remembered by text: a rules generation whose table did not
+    change reuses the compiled one (compiling takes a few hundred ms)."""
+    return parse_catalogue(text, file)
+
+
 def load_catalogue(
     path: str | Path | None = None,
     *,

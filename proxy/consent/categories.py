@@ -6,6 +6,6 @@ the US opt-out signals the readers understand) speak of ``GPC_DENIES``.
 
 from __future__ import annotations
 
-CATEGORIES = ("necessary", "preferences", "analytics", "advertising", "social")
+CATEGORIES = ("necessary", "preferences", "analytics", "advertising", "social", "media")
 OPTIONAL = CATEGORIES[1:]
 GPC_DENIES = ("advertising", "social")

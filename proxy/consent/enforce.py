@@ -17,13 +17,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
-from functools import partial
+from functools import cache, partial
 from types import MappingProxyType
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.consent import consent_mode, returning, standins
 from proxy.consent.consent_mode import ConsentModeSettings, PageDefault
+from proxy.consent.coverage import RULE_ID, CatalogueGate, Held
 from proxy.consent.furniture import Furniture
 from proxy.consent.matching import applies
 from proxy.consent.model import Consent, ConsentReader
@@ -31,7 +32,7 @@ from proxy.consent.plans import Plan, PlanCache
 from proxy.consent.reload import RulesState
 from proxy.consent.rules import Block, Rule, RuleSet
 from proxy.consent.scan import META_CSP, Member, Slot
-from proxy.html import Element, Handler, HandlerSpec, Rewriter
+from proxy.html import Element, Gate, Handler, HandlerSpec, Rewriter
 
 Counts = Mapping[tuple[str, str], int]  # (rule id, action) → elements
 
@@ -75,8 +76,10 @@ class EnforcedPage:
         return_to: tuple[str, int] | None = None,
         return_cookie: str = "consent",
         examine_all: bool = False,
+        page_host: str | None = None,
     ) -> None:
-        """``path``: the page's, with its query (placeholders and the banner return
+        """``page_host``: the request's host (never a third party to the catalogue).
+        ``path``: the page's, with its query (placeholders and the banner return
         there). ``consent``: this visitor's (the plan's by default: default and GPC can
         give one variant). ``return_to``: the placeholder this visitor comes back to
         (category, n): the widget now shown there gets its id, and the return cookie
@@ -108,6 +111,16 @@ class EnforcedPage:
             others = bool(plan.acts or ins.head_start or ins.head_end or ins.body_end)
             others = others or self._banner_wanted or return_to is not None
             self._default = PageDefault(plan.google_defaults, alone=not others)
+        self._gate: CatalogueGate | None = None
+        if plan.catalogue is not None and plan.denied:
+            self._gate = CatalogueGate(
+                plan.catalogue,
+                plan.denied,
+                self._held_embed,
+                self.counts,
+                page_host=page_host,
+                exempt=plan.exempt,
+            )
 
     @property
     def variant(self) -> str:
@@ -187,6 +200,7 @@ class EnforcedPage:
                     return default.tag(self._document()) + head
 
                 inserts = dataclasses.replace(inserts, head_start=head_start)
+            gate = self._gate
             self._rewriter = Rewriter(
                 handlers,
                 inserts,
@@ -194,6 +208,7 @@ class EnforcedPage:
                 xml=self._xml,
                 examine_all=self._examine_all,
                 program=None if self._examine_all else scan.program,
+                gate=Gate(gate.stops, gate.handle) if gate is not None else None,
             )
         return self._rewriter
 
@@ -247,19 +262,28 @@ class EnforcedPage:
         if n:  # the rule's surrogates, where its first running script was
             self.counts[(rule.id, "surrogate")] = self.counts.get((rule.id, "surrogate"), 0) + n
         if block.action == "placeholder":
-            anchor = returning.anchor_id(rule.category, self._number(rule.category))
-            markup = self._style() + self._furniture.placeholder(rule, anchor, self._path)
-            if rule.category not in self._held:
-                self._held.append(rule.category)
-                if self._forms_placed:  # the end of <body> has passed already
-                    markup += self._furniture.grant_form(rule.category)
-            el.replace(stand_in + markup)
+            el.replace(stand_in + self._placeholder_markup(rule))
         elif stand_in:
             el.replace(stand_in)
         else:
             el.remove()
         key = (rule.id, block.action)
         self.counts[key] = self.counts.get(key, 0) + 1
+
+    def _held_embed(self, el: Element, held: Held) -> None:
+        """A catalogued embed of a denied category: the placeholder, sized like it."""
+        el.replace(self._placeholder_markup(_catalogue_rule(held.entity, held.category), held.size))
+
+    def _placeholder_markup(self, rule: Rule, size: str = "") -> str:
+        """A placeholder for ``rule``'s element (``size``: a style sizing it like the
+        element), with the category's form if the end of <body> has passed."""
+        anchor = returning.anchor_id(rule.category, self._number(rule.category))
+        markup = self._style() + self._furniture.placeholder(rule, anchor, self._path, size)
+        if rule.category not in self._held:
+            self._held.append(rule.category)
+            if self._forms_placed:  # the end of <body> has passed already
+                markup += self._furniture.grant_form(rule.category)
+        return markup
 
     def _mark(self, rule: Rule, block: Block, el: Element) -> None:
         """A widget now shown, where a placeholder stood: the one returned to gets the
@@ -323,6 +347,12 @@ class EnforcedPage:
 Page = EnforcedPage | UntouchedPage
 
 
+@cache
+def _catalogue_rule(entity: str, category: str) -> Rule:
+    """What a placeholder says of a catalogued embed: the entity, under the catalogue."""
+    return Rule(RULE_ID, entity, category, True, "", (), (), (), (), "catalogue.toml")
+
+
 def page_for(
     plan: Plan,
     consent: Consent,
@@ -332,6 +362,7 @@ def page_for(
     return_to: tuple[str, int] | None = None,
     return_cookie: str = "consent",
     examine_all: bool = False,
+    page_host: str | None = None,
 ) -> Page:
     """The page ``plan`` makes of a page at ``path`` for a visitor with ``consent``:
     untouched unless the plan changes pages, the visitor gets the banner, or comes
@@ -347,6 +378,7 @@ def page_for(
         return_to=return_to,
         return_cookie=return_cookie,
         examine_all=examine_all,
+        page_host=page_host,
     )
 
 
@@ -386,4 +418,15 @@ class Enforcer:
             self._furniture,
             return_to=return_to,
             return_cookie=self._cookie,
+            page_host=host_name(headers.get("Host", "")),
         )
+
+
+def host_name(host: str) -> str | None:
+    """The name in a Host header, without its port (the page's own host, never a
+    third party to the catalogue); None when it holds none."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        return None  # an IP literal: no catalogued domain is under it anyway
+    name = name.rpartition(":")[0] if ":" in name else name
+    return name or None

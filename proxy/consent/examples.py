@@ -30,7 +30,7 @@ class Markers:
     def banner_html(self, path: str) -> str:
         return ""
 
-    def placeholder(self, rule: Rule, anchor: str, path: str) -> str:
+    def placeholder(self, rule: Rule, anchor: str, path: str, size: str = "") -> str:
         return f"[placeholder:{rule.id}]"
 
     def placeholder_style(self) -> str:

@@ -31,7 +31,7 @@ class Furniture(Protocol):
         """The banner of a page at ``path`` (it returns there after a choice)."""
         ...
 
-    def placeholder(self, rule: Rule, anchor: str, path: str) -> str:
+    def placeholder(self, rule: Rule, anchor: str, path: str, size: str = "") -> str:
         """What stands in for an element ``rule`` holds: phrasing content with the id
         ``anchor``, whose button grants the rule's category and returns to
         ``path#anchor`` through the form ``grant_form`` makes."""

@@ -8,8 +8,10 @@ default.action), so shipped files are never edited and later fixes still arrive.
   rule replaces it (source ``override``); a file without ``[[block]]`` or
   ``[[inject]]`` only switches it (``enabled = false``, a new name, category or
   description); any other name adds a rule (``added``).
-- ``disabled`` ids are off whatever their files say; ``builtin = False`` leaves only
-  the operator's rules.
+- ``disabled`` ids are off whatever their files say (``catalogue`` turns the catalogue
+  of third parties off); ``builtin = False`` leaves only the operator's rules.
+- The catalogue's mapping table is ``catalogue.toml``: the operator's copy replaces the
+  shipped one.
 
 The generation digests every input (both layers' files and the disabled ids), so
 processes given the same rules report the same generation.
@@ -22,6 +24,8 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from proxy.consent.catalogue import Catalogue, compiled_catalogue
+from proxy.consent.coverage import RULE_ID as CATALOGUE_ID
 from proxy.consent.rules import (
     CATALOGUE_FILE,
     RuleError,
@@ -121,16 +125,32 @@ class Layers:
                 errors.append(exc)
                 continue
             rules[rule_id] = dataclasses.replace(rule, source=OVERRIDE if found else ADDED)
+        catalogue = None
+        if CATALOGUE_ID not in self.disabled:
+            try:
+                catalogue = self._catalogue(shipped, files)
+            except RuleError as exc:
+                errors.append(exc)
         raise_all(errors)
-        off = sorted(self.disabled & rules.keys())
+        off = sorted(self.disabled & (rules.keys() | {CATALOGUE_ID}))
         for rule_id in off:
             rules[rule_id] = dataclasses.replace(rules[rule_id], enabled=False)
         generation = generation_of(shipped, files, extra="disabled:" + ",".join(off))
-        return RuleSet(tuple(rules[k] for k in sorted(rules)), generation)
+        return RuleSet(tuple(rules[k] for k in sorted(rules)), generation, catalogue)
+
+    def _catalogue(self, shipped: dict[str, str], files: dict[str, str]) -> Catalogue | None:
+        """The catalogue of third parties: the operator's ``catalogue.toml`` replaces
+        the shipped mapping table; none without either."""
+        if CATALOGUE_FILE in files:
+            return compiled_catalogue(files[CATALOGUE_FILE], f"{self.operator}/{CATALOGUE_FILE}")
+        if CATALOGUE_FILE in shipped:
+            origin = builtin_directory() / CATALOGUE_FILE
+            return compiled_catalogue(shipped[CATALOGUE_FILE], str(origin))
+        return None
 
     def notes(self, ruleset: RuleSet) -> list[str]:
         """What the operator may not expect: disabled ids that name no rule."""
-        known = {r.id for r in ruleset.rules}
+        known = {r.id for r in ruleset.rules} | {CATALOGUE_ID}
         return [
             f"disabled_rules names {rule_id!r}, which is no rule (see `consent-proxy rules`)"
             for rule_id in sorted(self.disabled - known)

@@ -111,7 +111,7 @@ class Consent:
     def _header(self) -> str:
         parts = [
             f"{c}={int(c in self.granted)}"
-            for c in ("analytics", "advertising", "social", "preferences")
+            for c in ("analytics", "advertising", "social", "preferences", "media")
         ]
         return "; ".join([*parts, f"source={self.source}"])
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from proxy.consent import consent_mode
+from proxy.consent.catalogue import Catalogue
 from proxy.consent.consent_mode import ConsentModeSettings
 from proxy.consent.model import Consent
 from proxy.consent.rules import Block, Rule, RuleSet
@@ -51,6 +52,11 @@ class Plan:
     surrogates: Mapping[str, tuple[tuple[str, str], ...]] = dataclasses.field(
         default_factory=dict, compare=False
     )
+    # The catalogue of third parties, and the categories it holds for this variant
+    # (empty: the catalogue does nothing to these visitors' pages).
+    catalogue: Catalogue | None = None
+    denied: frozenset[str] = frozenset()
+    exempt: frozenset[str] = frozenset()  # catalogue entities a rule keeps on purpose
     # X-Consent for each visitor's consent under this plan (a plan serves many
     # visitors: each text is made once).
     _headers: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -58,7 +64,7 @@ class Plan:
     @property
     def acts(self) -> bool:
         """Whether the plan removes or holds anything (its pages are counted)."""
-        return bool(self.blocks or self.by_text)
+        return bool(self.blocks or self.by_text or self.denied)
 
     @cached_property
     def changes(self) -> bool:
@@ -136,6 +142,10 @@ def compile_plan(
     scripts = tuple(m.group(1) for m in _INLINE_SCRIPT.finditer(injected))
     # Any surrogate may be inserted after the headers (and their CSP) have left.
     scripts += tuple(dict.fromkeys(text for named in stand_ins.values() for _, text in named))
+    catalogue = ruleset.catalogue
+    denied: frozenset[str] = frozenset()
+    if catalogue is not None and catalogue.enabled:
+        denied = frozenset(c for c in catalogue.categories if not consent.allows(c))
     return Plan(
         ruleset.generation,
         consent,
@@ -149,7 +159,33 @@ def compile_plan(
         scan=scan,
         acting=tuple(acting),
         surrogates=stand_ins,
+        catalogue=catalogue if denied else None,
+        denied=denied,
+        exempt=_kept_entities(ruleset, consent, google) if denied else frozenset(),
     )
+
+
+def _kept_entities(
+    ruleset: RuleSet, consent: Consent, google: ConsentModeSettings
+) -> frozenset[str]:
+    """The catalogue's entities a denied rule in Consent Mode's advanced mode keeps on
+    purpose (its hosts' entities, and the signatures its snippets name): the rule
+    takes precedence over the catalogue."""
+    catalogue = ruleset.catalogue
+    if catalogue is None:
+        return frozenset()
+    kept: set[str] = set()
+    for rule in ruleset.active:
+        if consent.allows(rule.category) or consent_mode.mode_of(rule, google) != "advanced":
+            continue
+        for block in rule.blocks:
+            for host in block.hosts:
+                entry = catalogue.lookup(host)
+                if entry is not None:
+                    kept.add(entry.entity)
+            for snippet in block.contains:
+                kept.update(s.entity for s in catalogue.signatures if s.text in snippet)
+    return frozenset(kept)
 
 
 _INLINE_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style", re.S | re.I)

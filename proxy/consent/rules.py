@@ -13,7 +13,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proxy.consent import rule_fields, standins
 from proxy.consent.model import OPTIONAL
@@ -21,6 +21,9 @@ from proxy.consent.toml_lines import KeyLines
 from proxy.html import lexer
 from proxy.html.fragments import unbalanced
 from proxy.html.selectors import SelectorError, parse_selector
+
+if TYPE_CHECKING:
+    from proxy.consent.catalogue import Catalogue
 
 ACTIONS = ("remove", "placeholder")
 PLACES = ("head-start", "head-end", "body-end")
@@ -91,10 +94,13 @@ class Rule:
 
 @dataclass(frozen=True)
 class RuleSet:
-    """A consistent set of rules; ``generation`` names its exact file contents."""
+    """A consistent set of rules; ``generation`` names its exact file contents.
+    ``catalogue``: the built-in catalogue of third parties as this set's
+    ``catalogue.toml`` (or the shipped one) classifies it; None: none at all."""
 
     rules: tuple[Rule, ...]
     generation: str
+    catalogue: Catalogue | None = None
 
     @property
     def active(self) -> tuple[Rule, ...]:
@@ -339,8 +345,19 @@ def read_dir(directory: Path) -> dict[str, str]:
 
 def build_ruleset(files: dict[str, str], directory: str) -> RuleSet:
     """Parse a snapshot of rule files; RuleError (with ``errors`` for all) on problems.
-    ``catalogue.toml`` is not a vendor rule (proxy.consent.catalogue reads it), but
-    its text is part of the generation."""
+    ``catalogue.toml`` is not a vendor rule (proxy.consent.catalogue reads it; without
+    one, the shipped table is used), but its text is part of the generation."""
+    # Imported here: the catalogue reads RuleError and CATALOGUE_FILE from this module.
+    from proxy.consent.catalogue import builtin_path, compiled_catalogue
+
+    files = dict(files)
+    table_file = f"{directory}/{CATALOGUE_FILE}"
+    if CATALOGUE_FILE not in files:
+        table_file = str(builtin_path())
+        try:
+            files[CATALOGUE_FILE] = builtin_path().read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RuleError(table_file, None, "file", f"cannot be read: {exc}") from None
     rules, errors = [], []
     for name, text in sorted(files.items()):
         if name == CATALOGUE_FILE:
@@ -349,8 +366,12 @@ def build_ruleset(files: dict[str, str], directory: str) -> RuleSet:
             rules.append(parse_rule(name[: -len(".toml")], text, f"{directory}/{name}"))
         except RuleError as exc:
             errors.append(exc)
+    try:
+        catalogue = compiled_catalogue(files[CATALOGUE_FILE], table_file)
+    except RuleError as exc:
+        errors.append(exc)
     raise_all(errors)
-    return RuleSet(tuple(rules), generation_of(files))
+    return RuleSet(tuple(rules), generation_of(files), catalogue)
 
 
 def load_rules(directory: str | Path) -> RuleSet:

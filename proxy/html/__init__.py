@@ -2,15 +2,17 @@
 
 ``Rewriter`` takes CSS-selector element handlers (with ``Hints``) and the HTML to
 insert at the document's edges (``DocumentInserts``; ``DocumentHandlers`` is its old,
-deprecated name), and turns chunks of a page into chunks of the new page. What the
-selectors and hints compile to (``Program``) can be compiled ahead
-(``compile_program``), and shared by every rewriter with the same selectors and hints.
+deprecated name), and a ``Gate`` for elements a byte scan finds, and turns chunks of a
+page into chunks of the new page. What the selectors and hints compile to
+(``Program``) can be compiled ahead (``compile_program``), and shared by every rewriter
+with the same selectors and hints.
 """
 
 from proxy.html.rewriter import (
     DocumentHandlers,
     DocumentInserts,
     Element,
+    Gate,
     Handler,
     HandlerSpec,
     Hints,
@@ -26,6 +28,7 @@ __all__ = [
     "DocumentHandlers",
     "DocumentInserts",
     "Element",
+    "Gate",
     "Handler",
     "HandlerSpec",
     "Hints",

@@ -15,6 +15,7 @@ about consent.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import html as htmllib
 import re
@@ -43,6 +44,19 @@ class Hints(NamedTuple):
 
 # (selector, handler), (selector, handler, hints) or (selector, handler, tag hints).
 HandlerSpec = tuple[str, Handler] | tuple[str, Handler, Hints | tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A handler for elements that a pass over the bytes finds, rather than a selector:
+    ``stops(buf)`` gives sorted offsets in a buffer where something the handler looks
+    for may be written (hits of a multi-literal prefilter, say). A start tag holding a
+    stop, and every <script> the skip pattern does not pass whole, goes to
+    ``handler`` (after the selector handlers, unless they removed it); the skip
+    pattern runs with ``endpos`` at the next stop, so no needle is tested in it."""
+
+    stops: Callable[[bytes], list[int]]
+    handler: Handler
 
 
 class RewriteLimitError(ValueError):
@@ -384,6 +398,7 @@ class Rewriter:
         *,
         encoding: str = "utf-8",
         xml: bool = False,
+        gate: Gate | None = None,
         text_limit: int = 64 * 1024,
         buffer_limit: int = 8 * 1024 * 1024,
         examine_all: bool = False,
@@ -411,7 +426,11 @@ class Rewriter:
             for value in (getattr(doc, key),)
         }
         self._head_open = False
-        self._identity = not handlers and not any(self._doc.values())
+        self._gate = gate
+        self._stops: list[int] = []
+        self._next_stop = 0  # index into _stops of the first stop not passed yet
+        self._tag_at = (0, 0)  # the start tag being handled, as offsets in the buffer
+        self._identity = not handlers and not any(self._doc.values()) and gate is None
         self._skip_fast = program.skip_doc if any(self._doc.values()) else program.skip
         self._buf = b""
         self._out: list[bytes] = []
@@ -431,6 +450,8 @@ class Rewriter:
         if self._identity:
             return bytes(chunk)
         self._buf = self._buf + chunk if self._buf else bytes(chunk)
+        if self._gate is not None:  # the held bytes are scanned again: a few at most
+            self._stops, self._next_stop = self._gate.stops(self._buf), 0
         pos = self._run(self._buf)
         self._buf = self._buf[pos:]
         if len(self._buf) > self._buffer_limit:
@@ -477,19 +498,30 @@ class Rewriter:
                 or self._doc["head_end"]
             )
             skip = _SKIP_ALL if slow else self._skip_fast
-            end = skip.match(buf, pos).end()  # type: ignore[union-attr]
+            limit = n
+            if self._gate is not None:
+                stops, i = self._stops, self._next_stop
+                while i < len(stops) and stops[i] <= pos:
+                    i += 1
+                self._next_stop = i
+                limit = stops[i] if i < len(stops) else n
+            end = skip.match(buf, pos, limit).end()  # type: ignore[union-attr]
             if end > pos:
                 self._emit(buf[pos:end])
                 pos = end
                 continue
             m = lexer.TAG.match(buf, pos)
             if m is None:
+                if limit < n:  # a stop inside a comment or a doctype: look past it
+                    self._next_stop += 1
+                    continue
                 return pos  # an incomplete construct: wait for more bytes
             name = m.group(2).lower().decode("latin-1")
             pos = m.end()
             if m.group(1):
                 self._end_tag(name, m.group())
             else:
+                self._tag_at = (m.start(), pos)
                 self._start_tag(name, m.group(), m.start(3) - m.start())
         return pos
 
@@ -520,6 +552,13 @@ class Rewriter:
         deferred: list[Handler] = []
         if not self._removing:
             el = self._match(name, raw, name_end, deferred)
+            if self._gate is not None and (el is None or not el.removed) and self._gated(name):
+                if el is None:
+                    el = Element(name, raw, name_end, self._encoding)
+                if name in lexer.RAWTEXT:
+                    deferred.append(self._gate.handler)
+                else:
+                    self._gate.handler(el)
         empty = self._xml and raw.endswith(b"/>")  # XHTML: nothing inside, no end tag
         if name in lexer.RAWTEXT and not empty:
             self._raw = _Raw(name, name == "script", el, deferred)
@@ -537,6 +576,16 @@ class Rewriter:
             self._plaintext = True
         if not empty:
             self._track(name, raw, name_end)
+
+    def _gated(self, name: str) -> bool:
+        """Whether the gate sees this start tag: a stop lies in it, or it is a script
+        (one that reaches here was not passed whole: its text may hold a stop, or
+        may continue in bytes not yet scanned)."""
+        if name == "script":
+            return True
+        start, end = self._tag_at
+        i = bisect.bisect_left(self._stops, start)
+        return i < len(self._stops) and self._stops[i] < end
 
     def _open(self, name: str, raw: bytes, watch: _Watch | None = None) -> None:
         """Emit an unchanged start tag and follow it if a watch is open around it."""
@@ -648,7 +697,10 @@ class Rewriter:
         text = raw
         if b"&" in raw:
             decoded = htmllib.unescape(raw.decode(self._encoding, "surrogateescape"))
-            text = decoded.encode(self._encoding, "surrogateescape")
+            try:
+                text = decoded.encode(self._encoding, "surrogateescape")
+            except UnicodeEncodeError:  # a reference to what the encoding lacks (&nbsp; in ASCII)
+                text = decoded.encode("utf-8", "surrogatepass")
         lower = b""
         union = self._program.union.get(name) if anywhere is None else None
         if union is not None:

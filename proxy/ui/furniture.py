@@ -43,9 +43,11 @@ class PageFurniture:
     def banner_html(self, path: str) -> str:
         return banner_html(self.templates, path)
 
-    def placeholder(self, rule: Rule, anchor: str, path: str) -> str:
+    def placeholder(self, rule: Rule, anchor: str, path: str, size: str = "") -> str:
         next_path = f"{safe_next(path)}#{anchor}"  # /_consent checks it again
-        return _placeholder(self._placeholder, rule.name, rule.id, rule.category, anchor, next_path)
+        return _placeholder(
+            self._placeholder, rule.name, rule.id, rule.category, anchor, next_path, size
+        )
 
     def placeholder_style(self) -> str:
         return self._style
@@ -67,10 +69,17 @@ class PageFurniture:
 
 @lru_cache(maxsize=4096)  # the same few boxes on every page of a site
 def _placeholder(
-    template: Template, vendor: str, rule: str, category: str, anchor: str, next_path: str
+    template: Template,
+    vendor: str,
+    rule: str,
+    category: str,
+    anchor: str,
+    next_path: str,
+    size: str = "",
 ) -> str:
     esc = html.escape
     return template.safe_substitute(
+        style=f' style="{esc(size)}"' if size else "",
         vendor=esc(vendor),
         rule=esc(rule),
         category=esc(category),

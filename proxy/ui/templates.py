@@ -21,13 +21,15 @@ LABELS = {
     "analytics": "Analytics",
     "advertising": "Advertising",
     "social": "Social media",
+    "media": "Embedded content from other sites",
 }
 DESCRIPTIONS = {
     "necessary": "Needed for the site to work and to remember your choices. Always on.",
     "preferences": "Remember settings such as language or region, and optional features like chat.",
     "analytics": "Count visits and see how the site is used, so it can be improved.",
     "advertising": "Show and measure advertising, here and on other sites.",
-    "social": "Share and like buttons, embedded posts and videos from social networks.",
+    "social": "Share and like buttons and other widgets of social networks.",
+    "media": "Videos, maps, music and posts embedded from other sites, which see your visit.",
 }
 
 

@@ -96,7 +96,9 @@ def _children(node: ET.Element) -> list[ET.Element]:
 
 
 def _same(a: ET.Element, b: ET.Element) -> bool:
-    return a.tag == b.tag and a.attrib == b.attrib and (a.tag is not COMMENT or a.text == b.text)
+    # Attributes may go (the catalogue strips a tracker's ping, poster or style), not change.
+    kept = b.attrib.items() <= a.attrib.items()
+    return a.tag == b.tag and kept and (a.tag is not COMMENT or a.text == b.text)
 
 
 def pruned(inp: ET.Element, out: ET.Element, removed: list[str]) -> bool:
@@ -115,7 +117,11 @@ def pruned(inp: ET.Element, out: ET.Element, removed: list[str]) -> bool:
         else:
             removed.append(str(child.tag))
         text_in.append(child.tail or "")
-    return j == len(outs) and "".join(text_in) == "".join(text_out)
+    # Whitespace aside: a parser moves the white space around a removed <head> element
+    # into or out of <body>.
+    return j == len(outs) and "".join("".join(text_in).split()) == "".join(
+        "".join(text_out).split()
+    )
 
 
 def without_proxy_markup(root: ET.Element) -> ET.Element:
@@ -167,7 +173,12 @@ async def test_tracker_pages_through_the_proxy(site: TestServer, path: Path) -> 
 async def test_clean_pages_unchanged_either_way(site: TestServer) -> None:
     for path in pages("clean")[:10]:
         body, _ = await fetch(site, f"/p/{path.name}", NONE)
-        assert body == path.read_bytes(), path.name
+        # Clean of the built-in vendors, not of the catalogue's (video embeds, Gravatar,
+        # a news site's social widgets): what changes is whole elements and attributes.
+        original = path.read_bytes()
+        if body != original:
+            tree = without_proxy_markup(oracle.parse(body))
+            assert pruned(oracle.parse(original), tree, []), path.name
 
 
 async def test_consent_headers(site: TestServer) -> None:
@@ -186,11 +197,12 @@ async def test_consent_headers(site: TestServer) -> None:
         assert r.headers["ETag"].startswith('W/"v1~')
     assert denied.headers["ETag"] != granted.headers["ETag"]
     assert denied.headers["X-Consent"] == (
-        f"analytics=0; advertising=0; social=0; preferences=0; source=default; rules={RULES.generation}"
+        "analytics=0; advertising=0; social=0; preferences=0; media=0; source=default; "
+        f"rules={RULES.generation}"
     )
     assert gpc.headers["X-Consent"].endswith(f"source=gpc; rules={RULES.generation}")
     assert granted.headers["X-Consent"].startswith(
-        "analytics=1; advertising=1; social=1; preferences=1; source=cookie"
+        "analytics=1; advertising=1; social=1; preferences=1; media=1; source=cookie"
     )
     listed, *notes = denied.headers["X-Consent-Actions"].split("; ")
     assert notes[-1] == "cache=miss"
@@ -396,7 +408,10 @@ async def curl(*args: str) -> str:
 
 async def test_headers_with_curl_as_qa_would(curl_target: str) -> None:
     head = await curl("-D", "-", "-o", "/dev/null", curl_target)
-    assert "X-Consent: analytics=0; advertising=0; social=0; preferences=0; source=default" in head
+    assert (
+        "X-Consent: analytics=0; advertising=0; social=0; preferences=0; media=0; source=default"
+        in head
+    )
     assert "X-Consent-Actions: " in head and "google-ads=remove*" in head
     assert "Cache-Control: private" in head
     granted = await curl("-D", "-", "-o", "/dev/null", "-b", ALL, curl_target)

@@ -91,8 +91,11 @@ def test_sources_and_decision() -> None:
         "analytics": "cookie",
         "advertising": "cookie",
         "social": "cookie",
+        "media": "cookie",
     }
-    assert consent.header() == "analytics=1; advertising=0; social=0; preferences=0; source=cookie"
+    assert consent.header() == (
+        "analytics=1; advertising=0; social=0; preferences=0; media=0; source=cookie"
+    )
     undecided = read_consent({}, POLICY)
     assert not undecided.decided and undecided.source == "default"
     assert undecided.granted == {"necessary"}
@@ -100,7 +103,7 @@ def test_sources_and_decision() -> None:
 
 def test_gpc_denies_advertising_and_social_unless_granted() -> None:
     opt_out = ConsentPolicy(default_granted=frozenset(OPTIONAL))
-    assert granted(gpc="1", policy=opt_out) == {"preferences", "analytics"}
+    assert granted(gpc="1", policy=opt_out) == {"preferences", "analytics", "media"}
     assert granted(gpc="0", policy=opt_out) == set(OPTIONAL)
     assert granted(gpc="true", policy=opt_out) == set(OPTIONAL)  # only exactly "1"
     assert granted("consent=v=1&advertising=1&social=1", gpc="1") == {"advertising", "social"}
@@ -134,12 +137,13 @@ def test_cli_consent_values() -> None:
 
 def test_cookie_written_by_the_proxy() -> None:
     value = choice_value({"analytics"}, 1)
-    assert value == "v=1&preferences=0&analytics=1&advertising=0&social=0"
+    assert value == "v=1&preferences=0&analytics=1&advertising=0&social=0&media=0"
     assert parse_choice(value, 1) == {
         "preferences": False,
         "analytics": True,
         "advertising": False,
         "social": False,
+        "media": False,
     }
     header = set_cookie_header(value, POLICY, secure=True, max_age=10**9)
     assert header == f"consent={value}; Path=/; SameSite=Lax; Max-Age={MAX_AGE_LIMIT}; Secure"

@@ -341,13 +341,13 @@ def test_tcf_v22_string_from_iabtcf_es_decides() -> None:
     assert tc.policy_version == 5 and tc.is_service_specific
     assert tc.purpose_consents == frozenset(range(1, 12))
     d = tcf(value)
-    assert granted_denied(d) == ({"analytics", "advertising", "preferences"}, {"social"})
+    assert granted_denied(d) == ({"analytics", "advertising", "preferences"}, {"social", "media"})
     assert d.source == "tcf" and "policy 5" in d.note
     # Google (GVL 755) is not among its vendors: requiring it denies advertising.
     google = TcfConfig(vendors={"advertising": frozenset({755})})
     assert granted_denied(tcf(value, google)) == (
         {"analytics", "preferences"},
-        {"advertising", "social"},
+        {"advertising", "social", "media"},
     )
 
 
@@ -369,7 +369,7 @@ def test_tcf_older_policy_reads_when_configured() -> None:
     # purposes 1-10 consented: every mapped category granted
     assert granted_denied(tcf(value, lenient)) == (
         {"analytics", "advertising", "preferences"},
-        {"social"},
+        {"social", "media"},
     )
 
 
@@ -423,7 +423,7 @@ def test_tcf_range_encoded_vendors() -> None:
     config = TcfConfig(vendors={"advertising": frozenset({755}), "analytics": frozenset({6})})
     assert granted_denied(tcf(value, config)) == (
         {"advertising", "preferences"},
-        {"analytics", "social"},
+        {"analytics", "social", "media"},
     )
 
 
@@ -846,7 +846,7 @@ def onetrust(groups: str, config: OneTrustConfig | None = None, **more: str) -> 
 @pytest.mark.parametrize(
     ("groups", "granted"),
     [
-        ("C0001%3A1%2CC0002%3A1%2CC0003%3A1%2CC0004%3A1%2CC0005%3A1", ALL),
+        ("C0001%3A1%2CC0002%3A1%2CC0003%3A1%2CC0004%3A1%2CC0005%3A1", ALL - {"media"}),
         ("C0001%3A1%2CC0002%3A0%2CC0003%3A0%2CC0004%3A0%2CC0005%3A0", set()),
         ("C0001%3A1%2CC0002%3A1%2CC0003%3A0%2CC0004%3A0", {"analytics"}),
         ("C0001:1,C0003:1,C0004:1", {"preferences", "advertising"}),  # not %-encoded
@@ -930,7 +930,10 @@ COOKIEBOT = {
         ({"preferences": "true", "marketing": "true"}, ALL),
         ({"statistics": "false"}, set()),
         ({"iab2": "%27CQfoo-bar_baz%27", "gacm": "%27%27", "ver": "3"}, {"analytics"}),
-        ({"method": "%27implied%27", "marketing": "true"}, {"analytics", "advertising", "social"}),
+        (
+            {"method": "%27implied%27", "marketing": "true"},
+            {"analytics", "advertising", "social", "media"},
+        ),
     ],
 )
 def test_cookiebot_values(changes: dict[str, str], granted: set[str]) -> None:
@@ -1006,7 +1009,10 @@ KLARO = KlaroConfig(
 @pytest.mark.parametrize(
     ("value", "granted"),
     [
-        ('{"google-analytics":true,"google-ads":false,"youtube":true}', {"analytics", "social"}),
+        (
+            '{"google-analytics":true,"google-ads":false,"youtube":true}',
+            {"analytics", "social", "media"},
+        ),
         ('{"google-analytics":true,"matomo":false}', set()),  # one refused: not granted
         ('{"matomo":true}', {"analytics"}),
         ("%7B%22google-ads%22%3Atrue%7D", {"advertising"}),  # %-encoded

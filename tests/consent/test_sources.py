@@ -65,9 +65,10 @@ def test_each_category_says_where_it_came_from() -> None:
         "analytics": "default",
         "advertising": "usprivacy",
         "social": "usprivacy",
+        "media": "default",
     }
     assert consent.header() == (
-        "analytics=0; advertising=0; social=0; preferences=0; source=usprivacy"
+        "analytics=0; advertising=0; social=0; preferences=0; media=0; source=usprivacy"
     )
     assert consent.record()["source"] == "usprivacy"
     # What each source asked said is kept for /_consent (never a cookie's value).
@@ -330,7 +331,7 @@ async def test_each_reader_end_to_end_with_curl(
     url = str(proxy.make_url("/bikes.html"))
     headers, body = head_and_body(await curl("-i", "-b", cookie, url))
     assert headers[":status"] == "200"
-    assert headers["x-consent"].startswith(f"{expected}; source={reader}; rules=")
+    assert headers["x-consent"].startswith(f"{expected}; media=0; source={reader}; rules=")
     granted = dict(p.split("=") for p in expected.split("; "))
     assert (GA in body) is (granted["analytics"] == "1")
     assert (ADS in body) is (granted["advertising"] == "1")
@@ -343,7 +344,7 @@ async def test_each_reader_end_to_end_with_curl(
         headers, body = head_and_body(await curl("-i", "-b", value, url))
         assert headers[":status"] == "200", value
         assert headers["x-consent"].startswith(
-            "analytics=0; advertising=0; social=0; preferences=0; source=default"
+            "analytics=0; advertising=0; social=0; preferences=0; media=0; source=default"
         ), value
         assert GA not in body and ADS not in body and 'id="cp-banner"' in body
     # The own cookie still counts after the reader, and /_consent says where it came from.

@@ -75,7 +75,7 @@ async def test_accept_all_sets_cookie_and_redirects(site: TestServer) -> None:
     assert r.status == 303 and r.headers["Location"] == "/shop?x=1"
     (cookie,) = r.headers.getall("Set-Cookie")
     assert cookie == (
-        "consent=v=1&preferences=1&analytics=1&advertising=1&social=1; Path=/; "
+        "consent=v=1&preferences=1&analytics=1&advertising=1&social=1&media=1; Path=/; "
         "SameSite=Lax; Max-Age=15724800"
     )
     assert r.headers["Cache-Control"] == "no-store"
@@ -84,7 +84,9 @@ async def test_accept_all_sets_cookie_and_redirects(site: TestServer) -> None:
 async def test_refusal_is_stored_and_secure_over_https(site: TestServer) -> None:
     r = await post(site, {"reject": "all"}, {"X-Forwarded-Proto": "https"})
     cookie = r.headers["Set-Cookie"]
-    assert cookie.startswith("consent=v=1&preferences=0&analytics=0&advertising=0&social=0;")
+    assert cookie.startswith(
+        "consent=v=1&preferences=0&analytics=0&advertising=0&social=0&media=0;"
+    )
     assert cookie.endswith("; Secure")
 
 
@@ -156,7 +158,7 @@ async def test_one_category_keeps_the_others(site: TestServer) -> None:
         site, {"social": "1"}, {"Cookie": "consent=v=1&analytics=1&advertising=0&social=0"}
     )
     assert r.headers["Set-Cookie"].startswith(
-        "consent=v=1&preferences=0&analytics=1&advertising=0&social=1;"
+        "consent=v=1&preferences=0&analytics=1&advertising=0&social=1&media=0;"
     )
     form = [
         ("analytics", "0"),
@@ -165,7 +167,7 @@ async def test_one_category_keeps_the_others(site: TestServer) -> None:
     ]  # hidden 0 + checked box; unchecked
     r = await post(site, form)
     assert r.headers["Set-Cookie"].startswith(
-        "consent=v=1&preferences=0&analytics=1&advertising=0&social=0;"
+        "consent=v=1&preferences=0&analytics=1&advertising=0&social=0&media=0;"
     )
 
 
