@@ -20,7 +20,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from proxy import selftest
-from proxy.consent.enforce import Enforcer
+from proxy.consent.enforcer import Enforcer
 from proxy.consent.model import ConsentReader
 from proxy.consent.reload import RulesState, Verify, watch
 from proxy.consent.rules import RuleSet

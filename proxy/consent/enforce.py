@@ -8,8 +8,8 @@ for a visitor who has not decided and marks the widget a visitor comes back to.
 What the proxy adds to a page (banner, placeholders, the forms they post, room in the
 page's Content-Security-Policy for its inline styles) is the visitor-facing layer's:
 it reaches this module as ``Furniture`` (built by ``proxy.ui``, wired by app.py).
-``Enforcer`` does the per-request part: the visitor's consent, the plan for it under
-the rules in force, and the page.
+``proxy.consent.enforcer.Enforcer`` does the per-request part: the visitor's consent,
+the plan for it under the rules in force, and the page.
 """
 
 from __future__ import annotations
@@ -20,17 +20,14 @@ from collections.abc import Mapping, Sequence
 from functools import cache, partial
 from types import MappingProxyType
 
-from multidict import CIMultiDict, CIMultiDictProxy
-
-from proxy.consent import consent_mode, returning, standins
-from proxy.consent.consent_mode import ConsentModeSettings, PageDefault
+from proxy.consent import returning, standins
+from proxy.consent.consent_mode import PageDefault
 from proxy.consent.coverage import RULE_ID, CatalogueGate, Held
 from proxy.consent.furniture import Furniture
 from proxy.consent.matching import applies
-from proxy.consent.model import Consent, ConsentReader
-from proxy.consent.plans import Plan, PlanCache
-from proxy.consent.reload import RulesState
-from proxy.consent.rules import Block, Rule, RuleSet
+from proxy.consent.model import Consent
+from proxy.consent.plans import Plan
+from proxy.consent.rules import Block, Rule
 from proxy.consent.scan import META_CSP, Member, Slot
 from proxy.html import Element, Gate, Handler, HandlerSpec, Rewriter
 
@@ -380,53 +377,3 @@ def page_for(
         examine_all=examine_all,
         page_host=page_host,
     )
-
-
-class Enforcer:
-    """Per request: the visitor's consent, the plan for it under the rules in force
-    (compiled once per rules generation and consent variant), and the page it gets."""
-
-    def __init__(
-        self,
-        rules: RulesState,
-        read_consent: ConsentReader,
-        furniture: Furniture,
-        google: ConsentModeSettings = consent_mode.DEFAULT,
-    ) -> None:
-        """``google``: the operator's Consent Mode settings (consent_mode.py)."""
-        self._rules = rules
-        self._read = read_consent
-        self._furniture = furniture
-        self._cookie = read_consent.policy.cookie
-        self.plans = PlanCache(google, furniture.surrogates)
-
-    def prepare(self, ruleset: RuleSet) -> None:
-        """Compile what pages under ``ruleset`` need, before it serves (it may run in a
-        thread while requests use the rules in force)."""
-        self.plans.prepare(ruleset)
-
-    def page(self, headers: CIMultiDictProxy[str] | CIMultiDict[str], path: str) -> Page:
-        """The page a request with these headers for ``path`` (with its query) gets."""
-        consent = self._read(headers)
-        ruleset = self._rules.current  # one read: the whole request uses this set
-        plan = self.plans.get(ruleset, consent)
-        return_to = returning.requested(headers, self._cookie)
-        return page_for(
-            plan,
-            consent,
-            path,
-            self._furniture,
-            return_to=return_to,
-            return_cookie=self._cookie,
-            page_host=host_name(headers.get("Host", "")),
-        )
-
-
-def host_name(host: str) -> str | None:
-    """The name in a Host header, without its port (the page's own host, never a
-    third party to the catalogue); None when it holds none."""
-    name = host.strip().lower()
-    if name.startswith("["):
-        return None  # an IP literal: no catalogued domain is under it anyway
-    name = name.rpartition(":")[0] if ":" in name else name
-    return name or None

@@ -168,15 +168,18 @@ def compile_plan(
 def _kept_entities(
     ruleset: RuleSet, consent: Consent, google: ConsentModeSettings
 ) -> frozenset[str]:
-    """The catalogue's entities a denied rule in Consent Mode's advanced mode keeps on
-    purpose (its hosts' entities, and the signatures its snippets name): the rule
-    takes precedence over the catalogue."""
+    """The catalogue's entities a rule keeps on purpose (its hosts' entities, and the
+    signatures its snippets name): a disabled rule's, and a denied rule's in Consent
+    Mode's advanced mode. Hand-written rules take precedence over the catalogue."""
     catalogue = ruleset.catalogue
     if catalogue is None:
         return frozenset()
     kept: set[str] = set()
-    for rule in ruleset.active:
-        if consent.allows(rule.category) or consent_mode.mode_of(rule, google) != "advanced":
+    for rule in ruleset.rules:
+        # An operator's disabled rule keeps what it covers too: turning the rule off
+        # means "do not block this vendor", not "leave it to the catalogue".
+        advanced = consent_mode.mode_of(rule, google) == "advanced"
+        if rule.enabled and (consent.allows(rule.category) or not advanced):
             continue
         for block in rule.blocks:
             for host in block.hosts:

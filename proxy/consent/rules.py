@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from proxy.consent import rule_fields, standins
-from proxy.consent.model import OPTIONAL
 from proxy.consent.toml_lines import KeyLines
 from proxy.html import lexer
 from proxy.html.fragments import unbalanced
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 ACTIONS = ("remove", "placeholder")
 PLACES = ("head-start", "head-end", "body-end")
 # Google Consent Mode v2, for rules that cover Google tags (see consent_mode.py).
-CONSENT_MODES = ("off", "basic", "advanced")
+CONSENT_MODES = rule_fields.CONSENT_MODES
 _TOP_KEYS = {"name", "category", "enabled", "description", "consent_mode", "surrogate"}
 _TOP_KEYS |= {"block", "inject", "cookies", "example"}
 _BLOCK_KEYS = {"selector", "contains", "url_hosts", "hosts", "action"}
@@ -146,23 +145,8 @@ def parse_rule(rule_id: str, text: str, file: str, base: Rule | None = None) -> 
                 "rule needs name, category and a [[block]] or [[inject]]",
             )
     name = rule_fields.text(data, "name", fail, required=True)
-    category = rule_fields.text(data, "category", fail, required=True)
-    if category not in OPTIONAL:
-        raise fail(
-            "category", f"{category!r} is not a category; expected one of {', '.join(OPTIONAL)}"
-        )
-    enabled = data.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise fail("enabled", f"{enabled!r} is not true or false")
-    description = data.get("description", "")
-    if not isinstance(description, str) or "\0" in description:
-        raise fail("description", "expected a string")
-    consent_mode = data.get("consent_mode")
-    if consent_mode is not None and consent_mode not in CONSENT_MODES:
-        raise fail(
-            "consent_mode",
-            f"{consent_mode!r} is not a Consent Mode; expected one of {', '.join(CONSENT_MODES)}",
-        )
+    rule_fields.text(data, "category", fail, required=True)
+    category, enabled, description, consent_mode = rule_fields.top(data, fail, "", True, "", None)
     blocks = tuple(
         _block(t, i, fail) for i, t in enumerate(rule_fields.tables(data, "block", fail))
     )
@@ -241,23 +225,9 @@ def _switch(base: Rule, data: dict[str, Any], fail: Any, file: str) -> Rule:
                 f"{', '.join(sorted(_SWITCH_KEYS))}; to replace the rule, give its "
                 "[[block]] or [[inject]] entries too",
             )
-    enabled = data.get("enabled", base.enabled)
-    if not isinstance(enabled, bool):
-        raise fail("enabled", f"{enabled!r} is not true or false")
-    category = data.get("category", base.category)
-    if category not in OPTIONAL:
-        raise fail(
-            "category", f"{category!r} is not a category; expected one of {', '.join(OPTIONAL)}"
-        )
-    description = data.get("description", base.description)
-    if not isinstance(description, str) or "\0" in description:
-        raise fail("description", "expected a string")
-    consent_mode = data.get("consent_mode", base.consent_mode)
-    if consent_mode is not None and consent_mode not in CONSENT_MODES:
-        raise fail(
-            "consent_mode",
-            f"{consent_mode!r} is not a Consent Mode; expected one of {', '.join(CONSENT_MODES)}",
-        )
+    category, enabled, description, consent_mode = rule_fields.top(
+        data, fail, base.category, base.enabled, base.description, base.consent_mode
+    )
     name = rule_fields.text(data, "name", fail) or base.name
     surrogates = base.surrogates
     if "surrogate" in data:  # `surrogate = []` turns the rule's surrogates off

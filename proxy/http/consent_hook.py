@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from multidict import CIMultiDict
 
-from proxy.consent.enforce import EnforcedPage, Enforcer, Page, UntouchedPage
+from proxy.consent.enforce import EnforcedPage, Page, UntouchedPage
+from proxy.consent.enforcer import Enforcer
 from proxy.http.hook import BodyRewrite, RequestInfo, RewriteFactory
 from proxy.http.validators import add_vary, make_private
 from proxy.observe.decisions import Meter, PageDecision, decision_of, untouched_members

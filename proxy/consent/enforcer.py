@@ -1,0 +1,66 @@
+"""The per-request part of enforcement: the visitor's consent (read from the request's
+headers), the plan for it under the rules in force, and the page it gets (enforce.py).
+"""
+
+from __future__ import annotations
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from proxy.consent import consent_mode, returning
+from proxy.consent.consent_mode import ConsentModeSettings
+from proxy.consent.enforce import Page, page_for
+from proxy.consent.furniture import Furniture
+from proxy.consent.model import ConsentReader
+from proxy.consent.plans import PlanCache
+from proxy.consent.reload import RulesState
+from proxy.consent.rules import RuleSet
+
+
+class Enforcer:
+    """Per request: the visitor's consent, the plan for it under the rules in force
+    (compiled once per rules generation and consent variant), and the page it gets."""
+
+    def __init__(
+        self,
+        rules: RulesState,
+        read_consent: ConsentReader,
+        furniture: Furniture,
+        google: ConsentModeSettings = consent_mode.DEFAULT,
+    ) -> None:
+        """``google``: the operator's Consent Mode settings (consent_mode.py)."""
+        self._rules = rules
+        self._read = read_consent
+        self._furniture = furniture
+        self._cookie = read_consent.policy.cookie
+        self.plans = PlanCache(google, furniture.surrogates)
+
+    def prepare(self, ruleset: RuleSet) -> None:
+        """Compile what pages under ``ruleset`` need, before it serves (it may run in a
+        thread while requests use the rules in force)."""
+        self.plans.prepare(ruleset)
+
+    def page(self, headers: CIMultiDictProxy[str] | CIMultiDict[str], path: str) -> Page:
+        """The page a request with these headers for ``path`` (with its query) gets."""
+        consent = self._read(headers)
+        ruleset = self._rules.current  # one read: the whole request uses this set
+        plan = self.plans.get(ruleset, consent)
+        return_to = returning.requested(headers, self._cookie)
+        return page_for(
+            plan,
+            consent,
+            path,
+            self._furniture,
+            return_to=return_to,
+            return_cookie=self._cookie,
+            page_host=host_name(headers.get("Host", "")),
+        )
+
+
+def host_name(host: str) -> str | None:
+    """The name in a Host header, without its port (the page's own host, never a
+    third party to the catalogue); None when it holds none."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        return None  # an IP literal: no catalogued domain is under it anyway
+    name = name.rpartition(":")[0] if ":" in name else name
+    return name or None
