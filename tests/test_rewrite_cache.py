@@ -127,7 +127,8 @@ async def test_hit_after_miss(
     assert status == "hit"
     assert second == first
     assert r2.headers["Content-Length"] == str(len(first))
-    assert r2.headers["X-Consent-Actions"] == "google-analytics=remove*1; cache=hit"
+    actions = "google-analytics=remove*1, google-analytics=surrogate*1"  # GA's stand-in
+    assert r2.headers["X-Consent-Actions"] == f"{actions}; cache=hit"
     for name in ("ETag", "Cache-Control", "Vary", "X-Consent", "Content-Type"):
         assert r2.headers.get(name) == r1.headers.get(name), name
     logged = decisions(tmp_path)[-2:]
