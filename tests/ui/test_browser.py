@@ -192,7 +192,7 @@ async def test_reject_all_sets_cookie_and_stays_clean(browser: Browser, site: Si
     assert await page.locator("#cp-banner").count() == 0
     cookies = {c["name"]: c for c in await context.cookies()}
     consent = cookies["consent"]
-    assert consent["value"] == "v=1&preferences=0&analytics=0&advertising=0&social=0"
+    assert consent["value"] == "v=1&preferences=0&analytics=0&advertising=0&social=0&media=0"
     assert consent["path"] == "/" and consent["sameSite"] == "Lax"
     assert not consent["secure"]  # plain HTTP here; Secure comes with HTTPS
     months = (consent["expires"] - time.time()) / (30 * 24 * 3600)
@@ -233,7 +233,7 @@ async def test_placeholder_loads_its_widget_only(browser: Browser, site: Site) -
     assert any("facebook" in h for h in hosts) and any("twitter" in h for h in hosts), hosts
     assert not any("google-analytics" in h or "doubleclick" in h for h in hosts), hosts
     cookie = next(c for c in await context.cookies() if c["name"] == "consent")
-    assert cookie["value"] == "v=1&preferences=0&analytics=0&advertising=0&social=1"
+    assert cookie["value"] == "v=1&preferences=0&analytics=0&advertising=0&social=1&media=0"
     await context.close()
 
 
