@@ -152,7 +152,9 @@ def consent_rewrites(
         _templates(settings), banner=settings.own_banner, stand_ins=settings.surrogates
     )
     read_consent = read_consent or ConsentReader(settings.consent_policy)
-    enforcer = Enforcer(state, read_consent, furniture, settings.consent_mode_settings)
+    enforcer = Enforcer(
+        state, read_consent, furniture, settings.consent_mode_settings, settings.first_party
+    )
     # What the rewriter looks for is compiled before a rule set serves: now, and in
     # every reload (off the event loop), so no visitor waits for it.
     enforcer.prepare(state.current)

@@ -31,6 +31,7 @@ from proxy.consent.readers.config import (
     parse_tcf_vendors,
     readers_config,
 )
+from proxy.consent.urls import normalize_host
 
 ENV_PREFIX = "CONSENT_PROXY_"
 # The program's exit codes, for every command: 0 done (or stopped gracefully).
@@ -81,6 +82,7 @@ class Settings:
     ads_data_redaction: bool = False
     url_passthrough: bool = False
     surrogates: bool = True
+    first_party: tuple[str, ...] = ()
 
     @property
     def consent_policy(self) -> ConsentPolicy:
@@ -235,6 +237,18 @@ def _listen(text: str) -> str:
 
 def _sources(text: str) -> tuple[str, ...]:
     return check_sources(p.strip() for p in text.split(",") if p.strip())
+
+
+def _hosts(text: str) -> tuple[str, ...]:
+    hosts = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        host = normalize_host(part)
+        if host is None or "/" in part or ":" in part:
+            raise ValueError(part)
+        hosts.append(host)
+    return tuple(hosts)
 
 
 def _consent_mode(text: str) -> str:
@@ -399,6 +413,13 @@ FIELDS: tuple[Field, ...] = (
         _bool,
         "true or false",
         "put no-op stand-ins for a removed tracker's API where the rules name them",
+    ),
+    Field(
+        "first_party",
+        _hosts,
+        "comma-separated host names",
+        "the site's own hosts (subdomains included) besides the request's Host: the "
+        "catalogue never treats them, or their catalogue entity, as a third party",
     ),
 )
 _BY_NAME = {f.name: f for f in FIELDS}

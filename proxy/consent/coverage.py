@@ -83,15 +83,21 @@ class CatalogueGate:
         page_host: str | None = None,
         scheme: str | None = None,
         exempt: frozenset[str] = frozenset(),
+        first_party: tuple[str, ...] = (),
     ) -> None:
         """``exempt``: entities a hand-written rule keeps on purpose (Google's tags
-        under Consent Mode's advanced mode): the catalogue leaves them alone."""
+        under Consent Mode's advanced mode): the catalogue leaves them alone. So it
+        does the site's own: the entity of ``page_host`` and of each ``first_party``
+        host (a site's CDN domains are its entity's, e.g. a publisher catalogued as
+        social, whose page names its own static hosts)."""
         self._catalogue = catalogue
         self._denied = frozenset(denied)
         self._placeholder = placeholder
         self._host = page_host
         self._scheme = scheme
-        self._exempt = exempt
+        own = {page_host, *first_party} - {None, ""}
+        entries = (catalogue.lookup(h) for h in own if h)
+        self._exempt = exempt | {e.entity for e in entries if e is not None}
         self._scan = catalogue.prefilter.scan
         self.counts = counts
 

@@ -74,6 +74,7 @@ class EnforcedPage:
         return_cookie: str = "consent",
         examine_all: bool = False,
         page_host: str | None = None,
+        first_party: tuple[str, ...] = (),
     ) -> None:
         """``page_host``: the request's host (never a third party to the catalogue).
         ``path``: the page's, with its query (placeholders and the banner return
@@ -117,6 +118,7 @@ class EnforcedPage:
                 self.counts,
                 page_host=page_host,
                 exempt=plan.exempt,
+                first_party=first_party,
             )
 
     @property
@@ -360,6 +362,7 @@ def page_for(
     return_cookie: str = "consent",
     examine_all: bool = False,
     page_host: str | None = None,
+    first_party: tuple[str, ...] = (),
 ) -> Page:
     """The page ``plan`` makes of a page at ``path`` for a visitor with ``consent``:
     untouched unless the plan changes pages, the visitor gets the banner, or comes
@@ -376,4 +379,5 @@ def page_for(
         return_cookie=return_cookie,
         examine_all=examine_all,
         page_host=page_host,
+        first_party=first_party,
     )

@@ -26,8 +26,11 @@ class Enforcer:
         read_consent: ConsentReader,
         furniture: Furniture,
         google: ConsentModeSettings = consent_mode.DEFAULT,
+        first_party: tuple[str, ...] = (),
     ) -> None:
-        """``google``: the operator's Consent Mode settings (consent_mode.py)."""
+        """``google``: the operator's Consent Mode settings (consent_mode.py);
+        ``first_party``: the site's own hosts besides each request's Host."""
+        self._first_party = first_party
         self._rules = rules
         self._read = read_consent
         self._furniture = furniture
@@ -53,6 +56,7 @@ class Enforcer:
             return_to=return_to,
             return_cookie=self._cookie,
             page_host=host_name(headers.get("Host", "")),
+            first_party=self._first_party,
         )
 
 

@@ -142,6 +142,12 @@ def _host_at(data: bytes, start: int, end: int, catalogue: Catalogue) -> Hit | N
     if host is None:
         return None
     path = _PATH.match(data, last)
+    # A URL, not a name: after "//" (or a JSON-escaped "\/\/"), or followed by a path.
+    # Site code that only names a host ("facebook.com" in referrer.match) loads nothing,
+    # and removing it would break the page (its globals go with it).
+    before = data[max(0, first - 4) : first]
+    if not (before.endswith((b"//", b"\\/\\/")) or (path and len(path.group()) > 1)):
+        return None
     entry = catalogue.lookup(host, path.group().decode("latin-1") if path else "/")
     if entry is None:
         return None

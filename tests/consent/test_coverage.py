@@ -131,3 +131,26 @@ async def test_catalogue_switched_off_by_the_operator(
     body, headers = await get(proxy, NONE)
     assert b"widgets.outbrain.com" in body and b"youtube.com/embed" in body
     assert "catalogue" not in headers["X-Consent-Actions"]
+
+
+async def test_the_sites_own_entity_is_never_a_third_party(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy
+) -> None:
+    """A publisher the catalogue files under a tracking category (Outbrain's own site,
+    here) keeps its own hosts: by the request's Host, or named in ``first_party``."""
+    site = await origin(aiohttp_server)
+    proxy = await make_proxy(str(site.make_url("/")), rewrite=None, ruleset=RULES)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as s:
+        headers = {"Cookie": NONE, "Host": "www.outbrain.com"}
+        async with s.get(proxy.make_url("/"), headers=headers) as r:
+            own = await r.read()
+    assert b"widgets.outbrain.com/outbrain.js" in own  # its own entity's script stays
+    assert b"cdn.taboola.com" not in own and b"youtube.com" not in own  # others go
+    named = await make_proxy(
+        str(site.make_url("/")), rewrite=None, ruleset=RULES, first_party=("outbrain.com",)
+    )
+    body, _ = await get(named, NONE)
+    assert b"widgets.outbrain.com/outbrain.js" in body
+    assert b"cdn.taboola.com" not in body
+    plain, _ = await get(proxy, NONE)
+    assert b"widgets.outbrain.com" not in plain

@@ -421,11 +421,28 @@ def test_scripts_naming_a_catalogued_host_or_a_loader(
         "my_gaq = 1; x_fbq(1); gtagx(2); googletag_cmd = 3",
         "var u = 'https://www.google.com/search?q=maps';",
         "window.dataLayer = window.dataLayer || [];",
+        # Host names that are not URLs (site code testing its referrer): they load nothing.
+        'if (document.referrer.match("facebook.com")) { ref = "facebook"; }',
+        "var share = {network: 'twitter.com', via: \"/t.co/\"};",
         "",
     ],
 )
 def test_scripts_that_only_look_alike(text: str, catalogue: Catalogue) -> None:
     assert list(text_hits(text, catalogue)) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "u = '//connect.facebook.net';",
+        "u = 'https:\\/\\/connect.facebook.net';",  # JSON-escaped slashes
+        "u = 'connect.facebook.net/en_US/sdk.js';",
+        "u = 'https://ssl' + '.connect.facebook.net/x.js';",
+    ],
+)
+def test_a_host_in_a_script_counts_as_a_url(text: str, catalogue: Catalogue) -> None:
+    """After "//" or followed by a path: a URL the script may load."""
+    assert [h.found for h in text_hits(text, catalogue)] == ["connect.facebook.net"]
 
 
 def test_text_hits_are_listed_once_each(catalogue: Catalogue) -> None:
