@@ -374,7 +374,9 @@ async def test_metrics_for_the_operator(
             await r.read()
         async with s.get(
             site.make_url("/"),
-            headers={"Cookie": "consent=v=1&analytics=1&advertising=1&social=1&preferences=1&media=1"},
+            headers={
+                "Cookie": "consent=v=1&analytics=1&advertising=1&social=1&preferences=1&media=1"
+            },
         ) as r:
             await r.read()
     await post(site, {"accept": "all"})
