@@ -12,6 +12,7 @@ the messages to breakage.json.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
@@ -29,14 +30,20 @@ from tests.ui.test_browser import OUT, RULES, MakeProxy, chromium, context_for, 
 
 REFUSED = "v=1&preferences=0&analytics=0&advertising=0&social=0"
 SETTLE_MS = 400  # after "load": timers and late handlers of the page's own scripts
-LOAD_TIMEOUT_MS = 20_000
+LOAD_TIMEOUT_MS = 45_000  # generous: a loaded machine, three pages at once
 # Errors the proxy is known to add, and why they stay. The built-in rules remove an
 # inline script that holds a tracker's loader whole (fail closed): when the site
 # defined its own functions in that same script, later code calling them breaks.
+FIRST_PARTY = ("buzzfeed.com",)  # BuzzFeed's static hosts (buzzfed.com) are its own
 KNOWN = {
     # Medium's bootstrap script defines _asyncScript/_asyncStyles and loads ga.js.
     "keep-images.html": ["page error: ReferenceError: _asyncStyles is not defined"],
+    # The catalogue removes Krux's (Salesforce DMP) inline loader, which defines the
+    # Krux() queue; the page's later scripts call Krux() and read what it returns. No
+    # surrogate covers a catalogue-only vendor yet.
+    "nytimes-1.html": ["page error: ReferenceError: Krux is not defined"] * 5,
 }
+PARALLEL = 3  # pages loaded at once (two cores: Chromium, the proxy and the origin)
 
 
 @dataclass
@@ -133,15 +140,25 @@ async def test_the_proxy_adds_no_errors_to_corpus_pages(
     names = [p.name for p in pages("with-trackers")]
     if not names:
         pytest.skip(f"no corpus pages with trackers in {CORPUS / 'pages' / 'with-trackers'}")
-    proxy = await make_proxy(str(origin.make_url("/")), rewrite=None, ruleset=RULES)
+    # The pages are served from loopback, not from their sites: their own hosts that
+    # the catalogue files under a tracking category are named first-party, as a site's
+    # operator does (on the real site the request's Host does it).
+    proxy = await make_proxy(
+        str(origin.make_url("/")), rewrite=None, ruleset=RULES, first_party=FIRST_PARTY
+    )
     direct_base = str(origin.make_url("")).rstrip("/")
     proxy_base = str(proxy.make_url("")).rstrip("/")
-    rows: list[tuple[str, Errors, Errors]] = []
     async with chromium() as browser:
-        for name in names:
-            direct = await load(browser, direct_base, f"/corpus/{name}", None)
-            proxied = await load(browser, proxy_base, f"/corpus/{name}", REFUSED)
-            rows.append((name, direct, proxied))
+        # A few pages at a time: each load mostly waits (its load event, SETTLE_MS).
+        gate = asyncio.Semaphore(PARALLEL)
+
+        async def both(name: str) -> tuple[str, Errors, Errors]:
+            async with gate:
+                direct = await load(browser, direct_base, f"/corpus/{name}", None)
+                proxied = await load(browser, proxy_base, f"/corpus/{name}", REFUSED)
+                return name, direct, proxied
+
+        rows = list(await asyncio.gather(*(both(n) for n in names)))
     table = report(rows)
     OUT.mkdir(exist_ok=True)
     (OUT / "breakage.txt").write_text(table + "\n", encoding="utf-8")
