@@ -134,7 +134,8 @@ class Layers:
         raise_all(errors)
         off = sorted(self.disabled & (rules.keys() | {CATALOGUE_ID}))
         for rule_id in off:
-            rules[rule_id] = dataclasses.replace(rules[rule_id], enabled=False)
+            if rule_id != CATALOGUE_ID:  # the catalogue is no rule: it is left out above
+                rules[rule_id] = dataclasses.replace(rules[rule_id], enabled=False)
         generation = generation_of(shipped, files, extra="disabled:" + ",".join(off))
         return RuleSet(tuple(rules[k] for k in sorted(rules)), generation, catalogue)
 
