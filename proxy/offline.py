@@ -5,17 +5,20 @@ consent would get it, without the banner). For QA without a server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
+from proxy.consent.coverage import RULE_ID as CATALOGUE_ID
 from proxy.consent.enforce import page_for
 from proxy.consent.examples import run_examples
-from proxy.consent.layers import Layers, builtin_directory
+from proxy.consent.layers import BUILTIN, OVERRIDE, Layers, builtin_directory
 from proxy.consent.model import ConsentPolicy, parse_consent_arg
 from proxy.consent.overlaps import overlap_lines
 from proxy.consent.plans import compile_plan
-from proxy.consent.rules import RuleError, RuleSet, all_errors
+from proxy.consent.rules import CATALOGUE_FILE, RuleError, RuleSet, all_errors
 from proxy.html.charset import CharsetError
 from proxy.http.consent_hook import consent_body
 from proxy.http.transcode import PageText
@@ -84,12 +87,14 @@ def list_rules(layers: Layers, as_json: bool = False) -> int:
         }
         for r in ruleset.rules
     ]
+    catalogue = _catalogue_row(layers, ruleset)
     if as_json:
         doc = {
             "generation": ruleset.generation,
             "builtin": str(builtin_directory()) if layers.builtin else None,
             "operator": str(layers.operator.resolve()) if layers.operator else None,
             "rules": rows,
+            "catalogue": catalogue,
         }
         print(json.dumps(doc, indent=2))
         return 0
@@ -113,7 +118,47 @@ def list_rules(layers: Layers, as_json: bool = False) -> int:
     for line in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
     print(f"{len(ruleset.rules)} rules, {len(ruleset.active)} enabled")
+    if catalogue is None:
+        print(f"{CATALOGUE_ID}: none (no {CATALOGUE_FILE} in either layer)")
+        return 0
+    state = "enabled" if catalogue["enabled"] else f"disabled ({catalogue['off_by']})"
+    categories = ", ".join(catalogue["categories"]) or "none"
+    print(
+        f"{CATALOGUE_ID}: the catalogue of third parties, {catalogue['source']}, {state}: "
+        f"{catalogue['domains']} domains and {catalogue['signatures']} signatures "
+        f"({categories}); {catalogue['file']}"
+    )
     return 0
+
+
+def _catalogue_row(layers: Layers, ruleset: RuleSet) -> dict[str, Any] | None:
+    """The catalogue as a rule source for the listing: where its table comes from,
+    whether it is on, the consent categories it holds and how many domains and
+    signatures. Switched off by ``disabled_rules`` it is not in the rule set: its
+    table is read anyway, to show what is off. None when neither layer has one."""
+    catalogue = ruleset.catalogue
+    off_by = None
+    if CATALOGUE_ID in layers.disabled:
+        off_by = "disabled_rules"
+        on = dataclasses.replace(layers, disabled=layers.disabled - {CATALOGUE_ID})
+        catalogue = on.load().catalogue
+    if catalogue is None:
+        return None
+    if off_by is None and not catalogue.enabled:
+        off_by = "enabled = false"
+    operator = (
+        layers.operator is not None and catalogue.file == f"{layers.operator}/{CATALOGUE_FILE}"
+    )
+    return {
+        "id": CATALOGUE_ID,
+        "source": OVERRIDE if operator else BUILTIN,
+        "enabled": off_by is None,
+        "off_by": off_by,
+        "categories": sorted(catalogue.categories),
+        "domains": len(catalogue.literals),
+        "signatures": len(catalogue.signatures),
+        "file": catalogue.file,
+    }
 
 
 def rewrite(

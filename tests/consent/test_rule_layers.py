@@ -196,6 +196,34 @@ def test_rules_command_lists_the_effective_set(tmp_path: Path) -> None:
     assert listed.returncode == 0 and "chat" in listed.stdout and "examples passed" in listed.stdout
 
 
+def test_the_catalogue_is_listed_as_a_rule_source_and_can_be_turned_off(tmp_path: Path) -> None:
+    on = Layers(tmp_path).load()
+    off = Layers(tmp_path, disabled=frozenset({"catalogue"})).load()  # once a KeyError
+    assert on.catalogue is not None and off.catalogue is None
+    assert off.generation != on.generation and all(r.enabled for r in off.rules)
+    doc = json.loads(cli("rules", "--json", cwd=tmp_path).stdout)
+    row = doc["catalogue"]
+    assert row | {"file": ""} == {
+        "id": "catalogue",
+        "source": "built-in",
+        "enabled": True,
+        "off_by": None,
+        "categories": ["advertising", "analytics", "media", "preferences", "social"],
+        "domains": len(on.catalogue.literals),
+        "signatures": len(on.catalogue.signatures),
+        "file": "",
+    }
+    assert row["domains"] > 1000 and Path(row["file"]) == builtin_directory() / "catalogue.toml"
+    listed = cli("check", "--list", "--disabled-rules", "catalogue", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    line = next(x for x in listed.stdout.splitlines() if x.startswith("catalogue:"))
+    assert "built-in, disabled (disabled_rules)" in line and f"{row['domains']} domains" in line
+    (tmp_path / "catalogue.toml").write_text("enabled = false\n")
+    doc = json.loads(cli("rules", "--rules", str(tmp_path), "--json", cwd=tmp_path).stdout)
+    assert doc["catalogue"]["source"] == "override"
+    assert doc["catalogue"]["off_by"] == "enabled = false" and doc["catalogue"]["domains"] == 0
+
+
 # -- overlaps -----------------------------------------------------------------------------
 
 
