@@ -319,7 +319,9 @@ PAGE = (
     b"<script>(function(i,s,o,g,r){i['GoogleAnalyticsObject']=r;})(window,document,'script',"
     b"'//www.google-analytics.com/analytics.js','ga');ga('create','UA-1-1','auto');</script>"
     b"<script async src='https://www.googletagmanager.com/gtm.js?id=GTM-1'></script>"
+    b"<script async src='https://static.hotjar.com/c/hotjar-1.js?sv=6'></script>"
     b"</head><body><div class='fb-like'></div>"
+    b"<img src='https://www.google-analytics.com/collect?v=1&t=pageview' width='1' height='1'>"
     b"<img src='https://www.facebook.com/tr?id=1&ev=PageView' width='1' height='1'>"
     b"<script>!function(f){f.fbq=function(){};}(window);fbq('init','1');</script>"
     b"<p>text</p></body></html>"
@@ -349,6 +351,10 @@ async def test_an_operator_layer_turns_one_vendor_off_in_a_running_proxy(
             body = await r.read()
             actions = r.headers["X-Consent-Actions"]
     assert body.count(b"google-analytics.com/analytics.js") == 2  # GA's loader and snippet
+    # ... and its counting pixel: no other rule (web-bugs once did) nor the catalogue
+    # takes what the operator let through.
+    assert b"google-analytics.com/collect" in body
+    assert b"hotjar" not in body and "catalogue=remove" in actions  # the catalogue still holds
     assert b"googletagmanager.com" not in body and b"fbq('init'" not in body
     assert b"facebook.com/tr" not in body and b"fb-like" not in body
     assert b"<p>text</p>" in body
