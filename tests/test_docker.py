@@ -332,17 +332,21 @@ def test_installed_commands_work_from_any_directory(image: Image, tmp_path: Path
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    # GA's loader is gone; its no-op surrogate stands where it was (nothing else).
-    assert out.stdout.startswith(b"<p>x</p><script data-consent-surrogate=")
+    # The loader goes; GA's surrogate takes its place (page code that calls ga() runs on).
+    assert out.stdout.startswith(b'<p>x</p><script data-consent-surrogate="ga">')
     assert b"google-analytics.com" not in out.stdout
 
 
 TRACKER_PAGE = (
     b"<!doctype html><html><head><title>t</title>"
     b'<script async src="https://www.google-analytics.com/analytics.js"></script>'
+    b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
     b"<script>!function(f){f.fbq=function(){};}(window);fbq('init', '1');</script>"
+    b'<script async src="https://static.hotjar.com/c/hotjar-1.js?sv=6"></script>'
     b'</head><body><div class="fb-like" data-href="https://example.com/"></div>'
     b'<img src="https://ad.doubleclick.net/ddm/activity/a" width="1" height="1">'
+    b'<img src="https://www.google-analytics.com/collect?v=1&t=pageview" width="1" height="1">'
+    b'<iframe src="https://www.youtube.com/embed/x" width="560" height="315"></iframe>'
     b"<p>content</p></body></html>"
 )
 
@@ -407,8 +411,17 @@ def test_cmd_serves_as_the_image_user_and_the_health_check_follows_the_port(
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=60) as r:
             body = r.read()
             assert r.headers["X-Consent-Actions"] != "none"
-        assert b"google-analytics.com" in body  # the operator turned GA off
-        assert b"fbq('init'" not in body and b"fb-like" not in body  # everything else goes
+        # The operator turned GA off: its loader, gtag.js and its pixel stay, and the
+        # catalogue (its data and table inside the wheel) leaves GA's hosts alone too.
+        assert b"google-analytics.com/analytics.js" in body
+        assert b"gtag/js?id=G-1" in body and b"google-analytics.com/collect" in body
+        # The catalogue still holds what no vendor rule names: Hotjar, a YouTube embed.
+        assert b"hotjar" not in body and b"youtube.com/embed" not in body
+        assert b'data-consent-placeholder="catalogue"' in body
+        # Everything else still goes (the Pixel's snippet for its surrogate, whose
+        # comment names fbq()).
+        assert b"fbq('init'" not in body and b"fb-like" not in body
+        assert b'data-consent-surrogate="fbq"' in body
         assert b"doubleclick" not in body and b"<p>content</p>" in body
         if as_image_user(image):
             uid = Path(f"/proc/{proc.pid}/status").read_text()
