@@ -1083,6 +1083,8 @@ CC_V2 = {
             "v3",
         ),
         ({**CC_V3, "categories": ["marketing", "social"]}, {"advertising", "social"}, "v3"),
+        # Embedded content: only a category named media grants it.
+        ({**CC_V3, "categories": ["media", "analytics"]}, {"media", "analytics"}, "v3"),
         (CC_V2, {"analytics", "advertising"}, "v2"),
     ],
 )

@@ -190,6 +190,21 @@ def test_settings_file_takes_lists_and_tables(tmp_path: Path) -> None:
         load_settings(config=str(config), env={})
 
 
+def test_readme_says_what_each_reader_does_with_media() -> None:
+    """Media (embeds) is newer than most banners' categories: each reader's section
+    says whether it can grant it."""
+    import re
+
+    from proxy.consent.readers.sources import READERS
+
+    readme = (ROOT / "README.md").read_text()
+    part = readme.split("## Behind an existing consent banner", 1)[1].split("\n## ", 1)[0]
+    sections = dict(re.findall(r"\n### [^\n]*\(`(\w+)`\)\n(.*?)(?=\n### |\Z)", part, re.S))
+    assert set(sections) == set(READERS)
+    for name, text in sections.items():
+        assert "media" in text.lower().replace("social media", ""), name
+
+
 # -- end to end: curl through the real proxy ----------------------------------------------
 
 NOW = time.time()

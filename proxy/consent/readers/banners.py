@@ -8,7 +8,8 @@ since the banner did not obtain consent for them.
 
 - OneTrust ``OptanonConsent``: a query string whose ``groups`` is ``C0001:1,C0002:0,...``.
   Default groups: C0002 performance -> analytics, C0003 functional -> preferences,
-  C0004 targeting -> advertising, C0005 social media -> social. The groups are what
+  C0004 targeting -> advertising, C0005 social media -> social; no default group
+  grants media (OneTrust has no standard group for embeds). The groups are what
   OneTrust itself enforces, also before the visitor closes its banner (then they are
   the defaults of the visitor's region), so they count as a decision; with
   ``needs_interaction`` they count only once ``OptanonAlertBoxClosed`` is set or
@@ -23,13 +24,14 @@ since the banner did not obtain consent for them.
   applies (the proxy cannot check Cookiebot's geolocation); ``not_applicable_grants``
   follows Cookiebot and grants every category.
 - Klaro ``klaro``: JSON (raw or %-encoded) of service name -> true/false. Service names
-  are the site's own, so the default mapping is empty (everything denied) and the
-  operator maps services to categories.
+  are the site's own, so the default mapping is empty (everything denied, media
+  included) and the operator maps services to categories (``youtube=media``).
 - orestbida/cookieconsent ``cc_cookie``: JSON with ``categories`` (v3) or ``level`` (v2),
   the list of accepted category names. Default: analytics -> analytics; functionality
   and preferences -> preferences; marketing, ads, advertising and targeting ->
-  advertising; social -> social. With ``revision`` set, a cookie of another revision is
-  no decision (the banner asks again then).
+  advertising; social -> social; media -> media (no other name grants media). With
+  ``revision`` set, a cookie of another revision is no decision (the banner asks
+  again then).
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ class CookieConsentConfig:
                 "advertising": ("advertising",),
                 "targeting": ("advertising",),
                 "social": ("social",),
+                "media": ("media",),  # embedded content, where a site names it so
             }
         )
     )
