@@ -116,7 +116,11 @@ def test_engines_agree_on_the_corpus_with_the_built_in_catalogue() -> None:
         hits = catalogue.prefilter.scan(data)
         assert python.scan(data) == hits, path.name
         total += len(hits)
-    assert total > 1000  # the pages carry trackers: the scan found them
+        if path.parent.name == "with-trackers":
+            assert hits, f"{path.name}: a page with trackers, and the scan found none"
+    # The pages carry trackers: the scan found them (over 1,000 in the full corpus's 74
+    # pages, 587 in the 17 a lone clone has).
+    assert total > 30 * len(pages)
 
 
 @pytest.mark.parametrize("engine", ENGINES, ids=lambda e: e.engine)
