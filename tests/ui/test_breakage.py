@@ -28,7 +28,7 @@ from playwright.async_api import Browser, ConsoleMessage, Error, Route
 from tests.support.corpus import CORPUS, pages
 from tests.ui.test_browser import OUT, RULES, MakeProxy, chromium, context_for, make_site
 
-REFUSED = "v=1&preferences=0&analytics=0&advertising=0&social=0"
+REFUSED = "v=1&preferences=0&analytics=0&advertising=0&social=0&media=0"
 SETTLE_MS = 400  # after "load": timers and late handlers of the page's own scripts
 LOAD_TIMEOUT_MS = 45_000  # generous: a loaded machine, three pages at once
 # Errors the proxy is known to add, and why they stay. The built-in rules remove an
