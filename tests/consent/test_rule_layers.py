@@ -80,6 +80,14 @@ def test_a_switch_file_keeps_the_builtin_entries(tmp_path: Path) -> None:
     assert ga.enabled and ga.category == "advertising" and ga.blocks == builtin.blocks
 
 
+def test_a_switch_file_turns_a_rules_surrogates_off(tmp_path: Path) -> None:
+    (shipped,) = (r for r in Layers().load().rules if r.id == "google-analytics")
+    (tmp_path / "google-analytics.toml").write_text("surrogate = false\n")
+    (rule,) = (r for r in Layers(tmp_path).load().rules if r.id == "google-analytics")
+    assert shipped.surrogates == ("ga",) and rule.surrogates == ()
+    assert rule.blocks == shipped.blocks and rule.enabled and rule.source == OVERRIDE
+
+
 def test_a_switch_file_may_not_add_entries(tmp_path: Path) -> None:
     (tmp_path / "facebook.toml").write_text('enabled = true\n[[cookies]]\nnames = ["x"]\n')
     with pytest.raises(RuleError) as info:
