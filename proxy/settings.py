@@ -28,9 +28,11 @@ from proxy.consent.readers.config import (
     Keys,
     parse_klaro_services,
     parse_onetrust_groups,
+    parse_tcf_purposes,
     parse_tcf_vendors,
     readers_config,
 )
+from proxy.consent.readers.tcf import PurposeRule
 from proxy.consent.urls import normalize_host
 
 ENV_PREFIX = "CONSENT_PROXY_"
@@ -78,6 +80,7 @@ class Settings:
     onetrust_groups: Keys | None = None
     klaro_services: Keys | None = None
     tcf_vendors: Mapping[str, frozenset[int]] | None = None
+    tcf_purposes: Mapping[str, PurposeRule] | None = None
     consent_mode: str = ""
     ads_data_redaction: bool = False
     url_passthrough: bool = False
@@ -90,6 +93,7 @@ class Settings:
             onetrust_groups=self.onetrust_groups,
             klaro_services=self.klaro_services,
             tcf_vendors=self.tcf_vendors,
+            tcf_purposes=self.tcf_purposes,
         )
         return ConsentPolicy(
             self.consent_cookie,
@@ -388,6 +392,14 @@ FIELDS: tuple[Field, ...] = (
         parse_tcf_vendors,
         "comma-separated CATEGORY=VENDOR_ID pairs",
         "IAB TCF vendors whose consent a category also needs (e.g. advertising=755, Google)",
+        explains=True,
+    ),
+    Field(
+        "tcf_purposes",
+        parse_tcf_purposes,
+        "comma-separated CATEGORY=PURPOSES pairs (+: all of, |: any of)",
+        "IAB TCF purposes that grant a category, replacing its default rule "
+        "(e.g. media=1+10; social and media have none by default: denied)",
         explains=True,
     ),
     Field(

@@ -190,6 +190,41 @@ def test_settings_file_takes_lists_and_tables(tmp_path: Path) -> None:
         load_settings(config=str(config), env={})
 
 
+def test_tcf_purposes_give_social_and_media_a_rule(tmp_path: Path) -> None:
+    """TCF has no purpose for social or media: denied unless the operator names the
+    purposes that grant them; a named category's rule replaces its default."""
+    from proxy.consent.readers.tcf import PurposeRule
+
+    tc = {"Cookie": "euconsent-v2=" + tc_string(updated=NOW - 86400, consents=[1, 8, 10])}
+    plain = load_settings({"consent_sources": "tcf"}, env={}).consent_policy
+    assert read_consent(tc, plain, now=NOW).granted == {"necessary", "analytics"}
+    settings = load_settings(
+        {"consent_sources": "tcf", "tcf_purposes": "media=1+10,analytics=1+7|9"}, env={}
+    )
+    purposes = settings.consent_policy.readers.tcf.purposes
+    assert purposes["media"] == PurposeRule(frozenset({1, 10}))
+    assert purposes["analytics"] == PurposeRule(frozenset({1}), (frozenset({7, 9}),))
+    assert purposes["advertising"] == plain.readers.tcf.purposes["advertising"]  # kept
+    consent = read_consent(tc, settings.consent_policy, now=NOW)
+    assert consent.granted == {"necessary", "media"}  # 8 no longer grants analytics
+    assert consent.decided and consent.source == "tcf"
+    config = tmp_path / "proxy.toml"
+    config.write_text('tcf_purposes = { media = "1+10" }\n')
+    from_file = load_settings(config=str(config), env={}).tcf_purposes
+    assert from_file == {"media": PurposeRule(frozenset({1, 10}))}
+    for value, message in [
+        ("media=1+25", "'25' is not a TCF purpose (1-24"),
+        ("media=1+|10", "'|10' is not a TCF purpose"),
+        ("media=", "expected key=category"),
+        ("video=1", "'video' is not a category"),
+        ("media=1,media=10", "'media' is given a rule twice"),
+    ]:
+        with pytest.raises(SettingsError) as err:
+            load_settings({"tcf_purposes": value}, env={})
+        assert str(err.value).startswith(f"--tcf-purposes: tcf_purposes = {value!r} is not valid")
+        assert message in str(err.value), err.value
+
+
 def test_readme_says_what_each_reader_does_with_media() -> None:
     """Media (embeds) is newer than most banners' categories: each reader's section
     says whether it can grant it."""

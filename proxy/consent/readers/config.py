@@ -12,6 +12,10 @@ a table says the same (``onetrust_groups = {C0004 = ["advertising", "social"]}``
   category. Unset: none, so a Klaro cookie denies every category.
 - ``tcf_vendors``: category -> a GVL vendor id whose consent the category also needs
   in the TC string (``advertising=755``: Google). Unset: purposes alone decide.
+- ``tcf_purposes``: category -> the TCF purposes that grant it, ``+`` between purposes
+  all needed, ``|`` between alternatives (``analytics=1+8|9``: 1, and 8 or 9). A
+  category named replaces its default rule; the others keep theirs. TCF has no purpose
+  for social or media, so they are denied unless given a rule here (``media=1+10``).
 
 Errors are ``ValueError`` naming the pair and what was expected.
 """
@@ -26,7 +30,7 @@ from types import MappingProxyType
 from proxy.consent.readers.banners import KlaroConfig, OneTrustConfig
 from proxy.consent.readers.base import CATEGORIES
 from proxy.consent.readers.sources import ReadersConfig
-from proxy.consent.readers.tcf import TcfConfig
+from proxy.consent.readers.tcf import PURPOSES, PurposeRule, TcfConfig
 
 Keys = Mapping[str, tuple[str, ...]]
 
@@ -91,6 +95,31 @@ def parse_tcf_vendors(text: str) -> Mapping[str, frozenset[int]]:
     return MappingProxyType(vendors)
 
 
+def parse_tcf_purposes(text: str) -> Mapping[str, PurposeRule]:
+    """``media=1+10,analytics=1+8|9`` -> category -> the purposes that grant it."""
+    rules: dict[str, PurposeRule] = {}
+    for key, value in _pairs(text):
+        pair = f"{key}={value}"
+        category = _category(key, pair)
+        if category in rules:
+            raise ValueError(f"{pair!r}: {category!r} is given a rule twice")
+        all_of: set[int] = set()
+        any_of: list[frozenset[int]] = []
+        for term in value.split("+"):
+            ids = term.split("|")
+            if not all(i.strip().isdigit() and int(i) in PURPOSES for i in ids):
+                raise ValueError(
+                    f"{pair!r}: {term.strip()!r} is not a TCF purpose "
+                    f"({PURPOSES[0]}-{PURPOSES[-1]}, or alternatives joined by |)"
+                )
+            if len(ids) == 1:
+                all_of.add(int(ids[0]))
+            else:
+                any_of.append(frozenset(int(i) for i in ids))
+        rules[category] = PurposeRule(frozenset(all_of), tuple(any_of))
+    return MappingProxyType(rules)
+
+
 def describe(mapping: Mapping[str, tuple[str, ...]]) -> str:
     """A mapping as settings text (the inverse of the parsers above)."""
     return ",".join(f"{key}={c}" for key, cats in mapping.items() for c in cats)
@@ -104,6 +133,7 @@ def readers_config(
     onetrust_groups: Keys | None = None,
     klaro_services: Keys | None = None,
     tcf_vendors: Mapping[str, frozenset[int]] | None = None,
+    tcf_purposes: Mapping[str, PurposeRule] | None = None,
 ) -> ReadersConfig:
     """The readers' configuration with the operator's mappings (None: the default)."""
     config = ReadersConfig()
@@ -114,4 +144,8 @@ def readers_config(
         config = dataclasses.replace(config, klaro=KlaroConfig(services=klaro_services))
     if tcf_vendors is not None:
         config = dataclasses.replace(config, tcf=TcfConfig(vendors=tcf_vendors))
+    if tcf_purposes is not None:
+        purposes = MappingProxyType({**config.tcf.purposes, **tcf_purposes})
+        tcf = dataclasses.replace(config.tcf, purposes=purposes)
+        config = dataclasses.replace(config, tcf=tcf)
     return config
