@@ -582,7 +582,7 @@ def test_tcf_two_different_cookies_are_ambiguous() -> None:
     assert read_tcf({"euconsent-v2": [a, a]}, TcfConfig(), now=NOW).decided
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     consents=st.sets(st.integers(1, 24)),
     interests=st.sets(st.integers(1, 24)),
@@ -755,7 +755,7 @@ def test_gpp_percent_encoded_cookie() -> None:
     assert granted_denied(gpp(value)) == (OUT, set())
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(
     st.lists(
         st.tuples(
