@@ -158,7 +158,9 @@ def main() -> None:
                 counter = Counter(pid, out)
                 for path, row in mine:
                     url = f"http://127.0.0.1:{ports[server]}{path}"
-                    results[path, row.name] = per_request(counter, url, args.requests, row)
+                    value = per_request(counter, url, args.requests, row)
+                    results[path, row.name] = value
+                    print(f"  {path:<7} {row.name:<44} {value:13,.0f}", flush=True)
             print(f"  ({server}: {time.monotonic() - start:.0f} s)", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
     for path in ("/small", "/page"):
