@@ -113,6 +113,9 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--only", default="", help="rows whose name holds this text")
+    # consent-proxy compiles its rules before it listens: a minute under callgrind on
+    # an idle machine, over ten on one loaded by other work.
+    parser.add_argument("--start-timeout", type=float, default=1800, help="seconds")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind is not installed (Debian package valgrind)")
@@ -154,7 +157,7 @@ def main() -> None:
             out = tmp / server
             out.mkdir()
             valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p"]
-            with started([*valgrind, *command], ports[server], timeout=600) as pid:
+            with started([*valgrind, *command], ports[server], args.start_timeout) as pid:
                 counter = Counter(pid, out)
                 for path, row in mine:
                     url = f"http://127.0.0.1:{ports[server]}{path}"
