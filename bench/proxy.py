@@ -38,6 +38,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+from proxy.consent.model import OPTIONAL
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT.parent / "shared" / "corpus" / "pages" / "with-trackers" / "medicalnewstoday.html"
 
@@ -172,8 +174,10 @@ def started(args: list[str], port: int, timeout: float = 180) -> Iterator[int]:
 
 
 WRK_PREFIX: list[str] = []
-ACCEPTED = "Cookie: consent=v=1&preferences=1&analytics=1&advertising=1&social=1"
-REFUSED = "Cookie: consent=v=1&preferences=0&analytics=0&advertising=0&social=0"
+# Every optional category, whatever the list (a category added later, as media was,
+# would turn the accepting visitor's passthrough into a rewrite).
+ACCEPTED = "Cookie: consent=v=1&" + "&".join(f"{c}=1" for c in OPTIONAL)
+REFUSED = "Cookie: consent=v=1&" + "&".join(f"{c}=0" for c in OPTIONAL)
 # A new query on every request: a page the rewrite cache has not seen.
 UNIQUE = """
 counter = 0
