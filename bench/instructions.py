@@ -1,23 +1,29 @@
-"""Instructions per request (valgrind callgrind), consent-proxy next to the bare loop.
+"""Instructions per request (valgrind callgrind): consent-proxy's rows next to the bare
+loop, nginx and mitmdump.
 
-    .venv/bin/python -m bench.instructions [--requests 300]
+    .venv/bin/python -m bench.instructions [--requests 200] [--only TEXT]
 
 Wall-clock and CPU-time figures on a shared machine move by tens of percent between
 runs; the number of instructions a process executes barely moves (about 1%), so this
-is the benchmark to compare two versions of the code with. Each server runs under
-``valgrind --tool=callgrind`` twice, answering 100 and then 100 + N requests after the
-same warm-up; the difference divided by N is what one request costs, start-up and
-shutdown excluded. Needs valgrind (Debian package ``valgrind``). Slow: about a minute
-per row.
+is the benchmark to compare two versions of the code with. Each server is started once
+under ``valgrind --tool=callgrind`` and asked, row after row: a warm-up, then its
+counters zeroed, ``--requests`` requests and a dump, then zeroed again, twice as many
+and a dump (``callgrind_control``); the difference of the two dumps over the
+difference in requests is what one request costs, start-up, warm-up and the dumps
+excluded. The rows are bench.proxy's (accepted, undecided on a miss and on a hit of
+the rewrite cache, refused, the bare loop, nginx, mitmdump); ``--workers 2`` has no
+row here (the instructions of a request do not depend on how many processes share
+them). nginx runs as one process (``master_process off``) so that one count holds
+all its work. Needs valgrind (Debian package ``valgrind``). Slow: a few minutes per
+server, ``--only`` picks rows by a part of their name.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import glob
+import itertools
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,85 +32,147 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.proxy import ACCEPTED, BARE, ORIGIN, PAGE, free_port, proxy_command, started, wait_port
+from bench.proxy import (
+    BARE,
+    NGINX,
+    ORIGIN,
+    PAGE,
+    PAGE_ROWS,
+    SMALL_ROWS,
+    Row,
+    free_port,
+    load_average,
+    mitmdump_command,
+    nginx_binary,
+    proxy_command,
+    started,
+)
+
+_unique = itertools.count()
 
 
-async def _load(url: str, count: int, header: str) -> None:
-    headers = dict([header.split(": ", 1)]) if header else {}
+async def _load(url: str, count: int, row: Row) -> None:
+    headers = dict([row.header.split(": ", 1)]) if row.header else {}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4)) as session:
         gate = asyncio.Semaphore(4)
 
         async def one() -> None:
-            async with gate, session.get(url, headers=headers) as r:
+            target = f"{url}?n={next(_unique)}" if row.unique else url
+            async with gate, session.get(target, headers=headers) as r:
                 await r.read()
+                if r.status != 200:
+                    raise RuntimeError(f"{target}: status {r.status}, expected 200")
 
         await asyncio.gather(*(one() for _ in range(count)))
 
 
-def instructions(cmd: list[str], port: int, url: str, count: int, header: str) -> int:
-    """Instructions the server executes for start-up, 50 + ``count`` requests, stop."""
-    out = tempfile.mkdtemp(prefix="bench-callgrind-")
-    proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p", *cmd],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_port(port, timeout=300)
-        asyncio.run(_load(url, 50, header))  # warm-up: caches, connections
-        asyncio.run(_load(url, count, header))
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=300)
-    total = 0
-    for path in glob.glob(f"{out}/cg.*"):
-        for line in Path(path).read_text().splitlines():
-            if line.startswith(("summary:", "totals:")):
-                total = max(total, int(line.split()[1]))
-    shutil.rmtree(out, ignore_errors=True)
-    return total
+class Counter:
+    """A server running under callgrind, whose counts are zeroed and dumped on demand."""
+
+    def __init__(self, pid: int, out: Path) -> None:
+        self.pid = pid
+        self.out = out
+        self.dumps = 0
+
+    def _control(self, option: str) -> None:
+        subprocess.run(
+            ["callgrind_control", option, str(self.pid)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=300,
+        )
+
+    def count(self, url: str, requests: int, row: Row) -> int:
+        """Instructions the server executes for ``requests`` requests (and one dump)."""
+        self._control("--zero")
+        asyncio.run(_load(url, requests, row))
+        self._control("--dump")
+        self.dumps += 1
+        dump = self.out / f"cg.{self.pid}.{self.dumps}"
+        for _ in range(600):  # callgrind_control returns once the dump is written
+            if dump.exists():
+                break
+            time.sleep(0.1)
+        for line in dump.read_text().splitlines():
+            if line.startswith("summary:"):
+                return int(line.split()[1])
+        raise RuntimeError(f"{dump}: no 'summary:' line, expected callgrind's totals")
 
 
-def per_request(cmd: list[str], port: int, url: str, extra: int, header: str) -> float:
-    base = instructions(cmd, port, url, 100, header)
-    more = instructions(cmd, port, url, 100 + extra, header)
-    return (more - base) / extra
+def per_request(counter: Counter, url: str, requests: int, row: Row) -> float:
+    asyncio.run(_load(url, 30, row))  # warm-up: caches, connections, the rewrite cache
+    base = counter.count(url, requests, row)
+    more = counter.count(url, 2 * requests, row)
+    return (more - base) / requests
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--only", default="", help="rows whose name holds this text")
+    # consent-proxy compiles its rules before it listens: a minute under callgrind on
+    # an idle machine, over ten on one loaded by other work.
+    parser.add_argument("--start-timeout", type=float, default=1800, help="seconds")
     args = parser.parse_args()
-    if shutil.which("valgrind") is None:
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind is not installed (Debian package valgrind)")
     py = sys.executable
-    origin_port, proxy_port, bare_port = free_port(), free_port(), free_port()
-    origin = f"http://127.0.0.1:{origin_port}"
-    proxy_cmd = proxy_command(origin, proxy_port)
-    bare_cmd = [py, "-c", BARE, str(bare_port), origin]
-    print(f"instructions per request, {args.requests} requests after a warm-up; page: {PAGE.name}")
-    print(f"{'path':<8} {'target':<42} {'instructions':>13} {'vs bare':>8}")
-    with started([py, "-c", ORIGIN, str(origin_port), str(PAGE)], origin_port):
-        for path in ("/small", "/page"):
+    ports = {name: free_port() for name in ("", "proxy", "bare", "nginx", "mitmdump")}
+    origin = f"http://127.0.0.1:{ports['']}"
+    tmp = Path(tempfile.mkdtemp(prefix="bench-callgrind-"))
+    commands: dict[str, list[str]] = {
+        "proxy": proxy_command(origin, ports["proxy"]),
+        "bare": [py, "-c", BARE, str(ports["bare"]), origin],
+    }
+    nginx = nginx_binary()
+    if nginx:
+        conf = tmp / "nginx.conf"
+        text = NGINX.format(dir=tmp, origin=ports[""], port=ports["nginx"])
+        conf.write_text("master_process off;\n" + text)
+        commands["nginx"] = [nginx, "-c", str(conf), "-g", "daemon off;"]
+    mitm = mitmdump_command(origin, ports["mitmdump"])
+    if mitm:
+        commands["mitmdump"] = mitm
+    rows = [
+        (path, row)
+        for path, table in (("/small", SMALL_ROWS), ("/page", PAGE_ROWS))
+        for row in table
+        if row.server in commands and args.only in row.name
+    ]
+    print(
+        f"instructions per request: {args.requests} and {2 * args.requests} requests after "
+        f"a warm-up, 4 at a time; page: {PAGE.name}; load average {load_average()}; "
+        f"not installed: {', '.join(n for n in ('nginx', 'mitmdump') if n not in commands)}"
+    )
+    results: dict[tuple[str, str], float] = {}
+    with started([py, "-c", ORIGIN, str(ports[""]), str(PAGE)], ports[""]):
+        for server, command in commands.items():
+            mine = [(path, row) for path, row in rows if row.server == server]
+            if not mine:
+                continue
             start = time.monotonic()
-            bare = per_request(
-                bare_cmd, bare_port, f"http://127.0.0.1:{bare_port}{path}", args.requests, ""
-            )
-            ours = per_request(
-                proxy_cmd,
-                proxy_port,
-                f"http://127.0.0.1:{proxy_port}{path}",
-                args.requests,
-                ACCEPTED,
-            )
-            for name, value in (
-                ("consent-proxy, visitor who accepted all", ours),
-                ("bare aiohttp forwarding loop", bare),
-            ):
-                print(f"{path:<8} {name:<42} {value:13,.0f} {bare / value:7.2f}x")
-            print(f"{'':<8} ({time.monotonic() - start:.0f} s)")
+            out = tmp / server
+            out.mkdir()
+            valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p"]
+            with started([*valgrind, *command], ports[server], args.start_timeout) as pid:
+                counter = Counter(pid, out)
+                for path, row in mine:
+                    url = f"http://127.0.0.1:{ports[server]}{path}"
+                    value = per_request(counter, url, args.requests, row)
+                    results[path, row.name] = value
+                    print(f"  {path:<7} {row.name:<44} {value:13,.0f}", flush=True)
+            print(f"  ({server}: {time.monotonic() - start:.0f} s)", flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    for path in ("/small", "/page"):
+        bare = results.get((path, "bare aiohttp forwarding loop"))
+        print(f"\n{path:<8} {'target':<44} {'instructions':>13} {'vs bare':>8}")
+        for (where, name), value in results.items():
+            if where == path:
+                ratio = f"{bare / value:7.2f}x" if bare else ""
+                print(f"{'':<8} {name:<44} {value:13,.0f} {ratio:>8}")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+from proxy.consent.model import OPTIONAL
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT.parent / "shared" / "corpus" / "pages" / "with-trackers" / "medicalnewstoday.html"
 
@@ -143,11 +145,24 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def nginx_binary() -> str | None:
+    """nginx's path (None: not installed)."""
+    found = shutil.which("nginx")
+    return found or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+def load_average() -> str:
+    """The machine's load averages (1, 5, 15 min), printed with every figure: on a
+    shared machine they say how far to trust it."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 @contextmanager
-def started(args: list[str], port: int) -> Iterator[int]:
+def started(args: list[str], port: int, timeout: float = 180) -> Iterator[int]:
+    """Runs ``args`` until the block ends; gives its pid once ``port`` listens."""
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_port(port)
+        wait_port(port, timeout)
         yield proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -159,8 +174,10 @@ def started(args: list[str], port: int) -> Iterator[int]:
 
 
 WRK_PREFIX: list[str] = []
-ACCEPTED = "Cookie: consent=v=1&preferences=1&analytics=1&advertising=1&social=1"
-REFUSED = "Cookie: consent=v=1&preferences=0&analytics=0&advertising=0&social=0"
+# Every optional category, whatever the list (a category added later, as media was,
+# would turn the accepting visitor's passthrough into a rewrite).
+ACCEPTED = "Cookie: consent=v=1&" + "&".join(f"{c}=1" for c in OPTIONAL)
+REFUSED = "Cookie: consent=v=1&" + "&".join(f"{c}=0" for c in OPTIONAL)
 # A new query on every request: a page the rewrite cache has not seen.
 UNIQUE = """
 counter = 0
@@ -277,9 +294,7 @@ def main() -> None:
         "bare": [py, "-c", BARE, str(ports["bare"]), origin],
     }
     tmp = tempfile.mkdtemp(prefix="bench-nginx-")
-    nginx = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
+    nginx = nginx_binary()
     if nginx:
         conf = Path(tmp) / "nginx.conf"
         conf.write_text(NGINX.format(dir=tmp, origin=ports[""], port=ports["nginx"]))
@@ -291,7 +306,8 @@ def main() -> None:
         f"load: {load.__name__}, {args.connections} connections, {args.seconds}s per row, "
         f"best of {args.rounds} alternating rounds; "
         f"page: {PAGE.name} ({PAGE.stat().st_size // 1024} KB); "
-        f"not installed: {', '.join(n for n in ('nginx', 'mitmdump') if n not in commands)}"
+        f"not installed: {', '.join(n for n in ('nginx', 'mitmdump') if n not in commands)}; "
+        f"load average {load_average()}"
     )
     with contextlib.ExitStack() as stack:
         pids = {
@@ -320,6 +336,7 @@ def main() -> None:
                     if best is None or result[0] > best[0]:
                         results[row.name] = result
             report(path, results)
+    print(f"\nload average at the end: {load_average()}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

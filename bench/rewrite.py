@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.proxy import load_average
 from proxy.html import Element, HandlerSpec, Hints, Rewriter
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
@@ -134,12 +135,14 @@ def tokenize_only(page: bytes) -> bytes:
 
 
 def measure(fn: Callable[[bytes], bytes], pages: list[bytes], rounds: int) -> float:
+    """MB/s over ``pages``, the best of ``rounds``, in CPU time of this process (the
+    time it waited for a core on a loaded machine is not counted)."""
     best = float("inf")
     for _ in range(rounds):
-        start = time.perf_counter()
+        start = time.process_time()
         for page in pages:
             fn(page)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return sum(map(len, pages)) / best / 1e6
 
 
@@ -149,6 +152,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    print(f"CPU time of this process, best of {args.rounds}; load average {load_average()}")
     pages = load()
     mb = sum(map(len, pages)) / 1e6
     nothing = [("div.zz-none", remove), ("script", lambda el: None), ("img[src*=zz-none]", remove)]
@@ -178,6 +182,7 @@ def main() -> None:
         base = base or rate
         print(f"{name:<50} {rate:8.1f} {rate / base:7.2f}x")
     full_rules(pages, args.rounds)
+    print(f"load average at the end: {load_average()}")
     if identical != len(pages):
         raise SystemExit("identity check FAILED")
 
@@ -201,7 +206,7 @@ def full_rules(pages: list[bytes], rounds: int) -> None:
     info = RequestInfo("GET", "/", CIMultiDictProxy(CIMultiDict({"Host": "example.org"})))
     news = (CORPUS / "pages" / "with-trackers" / "medicalnewstoday.html").read_bytes()
     print()
-    rates = {}
+    jobs = {}
     for name, rules in (("without the catalogue", without), ("with the catalogue", state)):
         factory = consent_rewrites(Settings(), rules)
 
@@ -209,11 +214,18 @@ def full_rules(pages: list[bytes], rounds: int) -> None:
             rw = factory(info)
             return rw.feed(page) + rw.close()
 
-        rates[name] = rate = measure(job, pages, rounds)
-        per_page = min(len(news) / measure(job, [news], 1) / 1e3 for _ in range(rounds))
+        jobs[name] = job
+    # Alternating, each one's best round: the two figures share the machine's moods.
+    rates = dict.fromkeys(jobs, 0.0)
+    per_page = dict.fromkeys(jobs, float("inf"))
+    for _ in range(rounds):
+        for name, job in jobs.items():
+            rates[name] = max(rates[name], measure(job, pages, 1))
+            per_page[name] = min(per_page[name], len(news) / measure(job, [news], 1) / 1e3)
+    for name in jobs:
         print(
             f"all built-in rules, visitor yet to decide (banner added), {name}: "
-            f"{rate:.1f} MB/s; a {len(news) // 1024} KB news page: {per_page:.2f} ms"
+            f"{rates[name]:.1f} MB/s; a {len(news) // 1024} KB news page: {per_page[name]:.2f} ms"
         )
     cost = rates["without the catalogue"] / rates["with the catalogue"] - 1
     print(f"the catalogue's cost: {cost * 100:+.1f}% CPU per byte")

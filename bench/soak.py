@@ -37,6 +37,8 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.proxy import ACCEPTED as PROXY_ACCEPTED
+from bench.proxy import REFUSED as PROXY_REFUSED
 from bench.proxy import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +50,8 @@ web.run_app(origin_app(), host="127.0.0.1", port=int(sys.argv[1]), print=None, a
 """
 PAGES = ("/", "/bikes.html", "/workshop.html", "/privacy.html")
 ASSETS = ("/static/site.css", "/static/logo.svg", "/static/spacer.gif")
-REFUSED = "consent=v=1&preferences=0&analytics=0&advertising=0&social=0"
-ACCEPTED = "consent=v=1&preferences=1&analytics=1&advertising=1&social=1"
+REFUSED = PROXY_REFUSED.removeprefix("Cookie: ")
+ACCEPTED = PROXY_ACCEPTED.removeprefix("Cookie: ")
 # (kind, weight): what a site's traffic looks like, roughly.
 KINDS = (
     ("page, visitor yet to decide", 3),

@@ -21,7 +21,7 @@ import time
 
 import aiohttp
 
-from bench.proxy import BARE, free_port, proxy_command, started
+from bench.proxy import BARE, free_port, load_average, proxy_command, started
 
 ORIGIN = """
 import asyncio, sys
@@ -92,7 +92,10 @@ def main() -> None:
             "bare aiohttp forwarding loop": f"http://127.0.0.1:{bare_port}/slow",
         }
         times = asyncio.run(measure(urls, args.requests))
-    print(f"time to first body byte, origin pausing {args.pause * 1000:.0f} ms after the head")
+    print(
+        f"time to first body byte, origin pausing {args.pause * 1000:.0f} ms after the head; "
+        f"{args.requests} requests each; load average {load_average()}"
+    )
     print(f"{'target':<40} {'median ms':>10} {'best ms':>10}")
     for name, values in times.items():
         print(f"{name:<40} {statistics.median(values) * 1000:10.2f} {min(values) * 1000:10.2f}")

@@ -132,22 +132,35 @@ def _plain_forms(tag: str) -> tuple[tuple[str, str, str], ...]:
     return tuple(forms)
 
 
-_CONDITIONAL = frozenset({"link", "input", "meta"})
+# The forms that depend on another attribute: a link's rel, an input's type, a
+# meta's http-equiv.
+_LINK_FORMS = (("href", URL, REMOVE), ("imagesrcset", SRCSET, REMOVE))
+_IMAGE_INPUT_FORMS = (("src", URL, REMOVE),)
+_REFRESH_FORMS = (("content", REFRESH, REMOVE),)
+_CONDITIONAL = {"link": _LINK_FORMS, "input": _IMAGE_INPUT_FORMS, "meta": _REFRESH_FORMS}
 
 
 def _conditional_forms(tag: str, get: Getter) -> tuple[tuple[str, str, str], ...]:
-    """The forms that depend on another attribute: a link's rel, an input's type, a
-    meta's http-equiv."""
+    """The conditional forms of ``tag`` that its attributes turn on."""
     if tag == "link":
         rels = (get("rel") or "").lower().split()
         if any(rel in FETCHING_RELS for rel in rels):
-            return (("href", URL, REMOVE), ("imagesrcset", SRCSET, REMOVE))
+            return _LINK_FORMS
     elif tag == "input":
         if (get("type") or "").strip(_ASCII_WS).lower() == "image":
-            return (("src", URL, REMOVE),)
+            return _IMAGE_INPUT_FORMS
     elif tag == "meta" and (get("http-equiv") or "").strip(_ASCII_WS).lower() == "refresh":
-        return (("content", REFRESH, REMOVE),)
+        return _REFRESH_FORMS
     return ()
+
+
+@functools.lru_cache(maxsize=512)
+def attribute_names(tag: str) -> tuple[bytes, ...]:
+    """The names (ASCII, lower case) of the attributes that can hold a contact of
+    element ``tag`` (lower case): an element with none of them contacts nothing, and a
+    scanner can tell that from its raw start tag without parsing it."""
+    forms = _plain_forms(tag) + _CONDITIONAL.get(tag, ())
+    return tuple(dict.fromkeys(name.encode("ascii") for name, _, _ in forms))
 
 
 def _urls(value: str, how: str, depth: int) -> Iterator[str]:

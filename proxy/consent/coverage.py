@@ -16,8 +16,9 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from proxy.consent import suspects
 from proxy.consent.catalogue import Catalogue
-from proxy.consent.contacts import REMOVE, STRIP, script_runs
+from proxy.consent.contacts import REMOVE, STRIP, attribute_names, script_runs
 from proxy.consent.verdicts import Verdict, element_hits, text_hits
 from proxy.html import Element
 
@@ -25,24 +26,6 @@ RULE_ID = "catalogue"  # how headers, logs and counts name the catalogue
 PLACEHOLDER = "placeholder"
 _EMBEDS = frozenset({"iframe", "frame", "embed", "object"})
 _LENGTH = re.compile(r"\s*([0-9]{1,5})(px|%)?\s*")
-
-# Where a host can hide from the prefilter's literal scan while a browser still reads
-# it (what prefilter.SUSPECT describes), as patterns that each begin with a literal:
-# Python's re skips to a literal prefix in C, while one alternation of them tries
-# every byte (5 MB/s against 40 over the corpus). A character reference other than
-# the common harmless ones; a CSS escape; a tab, newline, percent escape or non-ASCII
-# byte in an authority (after two slashes of either kind, or a special scheme's
-# colon, as in https:host); and "srcdoc", in any case (searched in lower case).
-_AUTHORITY_REST = rb"[^/\\?#\"'<> \f\t\n\r%\x80-\xff]*+[\t\n\r%\x80-\xff]"
-_SUSPECTS = (
-    re.compile(rb"&(?!(?:amp|quot|lt|gt|apos|nbsp);)[#A-Za-z]"),
-    re.compile(rb"\\[0-9A-Fa-f]"),
-    *(
-        re.compile(re.escape(start) + _AUTHORITY_REST)
-        for start in (b"//", b"\\\\", b"/\\", b"\\/", b"s:", b"S:", b"p:", b"P:")
-    ),
-)
-_SRCDOC = re.compile(rb"srcdoc")
 
 
 @dataclass(frozen=True)
@@ -104,9 +87,7 @@ class CatalogueGate:
     def stops(self, buf: bytes) -> list[int]:
         """Where, in ``buf``, a catalogued host, a signature or a hidden host may be."""
         starts = {start for start, _, _ in self._scan(buf)}
-        for pattern in _SUSPECTS:
-            starts.update(m.start() for m in pattern.finditer(buf))
-        starts.update(m.start() for m in _SRCDOC.finditer(buf.lower()))
+        starts.update(suspects.starts(buf))
         return sorted(starts)
 
     def handle(self, el: Element) -> None:
@@ -130,8 +111,12 @@ class CatalogueGate:
         """What the catalogue does to ``el`` for this visitor (None: nothing)."""
         denied, exempt = self._denied, self._exempt
         strips = []
-        hits = element_hits(
-            el.tag, el.get, self._catalogue, scheme=self._scheme, page_host=self._host
+        hits = (
+            element_hits(el.tag, el.get, self._catalogue, scheme=self._scheme, page_host=self._host)
+            # Most tags a stop lies in hold it in a link's href or in text (not
+            # contacts): the tag's raw bytes tell, without parsing its attributes.
+            if el.may_have(attribute_names(el.tag))
+            else ()
         )
         for hit in hits:
             if hit.category not in denied or hit.entity in exempt:

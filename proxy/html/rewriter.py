@@ -108,6 +108,7 @@ class Element:
         self._encoding = encoding
         self._name_end = name_end
         self._parsed: list[lexer.Attribute] | None = None
+        self._values: dict[str, str] | None = None  # by name, for get
         self._edits: dict[str, str | None] = {}
         self.removed = False
         self.replacement = ""
@@ -132,7 +133,19 @@ class Element:
         name = name.lower()
         if name in self._edits:
             return self._edits[name]
-        return next((a.value for a in self._attrs if a.name == name), None)
+        values = self._values
+        if values is None:  # the attributes' first of a name only: parse_attributes'
+            values = self._values = {a.name: a.value for a in self._attrs}
+        return values.get(name)
+
+    def may_have(self, names: Sequence[bytes]) -> bool:
+        """False when no attribute named one of ``names`` (ASCII, lower case) is in
+        the start tag as sent, nor set by a handler: a test of the raw bytes, made
+        before any attribute is parsed (names hold no character references)."""
+        if any(value is not None for value in self._edits.values()):
+            return True
+        lower = self._raw.lower()
+        return any(name in lower for name in names)
 
     def remove(self) -> None:
         self.removed = True
