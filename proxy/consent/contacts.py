@@ -251,6 +251,42 @@ def style_urls(value: str) -> Iterator[str]:
         yield m.group(1) if m.group(1) is not None else m.group(2)
 
 
+# A url() or a string in CSS text, as written (escapes and all): the URL's span.
+# (A string ends at a newline, as CSS reads it: an apostrophe in a comment does not
+# swallow the lines after it.)
+_CSS_TOKEN = re.compile(
+    r"(url\(\s*)(\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?|[^)\s\"']*)"
+    r"|(\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?)",
+    re.I | re.S,
+)
+
+
+@dataclass(frozen=True)
+class CssUrl:
+    """A URL in CSS text: where its value is written (``text[start:end]``, quotes
+    included) and the URL it means (CSS escapes decoded)."""
+
+    start: int
+    end: int
+    url: str
+
+
+def css_urls(text: str) -> Iterator[CssUrl]:
+    """The url() values and strings of CSS text (a <style> element's), with their
+    places, so that one can be cleared where it is written. A URL whose ``url(``
+    itself is escaped is not found here (``style_urls`` finds it)."""
+    if "url" not in text.lower() and "'" not in text and '"' not in text:
+        return
+    for m in _CSS_TOKEN.finditer(text):
+        group = 2 if m.group(1) is not None else 3
+        value, at = m.group(group), m.start(group)
+        inner = value
+        if inner[:1] in ("'", '"'):
+            inner = inner[1:-1] if len(inner) > 1 and inner[-1] == inner[0] else inner[1:]
+        if inner:
+            yield CssUrl(at, at + len(value), _CSS_ESCAPE.sub(_css_unescape, inner))
+
+
 def _css_unescape(m: re.Match[str]) -> str:
     if m.group(1) is not None:
         code = int(m.group(1), 16)
