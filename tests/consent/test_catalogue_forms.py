@@ -274,3 +274,58 @@ def test_clean_css_empties_each_blocked_url_in_place() -> None:
     assert (kept, none) == (css, ())
     own, _ = clean_css(css, catalogue, lambda hit: True, page_host="taboola.com")
     assert own is not None and "cdn.taboola.com" in own
+
+
+# -- curation: infrastructure on big domains stays, their trackers go --------------------
+
+# Hosts of entities catalogue.toml narrows (see its comments): what pages load from them
+# for other reasons than tracking. A refusing visitor's page keeps every one of them.
+INFRASTRUCTURE = (
+    '<link rel="stylesheet" href="https://fonts.googleapis.com/css?family=Roboto">',
+    '<link rel="preconnect" href="https://fonts.gstatic.com">',
+    '<link rel="stylesheet" href="https://use.typekit.net/abc1234.css">',
+    '<script src="https://yui.yahooapis.com/3.18.1/build/yui/yui-min.js"></script>',
+    '<link rel="stylesheet" href="https://s.yimg.com/cv/apiv2/default/style.css">',
+    '<script src="https://s.yimg.jp/images/yjtop/js/common.js"></script>',
+    '<img src="https://s.aolcdn.com/hss/storage/midas/photo.jpg" alt="">',
+    '<img src="https://o.aolcdn.com/images/dims?url=x" alt="">',
+    '<script src="https://ajax.microsoft.com/ajax/jQuery/jquery-1.4.2.min.js"></script>',
+    '<link rel="stylesheet" href="https://c.s-microsoft.com/static/fonts/segoe-ui.css">',
+    '<img src="https://img-prod-cms-rt-microsoft-com.akamaized.net/x.png" alt="">',
+    '<script src="https://ajax.aspnetcdn.com/ajax/jquery/jquery-3.5.1.min.js"></script>',
+    '<a href="https://apps.apple.com/app/id1"><img src="https://www.apple.com/v/home/a.png" alt=""></a>',
+    '<img src="https://static.licdn.com/scds/common/u/img/logos/logo.png" alt="">',
+    '<img src="https://media.licdn.com/dms/image/C4E03AQ/profile.jpg" alt="">',
+    '<img src="https://lh3.ggpht.com/blogger_img_proxy/photo.jpg" alt="">',
+    '<img src="https://cdn.sstatic.net/Sites/stackoverflow/img/logo.png" alt="">',
+    '<img src="https://t1.daumcdn.net/cfile/tistory/photo.jpg" alt="">',
+    '<img src="https://i.ebayimg.com/images/g/abc/s-l500.jpg" alt="">',
+    '<form action="https://webto.salesforce.com/servlet/servlet.WebToLead"><input name=x></form>',
+    '<img src="https://www8.hp.com/us/en/images/logo.png" alt="">',
+    '<script src="https://cdnjs.cloudflare.com/ajax/libs/jquery/3.7.1/jquery.min.js"></script>',
+)
+# The tracking hosts of the same entities: still held.
+NARROWED = (
+    '<script src="https://bat.bing.com/bat.js"></script>',
+    '<img src="https://c.bing.com/c.gif?uid=1" alt="">',
+    '<script src="https://az416426.vo.msecnd.net/scripts/b/ai.2.min.js"></script>',
+    '<img src="https://sp.analytics.yahoo.com/spp.pl?a=1" alt="">',
+    '<img src="https://geo.yahoo.com/p?s=1" alt="">',
+    '<script src="https://s.yimg.jp/images/listing/tool/yads/ydn/yads.js"></script>',
+    '<script src="https://yads.c.yimg.jp/js/yads.js"></script>',
+    '<script src="https://snap.licdn.com/li.lms-analytics/insight.min.js"></script>',
+    '<img src="https://px.ads.linkedin.com/collect/?pid=1" alt="">',
+    '<img src="https://yt3.ggpht.com/ytc/avatar.jpg" alt="">',
+    '<script src="https://autolinkmaker.itunes.apple.com/js/itunes_autolinkmaker.js"></script>',
+    '<img src="https://rover.ebay.com/roverimp/1/711-53200-19255-0/1" alt="">',
+    '<script src="https://pixel.advertising.com/ups/1/sync"></script>',
+)
+
+
+def test_infrastructure_on_narrowed_domains_is_kept_and_their_trackers_held() -> None:
+    body = "".join(INFRASTRUCTURE)
+    out = through_proxy(body)
+    assert f"{BEFORE}{body}{AFTER}".encode() in out, "an infrastructure host was held"
+    for tracker in NARROWED:
+        assert judge(f"<body>{tracker}"), tracker
+        assert judge(through_proxy(tracker)) == [], tracker

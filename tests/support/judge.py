@@ -13,6 +13,7 @@ additions. Only the data and the operator's decisions are shared, not their read
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -54,7 +55,9 @@ _LOADS = {
     "data": {"object"},
 }
 _JS = re.compile(r"(?:text|application)/(?:x-)?(?:java|ecma)script(?:1\.\d)?|module|text/jscript")
-_HOSTLIKE = re.compile(r"(?<![a-z0-9_-])(?:[a-z0-9_-]+\.)+[a-z]{2,}(?![a-z0-9_-])", re.I)
+_HOSTLIKE = re.compile(
+    r"(?<![a-z0-9_-])((?:[a-z0-9_-]+\.)+[a-z]{2,})(?![a-z0-9_-])(/[^\s\"'`?#\\<>]*)?", re.I
+)
 _REFRESH = re.compile(r"\s*[\d.]+\s*[;,]?\s*(?:url\s*=\s*)?[\"']?([^\"']*)", re.I)
 # CSS: url() values and strings (@import "x", image-set("x" 1x)), read after the
 # escapes are decoded.
@@ -79,16 +82,26 @@ class Found:
     value: str  # the value it was found in (cut short)
 
 
+@dataclass(frozen=True)
+class Listed:
+    """The judge's list: domains to look for, domains never looked for (the allow list
+    and "off" entries; the most specific domain decides, as documented), and paths on
+    shared hosts to look for (host -> path prefixes)."""
+
+    on: frozenset[str]
+    off: frozenset[str]
+    paths: dict[str, tuple[str, ...]]
+
+
 @functools.cache
-def listed() -> tuple[frozenset[str], frozenset[str]]:
-    """(domains to look for, domains never looked for): the operator's allow list and
-    "off" entries are never looked for (the most specific domain wins, as documented)."""
+def listed() -> Listed:
     table = tomllib.loads(TABLE.read_text(encoding="utf-8"))
     entities = json.loads(DATA.read_text(encoding="utf-8"))["entities"]
     by_entity = table.get("entities", {})
     by_category = table.get("categories", {})
     on: set[str] = set()
     off: set[str] = {h.lower().removeprefix("*.") for h in table.get("allow", [])}
+    paths: dict[str, list[str]] = {}
     for entity in entities:
         choice = by_entity.get(entity["name"])
         if choice is None:
@@ -97,32 +110,44 @@ def listed() -> tuple[frozenset[str], frozenset[str]]:
         for domain in entity["domains"]:
             (off if choice == "off" else on).add(domain.lower().removeprefix("*."))
     for added in table.get("add", []):
-        domain = added["domain"].lower()
-        if "/" in domain:
-            continue  # a path on a shared host: its host is not listed as a whole
+        domain, slash, path = added["domain"].lower().partition("/")
+        if slash:
+            if added["category"] != "off":
+                paths.setdefault(domain, []).append(slash + path)
+            continue
         (off if added["category"] == "off" else on).add(domain)
         (on if added["category"] == "off" else off).discard(domain)
-    return frozenset(on - off), frozenset(off)
+    return Listed(frozenset(on - off), frozenset(off), {d: tuple(p) for d, p in paths.items()})
 
 
-def catalogued(host: str | None) -> bool:
-    """Whether ``host`` is a listed domain or a subdomain of one, the most specific
-    listed or switched-off domain deciding."""
+def catalogued(host: str | None, path: str = "/") -> bool:
+    """Whether ``host`` (and ``path``) is listed: a path entry of the host or a
+    domain it ends with, else the most specific listed or switched-off domain."""
     if not host:
         return False
-    on, off = listed()
+    table = listed()
     labels = host.lower().rstrip(".").split(".")
-    for i in range(len(labels)):
-        suffix = ".".join(labels[i:])
-        if suffix in off:
+    suffixes = [".".join(labels[i:]) for i in range(len(labels))]
+    for suffix in suffixes:
+        for prefix in table.paths.get(suffix, ()):
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return True
+    for suffix in suffixes:
+        if suffix in table.off:
             return False
-        if suffix in on:
+        if suffix in table.on:
             return True
     return False
 
 
 def host_of(value: str, page_scheme: str = "http") -> str | None:
-    """The host a browser contacts for URL ``value`` on a page of ``page_scheme``:
+    """The host a browser contacts for URL ``value`` (see ``target_of``)."""
+    target = target_of(value, page_scheme)
+    return target[0] if target else None
+
+
+def target_of(value: str, page_scheme: str = "http") -> tuple[str, str] | None:
+    """(host, path) a browser contacts for URL ``value`` on a page of ``page_scheme``:
     C0 controls and spaces stripped at the ends, tabs and newlines dropped, backslashes
     read as slashes in special schemes, ``https:host`` read as a host on a page of
     another scheme; None for relative URLs and other schemes."""
@@ -141,16 +166,16 @@ def host_of(value: str, page_scheme: str = "http") -> str | None:
             return None
     rest = "//" + rest.replace("\\", "/").lstrip("/")
     try:
-        host = urlsplit("http:" + rest).hostname
+        parts = urlsplit("http:" + rest)
+        host = parts.hostname
     except ValueError:
         return None
     if not host:
         return None
     host = unquote(host).translate({0x3002: ".", 0xFF0E: ".", 0xFF61: "."}).lower()
-    try:
-        return host.encode("idna").decode("ascii") if not host.isascii() else host
-    except UnicodeError:
-        return host
+    with contextlib.suppress(UnicodeError):
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    return host, parts.path or "/"
 
 
 def _srcset(value: str) -> Iterator[str]:
@@ -217,9 +242,9 @@ def judge(data: bytes | str, page_scheme: str = "http", depth: int = 0) -> list[
             continue
         tag = _local(el.tag)
         for name, url in _urls(tag, el):
-            host = host_of(url, page_scheme)
-            if catalogued(host):
-                found.append(Found(f"{tag}[{name}]", str(host), url[:120]))
+            target = target_of(url, page_scheme)
+            if target is not None and catalogued(*target):
+                found.append(Found(f"{tag}[{name}]", target[0], url[:120]))
         srcdoc = el.get("srcdoc")
         if tag == "iframe" and srcdoc and depth < 4:
             found += [
@@ -231,12 +256,14 @@ def judge(data: bytes | str, page_scheme: str = "http", depth: int = 0) -> list[
             if tag == "script" and not _runs(el):
                 continue
             if tag == "style":
-                hosts = (host_of(url, page_scheme) for url in _css(text))
+                targets = [target_of(url, page_scheme) for url in _css(text)]
             else:
-                hosts = (m.group().lower() for m in _HOSTLIKE.finditer(text))
-            for host in hosts:
-                if catalogued(host):
-                    found.append(Found(f"{tag}#text", str(host), text[:120]))
+                targets = [
+                    (m.group(1).lower(), m.group(2) or "/") for m in _HOSTLIKE.finditer(text)
+                ]
+            for target in targets:
+                if target is not None and catalogued(*target):
+                    found.append(Found(f"{tag}#text", target[0], text[:120]))
                     break
             else:
                 for signature in SIGNATURES if tag == "script" else ():
