@@ -23,8 +23,9 @@ browsers load them (FORMS holds the plain ones as data):
 Not contacts: ``<a href>`` and ``<form action>`` (a navigation the visitor starts;
 a form post sends what the visitor typed to where the page says, like a link),
 ``<use href>`` to another site (browsers refuse cross-origin use), event handler
-attributes (their script is judged only if it runs some other way), CSS in
-``<style>`` elements (their text goes through the text check with the scripts).
+attributes (their script is judged only if it runs some other way). CSS in
+``<style>`` elements is text, not an attribute: ``css_urls`` finds its url() values
+and strings, and the catalogue's gate empties those of denied hosts in place.
 """
 
 from __future__ import annotations
