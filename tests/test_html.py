@@ -11,7 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.html import DocumentHandlers, Element, Handler, Hints, RewriteLimitError, Rewriter, lexer
+from proxy.html import (
+    DocumentHandlers,
+    Element,
+    Gate,
+    Handler,
+    Hints,
+    RewriteLimitError,
+    Rewriter,
+    lexer,
+)
 from tests.support import oracle
 from tests.support.corpus import ddg_pages, pages, tokenizer_inputs, tree_inputs
 
@@ -598,3 +607,38 @@ def test_needles_are_found_wherever_they_sit(
         ("" if hit(*values[i]) else tag) + f"<p>{i}</p>" for i, tag in enumerate(tags)
     )
     assert run(page, [(selector, remove)]).decode() == expected
+
+
+def test_a_gate_reads_the_text_of_the_raw_text_elements_it_names() -> None:
+    """A stop inside a <style>'s text (not its start tag) brings the style to the
+    gate's handler with its whole text, when the gate names style in ``texts``; the
+    handler may replace the text, and the rest of the page passes as it came."""
+    css = "p{margin:0}\n" * 7000 + ".x{background:url(//t.example/a.png)}"  # ~84 KB
+    page = f"<p>a</p><style media=all>{css}</style><p>b</p>".encode()
+    seen: list[tuple[str, int]] = []
+
+    def handle(el: Element) -> None:
+        seen.append((el.tag, len(el.text)))
+        if el.tag == "style":
+            el.set_text(el.text.replace("//t.example/a.png", ""))
+
+    def stops(buf: bytes) -> list[int]:
+        at = buf.find(b"t.example")
+        return [at] if at >= 0 else []
+
+    for texts in (frozenset({"style"}), frozenset()):
+        rw = Rewriter([], gate=Gate(stops, handle, texts))
+        out = b"".join(rw.feed(page[i : i + 5000]) for i in range(0, len(page), 5000)) + rw.close()
+        if texts:
+            assert seen == [("style", len(css))]
+            assert out == page.replace(b"//t.example/a.png", b"")
+        else:
+            assert out == page
+    assert len(seen) == 1
+
+
+def test_set_text_refuses_a_truncated_text() -> None:
+    el = Element("script", b"<script>", 7, "utf-8")
+    el.text_truncated = True
+    with pytest.raises(ValueError, match="truncated"):
+        el.set_text("x")

@@ -23,8 +23,9 @@ browsers load them (FORMS holds the plain ones as data):
 Not contacts: ``<a href>`` and ``<form action>`` (a navigation the visitor starts;
 a form post sends what the visitor typed to where the page says, like a link),
 ``<use href>`` to another site (browsers refuse cross-origin use), event handler
-attributes (their script is judged only if it runs some other way), CSS in
-``<style>`` elements (their text goes through the text check with the scripts).
+attributes (their script is judged only if it runs some other way). CSS in
+``<style>`` elements is text, not an attribute: ``css_urls`` finds its url() values
+and strings, and the catalogue's gate empties those of denied hosts in place.
 """
 
 from __future__ import annotations
@@ -262,6 +263,42 @@ def style_urls(value: str) -> Iterator[str]:
         yield next(g for g in m.groups() if g is not None)
     for m in _CSS_STRING.finditer(_CSS_URL.sub(" ", text)):
         yield m.group(1) if m.group(1) is not None else m.group(2)
+
+
+# A url() or a string in CSS text, as written (escapes and all): the URL's span.
+# (A string ends at a newline, as CSS reads it: an apostrophe in a comment does not
+# swallow the lines after it.)
+_CSS_TOKEN = re.compile(
+    r"(url\(\s*)(\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?|[^)\s\"']*)"
+    r"|(\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?)",
+    re.I | re.S,
+)
+
+
+@dataclass(frozen=True)
+class CssUrl:
+    """A URL in CSS text: where its value is written (``text[start:end]``, quotes
+    included) and the URL it means (CSS escapes decoded)."""
+
+    start: int
+    end: int
+    url: str
+
+
+def css_urls(text: str) -> Iterator[CssUrl]:
+    """The url() values and strings of CSS text (a <style> element's), with their
+    places, so that one can be cleared where it is written. A URL whose ``url(``
+    itself is escaped is not found here (``style_urls`` finds it)."""
+    if "url" not in text.lower() and "'" not in text and '"' not in text:
+        return
+    for m in _CSS_TOKEN.finditer(text):
+        group = 2 if m.group(1) is not None else 3
+        value, at = m.group(group), m.start(group)
+        inner = value
+        if inner[:1] in ("'", '"'):
+            inner = inner[1:-1] if len(inner) > 1 and inner[-1] == inner[0] else inner[1:]
+        if inner:
+            yield CssUrl(at, at + len(value), _CSS_ESCAPE.sub(_css_unescape, inner))
 
 
 def _css_unescape(m: re.Match[str]) -> str:

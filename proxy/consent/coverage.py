@@ -7,7 +7,8 @@ at tags holding one of those, and at scripts it does not pass whole. ``handle``
 then reads the element as a browser would (``decide_element``; a script that runs
 is searched with ``decide_text`` too) and removes it, strips the attributes that
 contact a denied host, or, for an iframe of ``media``, has it replaced by a
-click-to-load placeholder. The hand-written rules have acted before it.
+click-to-load placeholder. A <style> element's text loses the url() values that
+would load a denied host (``clean_css``). The hand-written rules have acted before it.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 from proxy.consent import suspects
 from proxy.consent.catalogue import Catalogue
 from proxy.consent.contacts import REMOVE, STRIP, attribute_names, script_runs
-from proxy.consent.verdicts import Verdict, element_hits, text_hits
+from proxy.consent.verdicts import Hit, Verdict, clean_css, element_hits, text_hits
 from proxy.html import Element
 
 RULE_ID = "catalogue"  # how headers, logs and counts name the catalogue
+TEXTS = frozenset({"style"})  # raw-text elements whose text the gate reads, besides scripts
 PLACEHOLDER = "placeholder"
 _EMBEDS = frozenset({"iframe", "frame", "embed", "object"})
 _LENGTH = re.compile(r"\s*([0-9]{1,5})(px|%)?\s*")
@@ -92,20 +94,42 @@ class CatalogueGate:
 
     def handle(self, el: Element) -> None:
         verdict = self.verdict(el)
-        if verdict is None:
-            return
-        if verdict.action == STRIP:
+        if verdict is not None and verdict.action == STRIP:
             for name in verdict.attributes:
                 el.remove_attribute(name)
             self._count(STRIP)
+        elif verdict is not None:
+            hit = verdict.hits[0]
+            if hit.category == "media" and el.tag in _EMBEDS:
+                self._placeholder(el, Held(hit.entity, hit.category, embed_size(el.get)))
+                self._count(PLACEHOLDER)
+            else:
+                el.remove()
+                self._count(REMOVE)
             return
-        hit = verdict.hits[0]
-        if hit.category == "media" and el.tag in _EMBEDS:
-            self._placeholder(el, Held(hit.entity, hit.category, embed_size(el.get)))
-            self._count(PLACEHOLDER)
+        if el.tag == "style" and el.text:
+            self._style(el)
+
+    def _style(self, el: Element) -> None:
+        """A <style> loses the url() values and strings that load a denied host (the
+        rest of its rules stay); it goes whole when one cannot be cleared in place,
+        or when its text was too long to be read whole."""
+        if not self.stops(el.text.encode("utf-8", "surrogateescape")):
+            return  # no catalogued domain and no hidden host in it
+        text, hits = clean_css(
+            el.text, self._catalogue, self._blocks, scheme=self._scheme, page_host=self._host
+        )
+        if not hits:
             return
-        el.remove()
-        self._count(REMOVE)
+        if text is None or el.text_truncated:
+            el.remove()
+            self._count(REMOVE)
+        else:
+            el.set_text(text)
+            self._count(STRIP)
+
+    def _blocks(self, hit: Hit) -> bool:
+        return hit.category in self._denied and hit.entity not in self._exempt
 
     def verdict(self, el: Element) -> Verdict | None:
         """What the catalogue does to ``el`` for this visitor (None: nothing)."""

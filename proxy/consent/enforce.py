@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 from proxy.consent import returning, standins
 from proxy.consent.consent_mode import PageDefault
-from proxy.consent.coverage import RULE_ID, CatalogueGate, Held
+from proxy.consent.coverage import RULE_ID, TEXTS, CatalogueGate, Held
 from proxy.consent.furniture import Furniture
 from proxy.consent.matching import applies
 from proxy.consent.model import Consent
@@ -207,7 +207,7 @@ class EnforcedPage:
                 xml=self._xml,
                 examine_all=self._examine_all,
                 program=None if self._examine_all else scan.program,
-                gate=Gate(gate.stops, gate.handle) if gate is not None else None,
+                gate=Gate(gate.stops, gate.handle, TEXTS) if gate is not None else None,
             )
         return self._rewriter
 

@@ -8,6 +8,8 @@ variant is the ``denied`` argument, not a different program).
 - ``element_hits`` / ``decide_element``: every URL of an element (``contacts``),
   its host read as a browser reads it (``url_target``), looked up in the catalogue.
   The page's own host and its subdomains are never third parties.
+- ``clean_css``: a <style> element's text without the url() values and strings
+  that would load a blocked host (the element stays: the page keeps its looks).
 - ``text_hits`` / ``decide_text``: a script's (or a srcdoc's, or a <noscript>'s)
   text searched by the catalogue's prefilter for catalogued hosts and loader
   signatures; a host is read whole around the hit and looked up, so a hit inside a
@@ -17,11 +19,11 @@ variant is the ``denied`` argument, not a different program).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
 from proxy.consent.catalogue import Catalogue
-from proxy.consent.contacts import REMOVE, STRIP, Getter, contacts
+from proxy.consent.contacts import REMOVE, STRIP, Getter, contacts, css_urls, style_urls
 from proxy.consent.urls import normalize_host, url_target
 
 TEXT = "text"  # the attribute name of hits in an element's text
@@ -66,22 +68,68 @@ def element_hits(
     whatever its category. ``scheme`` is the page's ("http"/"https"; None reads
     ``https:host`` as a host, the cautious reading); ``page_host`` the page's own."""
     own = normalize_host(page_host) if page_host else None
-    lookup = catalogue.lookup
     for contact in contacts(tag, get):
-        target = url_target(contact.url, scheme)
-        if target is None:
-            continue
-        host, path = target
-        if own is not None and (host == own or host.endswith("." + own)):
-            continue
-        entry = lookup(host, path)
-        if entry is not None:
-            yield Hit(contact.attribute, host, entry.entity, entry.category, contact.action)
+        hit = url_hit(contact.attribute, contact.url, contact.action, catalogue, scheme, own)
+        if hit is not None:
+            yield hit
     if tag == "iframe":
         srcdoc = get("srcdoc")
         if srcdoc:
             for hit in text_hits(srcdoc, catalogue):
                 yield Hit("srcdoc", hit.found, hit.entity, hit.category, REMOVE, hit.signature)
+
+
+def url_hit(
+    attribute: str,
+    url: str,
+    action: str,
+    catalogue: Catalogue,
+    scheme: str | None,
+    own: str | None,
+) -> Hit | None:
+    """The hit of one URL found in ``attribute``, if its host is catalogued and not
+    the page's own (``own``: the page's host, normalized) or one of its subdomains."""
+    target = url_target(url, scheme)
+    if target is None:
+        return None
+    host, path = target
+    if own is not None and (host == own or host.endswith("." + own)):
+        return None
+    entry = catalogue.lookup(host, path)
+    if entry is None:
+        return None
+    return Hit(attribute, host, entry.entity, entry.category, action)
+
+
+def clean_css(
+    text: str,
+    catalogue: Catalogue,
+    blocked: Callable[[Hit], bool],
+    *,
+    scheme: str | None = None,
+    page_host: str | None = None,
+) -> tuple[str | None, tuple[Hit, ...]]:
+    """CSS text (a <style> element's) without the URLs of the hits ``blocked`` says
+    go: each such url() value or string emptied where it is written (``url("")``
+    loads nothing), the rest of the text as it was. Returns (the text, or None when a
+    blocked URL is written in a way that cannot be cleared in place, as an escaped
+    ``url(``: the element must go; the hits)."""
+    own = normalize_host(page_host) if page_host else None
+    hits: list[Hit] = []
+    parts: list[str] = []
+    at = 0
+    for found in css_urls(text):
+        hit = url_hit(TEXT, found.url, STRIP, catalogue, scheme, own)
+        if hit is not None and blocked(hit):
+            hits.append(hit)
+            parts += [text[at : found.start], '""']
+            at = found.end
+    cleaned = "".join(parts) + text[at:] if hits else text
+    for url in style_urls(cleaned):
+        hit = url_hit(TEXT, url, REMOVE, catalogue, scheme, own)
+        if hit is not None and blocked(hit):
+            return None, (*hits, hit)
+    return cleaned, tuple(hits)
 
 
 def decide_element(

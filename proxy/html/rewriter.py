@@ -53,10 +53,16 @@ class Gate:
     for may be written (hits of a multi-literal prefilter, say). A start tag holding a
     stop, and every <script> the skip pattern does not pass whole, goes to
     ``handler`` (after the selector handlers, unless they removed it); the skip
-    pattern runs with ``endpos`` at the next stop, so no needle is tested in it."""
+    pattern runs with ``endpos`` at the next stop, so no needle is tested in it.
+    ``texts``: the raw-text elements (besides <script>) whose text the handler reads
+    too: one the skip pattern does not pass whole (a stop may lie in its text) goes
+    to it with its text, as a script does, read whole up to ``text_limit`` (a
+    page's whole stylesheet can be inline: a handler that edits it needs all of it)."""
 
     stops: Callable[[bytes], list[int]]
     handler: Handler
+    texts: frozenset[str] = frozenset()
+    text_limit: int = 4 * 1024 * 1024  # the longest text of ``texts`` read whole
 
 
 class RewriteLimitError(ValueError):
@@ -118,6 +124,7 @@ class Element:
         self.append_html: list[str] = []
         self.text: str = ""
         self.text_truncated = False
+        self.new_text: str | None = None
 
     @property
     def _attrs(self) -> list[lexer.Attribute]:
@@ -153,6 +160,14 @@ class Element:
     def replace(self, html: str) -> None:
         self.removed = True
         self.replacement = html
+
+    def set_text(self, text: str) -> None:
+        """A raw-text element's (script, style) text replaced, start and end tag kept;
+        for handlers that see the text (deferred), and only a whole one: ValueError
+        when ``text_truncated`` (what follows the part seen would be lost)."""
+        if self.text_truncated:
+            raise ValueError(f"<{self.tag}>: its text was truncated; expected a whole one")
+        self.new_text = text
 
     def set_attribute(self, name: str, value: str) -> None:
         self._edits[name.lower()] = value
@@ -223,6 +238,7 @@ class _Raw:
     held: bytearray = field(default_factory=bytearray)
     state: int = lexer.SCRIPT_DATA
     scan: int = 0
+    limit: int = 64 * 1024  # the longest text held for the handlers
 
 
 @dataclass(frozen=True)
@@ -440,6 +456,8 @@ class Rewriter:
         }
         self._head_open = False
         self._gate = gate
+        self._gate_texts = gate.texts if gate is not None else frozenset()
+        self._gate_text_limit = gate.text_limit if gate is not None else text_limit
         self._stops: list[int] = []
         self._next_stop = 0  # index into _stops of the first stop not passed yet
         self._tag_at = (0, 0)  # the start tag being handled, as offsets in the buffer
@@ -574,7 +592,10 @@ class Rewriter:
                     self._gate.handler(el)
         empty = self._xml and raw.endswith(b"/>")  # XHTML: nothing inside, no end tag
         if name in lexer.RAWTEXT and not empty:
-            self._raw = _Raw(name, name == "script", el, deferred)
+            limit = self._text_limit
+            if el is not None and name in self._gate_texts:
+                limit = max(limit, self._gate_text_limit)
+            self._raw = _Raw(name, name == "script", el, deferred, limit=limit)
             if el is None:
                 self._open(name, raw)
         elif el is not None:
@@ -592,9 +613,9 @@ class Rewriter:
 
     def _gated(self, name: str) -> bool:
         """Whether the gate sees this start tag: a stop lies in it, or it is a script
-        (one that reaches here was not passed whole: its text may hold a stop, or
-        may continue in bytes not yet scanned)."""
-        if name == "script":
+        or one of the gate's ``texts`` (one that reaches here was not passed whole:
+        its text may hold a stop, or may continue in bytes not yet scanned)."""
+        if name == "script" or name in self._gate_texts:
             return True
         start, end = self._tag_at
         i = bisect.bisect_left(self._stops, start)
@@ -798,7 +819,7 @@ class Rewriter:
             self._emit(data)
             return
         raw.held += data
-        if len(raw.held) > self._text_limit:
+        if len(raw.held) > raw.limit:
             self._release_raw(raw, truncated=True)
 
     def _release_raw(self, raw: _Raw, truncated: bool) -> None:
@@ -808,11 +829,13 @@ class Rewriter:
         raw.element = None
         content = bytes(raw.held)
         raw.held = bytearray()
-        el.text = content[: self._text_limit].decode(self._encoding, "replace")
+        el.text = content[: raw.limit].decode(self._encoding, "replace")
         el.text_truncated = truncated
         for handler in raw.handlers:
             handler(el)
             if el.removed:
                 break
         self._apply(el, raw.name)
+        if el.new_text is not None:
+            content = el._encode([el.new_text])
         self._emit(content)
