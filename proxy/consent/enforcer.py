@@ -66,7 +66,7 @@ class Enforcer:
             return_cookie=self._cookie,
             page_host=page_host,
             first_party=self._first_party,
-            inventory=book.watch(ruleset, consent, page_host) if book is not None else None,
+            inventory=None if book is None else book.watch(ruleset, consent, page_host),
         )
 
 
