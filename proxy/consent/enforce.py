@@ -24,12 +24,13 @@ from proxy.consent import returning, standins
 from proxy.consent.consent_mode import PageDefault
 from proxy.consent.coverage import RULE_ID, CatalogueGate, Held
 from proxy.consent.furniture import Furniture
-from proxy.consent.inventory import InventoryGate, PageWatch
+from proxy.consent.inventory import PageWatch
 from proxy.consent.matching import applies
 from proxy.consent.model import Consent
 from proxy.consent.plans import Plan
 from proxy.consent.rules import Block, Rule
 from proxy.consent.scan import META_CSP, Member, Slot
+from proxy.consent.sightings import InventoryGate
 from proxy.html import Element, Gate, Handler, HandlerSpec, Rewriter
 
 Counts = Mapping[tuple[str, str], int]  # (rule id, action) → elements
@@ -124,7 +125,7 @@ class EnforcedPage:
                 first_party=first_party,
             )
         if inventory is not None:  # on top of the catalogue's gate
-            self._gate = inventory.gate(self._gate, self._held_embed, self.counts)
+            self._gate = InventoryGate(inventory, self._gate, self._held_embed, self.counts)
 
     @property
     def variant(self) -> str:
