@@ -71,8 +71,8 @@ class InventoryGate:
         placeholder: Callable[[Element, Held], None],
         counts: dict[tuple[str, str], int],
     ) -> None:
-        watch.inventory.pages += 1
         self._watch = watch
+        self._read = False  # a page served from the rewrite cache is never read
         self._inner = inner
         self._placeholder = placeholder
         self.counts = counts
@@ -84,6 +84,9 @@ class InventoryGate:
         """The catalogue's stops (and, holding, every place an unknown host is
         written); sightings recorded on the way."""
         watch = self._watch
+        if not self._read:
+            self._read = True
+            watch.inventory.pages += 1
         written, own, hold = watch.classifier.written, watch.own, watch.hold
         held: list[int] = []
         for pattern in (*_AUTHORITIES, *_SCHEME_ONLY) if hold else _AUTHORITIES:
