@@ -17,7 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from proxy.consent.contacts import FETCHING_RELS, REMOVE, STRIP, contacts, plain_attributes
+from proxy.consent.contacts import (
+    FETCHING_RELS,
+    REMOVE,
+    STRIP,
+    contacts,
+    plain_attributes,
+    script_runs,
+)
 from proxy.consent.coverage import _SRCDOC, _SUSPECTS, CatalogueGate, Held, embed_size
 from proxy.consent.inventory import (
     FIRST_PARTY,
@@ -29,7 +36,7 @@ from proxy.consent.inventory import (
     owned,
 )
 from proxy.consent.urls import url_target
-from proxy.html import Element
+from proxy.html import Element, lexer
 
 # What block and placeholder hold: scripts, frames and embeds, images (pixels).
 _FRAMES = frozenset({"iframe", "frame", "embed", "object"})
@@ -114,11 +121,15 @@ class InventoryGate:
         if lt == -1:
             return False
         name = _TAG_NAME.match(buf, lt + 1)
-        if buf.find(b">", lt, at) != -1:  # in text: a <script> or <style>'s?
+        gt = buf.find(b">", lt, at)
+        if gt != -1:  # in text: a <script> or <style>'s?
             kind = _TEXT_KINDS.get(name.group().lower()) if name is not None else None
-            if kind is not None and (host, kind) not in self._texts:
-                self._texts.add((host, kind))  # once per page: text is scanned again
-                self._record(host, kind)
+            if kind is None or name is None or (host, kind) in self._texts:
+                return False
+            if kind == INLINE and not _runs(buf[lt : gt + 1], name.end() - lt):
+                return False  # JSON-LD and other data blocks name URLs, load none
+            self._texts.add((host, kind))  # once per page: text is scanned again
+            self._record(host, kind)
             return False
         end = buf.find(b">", at)
         if name is None or end == -1:
@@ -214,6 +225,12 @@ _CONDITIONAL = {
     ("input", "src"): _IMAGE_INPUT,
     ("meta", "content"): _REFRESH,
 }
+
+
+def _runs(start_tag: bytes, name_end: int) -> bool:
+    """Whether a <script> start tag is one whose text a browser runs."""
+    values = {a.name: a.value for a in lexer.parse_attributes(start_tag, name_end, "latin-1")}
+    return script_runs(values.get)
 
 
 def _loads(tag: str, attribute: str, tag_bytes: bytes) -> bool:

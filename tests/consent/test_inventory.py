@@ -58,6 +58,7 @@ ELEMENTS = [
         ("inline.loader.example", "inline-script"),
     ),
     ('<a href="https://link.example.org/">a link</a>', None),  # a link loads nothing
+    ('<script type="application/ld+json">{"logo": "https://data.example/l.png"}</script>', None),
     # The site's own: the Host and its subdomains, first_party and its subdomains.
     (f'<img src="https://{HOST}/own.png" alt="">', None),
     (f'<img src="https://static.{HOST}/own.png" alt="">', None),
