@@ -277,10 +277,10 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
         return await websocket.relay(request, session, url, headers)
     # Made only when needed: for a validator to translate, or an HTML answer.
     rewrite = None
+    # X-Forwarded-Host: the host the browser addressed (a trusted front's, else Host).
+    info = RequestInfo(request.method, raw_path, request.headers, headers.get("X-Forwarded-Host"))
     if "If-None-Match" in headers:
-        rewrite = pipe.rewrite(
-            RequestInfo(request.method, raw_path, request.headers, headers.get("X-Forwarded-Host"))
-        )
+        rewrite = pipe.rewrite(info)
     translated = rewrite is not None and _translate_validators(headers, rewrite.variant)
     has_body = request.body_exists and request.method not in ("GET", "HEAD")
     body = BodyStream(request, settings.max_body, settings.client_timeout) if has_body else None
@@ -326,11 +326,7 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
                 except (aiohttp.ClientError, TimeoutError):
                     return pages.error(502)
             if html and upstream.status not in NO_BODY_STATUS:
-                page = rewrite or pipe.rewrite(
-                    RequestInfo(
-                        request.method, raw_path, request.headers, headers.get("X-Forwarded-Host")
-                    )
-                )
+                page = rewrite or pipe.rewrite(info)
                 if page.passes_through and request.method != "HEAD":
                     return await _passthrough(
                         pipe, request, upstream, ctype, first, pacing, None, page
