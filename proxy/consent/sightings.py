@@ -88,8 +88,8 @@ class InventoryGate:
         self._unknown: set[bytes] = set()  # unknown authorities as written (held)
 
     def stops(self, buf: bytes) -> list[int]:
-        """The catalogue's stops (and, holding, every place an unknown host is
-        written); sightings recorded on the way."""
+        """The catalogue's stops, and the start tags ``handle`` must read (all those
+        naming an unknown host while holding); sightings recorded on the way."""
         watch = self._watch
         if not self._read:
             self._read = True
@@ -108,15 +108,16 @@ class InventoryGate:
                     if host not in self._covered:
                         self._covered.add(host)
                         watch.inventory.add_covered(host, cover)
-                elif self._sighted(buf, m.start(), host) and hold:
+                elif self._sighted(buf, m.start(), host):  # handle reads the tag
                     held.append(m.start())
-                    self._unknown.add(m.group(1))
+                    if hold:
+                        self._unknown.add(m.group(1))
         starts = self._inner.stops(buf) if self._inner is not None else _suspects(buf)
         return sorted({*starts, *held}) if held else starts
 
     def _sighted(self, buf: bytes, at: int, host: str) -> bool:
-        """Record an unknown host written at ``at``; True when it is in a start tag
-        (where, holding, ``handle`` reads and records it instead)."""
+        """Record an unknown host written at ``at``; True when ``handle`` must read
+        the start tag it is in instead (holding, or a tag that may hide hosts)."""
         lt = buf.rfind(b"<", max(0, at - _REACH), at)
         if lt == -1:
             return False
@@ -140,11 +141,11 @@ class InventoryGate:
         tag = name.group().lower().decode("latin-1")
         eq = buf.rfind(b"=", lt, at)
         attribute = _NAME_BACKWARDS.match(buf[max(lt, eq - 64) : eq][::-1]) if eq != -1 else None
-        if attribute is None:
-            return True
-        if _loads(tag, attribute.group(1)[::-1].lower().decode("latin-1"), tag_bytes):
+        if attribute is not None and _loads(
+            tag, attribute.group(1)[::-1].lower().decode("latin-1"), tag_bytes
+        ):
             self._record(host, tag)
-        return True
+        return False
 
     def _record(self, host: str, kind: str) -> None:
         self._watch.inventory.add_uncovered(host, kind)
