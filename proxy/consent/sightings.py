@@ -200,14 +200,9 @@ class InventoryGate:
 
 _ENTITY = re.compile(rb"&(?!(?:amp|quot|lt|gt|apos|nbsp);)[#A-Za-z]")
 _CSS_ESCAPE = re.compile(rb"\\[0-9A-Fa-f]")
-# A tab, newline or carriage return between name characters, one pattern per byte,
-# each beginning with it (a class at the start is tried at every byte).
-_BROKEN = {
-    c: re.compile(
-        re.escape(c) + rb"(?<=[A-Za-z0-9._-]" + re.escape(c) + rb")[\t\n\r]*[A-Za-z0-9._-]"
-    )
-    for c in (b"\t", b"\n", b"\r")
-}
+# A tab, newline or carriage return in an authority (browsers drop them; a line
+# break between attributes is no such thing).
+_BROKEN = re.compile(rb"(?:[/\\]{2}|[sSpP]:)[^/\\?#\"'<> \f\t\n\r]*[\t\n\r]")
 _REACH = 16384  # how far back a tag's "<" is looked for
 _TAG_NAME = re.compile(rb"[A-Za-z][A-Za-z0-9:-]*")
 _TEXT_KINDS = {b"script": INLINE, b"style": "inline-style"}
@@ -245,16 +240,15 @@ def _loads(tag: str, attribute: str, tag_bytes: bytes) -> bool:
 
 def _hides(raw: bytes) -> bool:
     """Whether a start tag may hide a host from the authority patterns: a character
-    reference, a CSS escape, a tab or newline inside a name, a srcdoc (percent
+    reference, a CSS escape, a tab or newline in an authority, a srcdoc (percent
     escapes and non-ASCII names are read by the patterns). A byte test before each
     search: most tags need none."""
     if b"&" in raw and _ENTITY.search(raw) is not None:
         return True
     if b"\\" in raw and _CSS_ESCAPE.search(raw) is not None:
         return True
-    for byte, pattern in _BROKEN.items():
-        if byte in raw and pattern.search(raw) is not None:
-            return True
+    if (b"\t" in raw or b"\n" in raw or b"\r" in raw) and _BROKEN.search(raw) is not None:
+        return True
     return b"srcdoc" in raw.lower()
 
 

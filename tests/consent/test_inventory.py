@@ -48,8 +48,9 @@ ELEMENTS = [
     ),
     ('<img src="https:\\\\back.slash.example\\x.gif" alt="">', ("back.slash.example", "img")),
     ('<img src="https://&#101;nt.example/x.gif" alt="">', ("ent.example", "img")),
-    # A newline in another attribute: read whole, as a tag that may hide a host.
-    ('<img src="https://lines.example/x.gif" alt="two\nlines">', ("lines.example", "img")),
+    # A newline in the host (browsers drop it), and one between attributes.
+    ('<img src="https://li\nnes.example/x.gif" alt="">', ("lines.example", "img")),
+    ('<img\n  src="https://two.lines.example/x.gif"\n  alt="">', ("two.lines.example", "img")),
     (
         '<img src="/a.png" srcset="/a2.png 2x, https://srcset.unknown.example/b.png 3x">',
         ("srcset.unknown.example", "img"),
@@ -74,7 +75,7 @@ ELEMENTS = [
 UNCOVERED = {e for _, e in ELEMENTS if e is not None} | {("fonts.unknown-cdn.example", "link")}
 HELD = ["unknown-tracker.io", "Pixel.Unknown-Ads.COM", "widgets.unknown-embed.example"]
 HELD += ["back.slash.example", "&#101;nt.example", "srcset.unknown.example"]
-HELD += ["scheme.only.example", "lines.example"]
+HELD += ["scheme.only.example", "li\nnes.example", "two.lines.example"]
 PAGE = (
     "<!DOCTYPE html><html><head><title>News</title></head><body><h1>Today</h1>"
     + "\n".join(e for e, _ in ELEMENTS)
@@ -161,9 +162,9 @@ async def test_inventory_is_for_admins_only_and_counted_in_metrics(
         if line.startswith("consent_proxy_uncovered_third_party_total")
     )
     total = "consent_proxy_uncovered_third_party_total"
-    # The pixel, backslashes, entity, newline, srcset, and the two of OWN (not
+    # The pixel, backslashes, entity, two newlines, srcset, the two of OWN (not
     # first_party here).
-    assert metrics[f'{total}{{kind="img"}}'] == "7"
+    assert metrics[f'{total}{{kind="img"}}'] == "8"
     assert metrics[f'{total}{{kind="script"}}'] == "1"
     assert metrics[f'{total}{{kind="iframe"}}'] == "1"
     assert (await fetch(proxy, "/_consent/metrics", **proxied))[0] == 404
@@ -200,7 +201,7 @@ async def test_block_holds_unknown_hosts_until_all_three_are_granted(
     _, body, headers = await fetch(proxy, "/")
     for host in HELD:
         assert host.encode() not in body, host
-    assert "unknown-third-party=remove*8" in headers["X-Consent-Actions"]
+    assert "unknown-third-party=remove*9" in headers["X-Consent-Actions"]
     for kept in (f"https://{HOST}/own.png", f"https://static.{HOST}/", f"https://{OWN}/"):
         assert kept.encode() in body
     assert f"https://img.{OWN}/".encode() in body
@@ -208,7 +209,7 @@ async def test_block_holds_unknown_hosts_until_all_three_are_granted(
     assert b'<a href="https://link.example.org/">a link</a>' in body
     lines = (tmp_path / "decisions.log").read_text().splitlines()
     logged = [a for line in lines for a in json.loads(line).get("actions", [])]
-    assert {"rule": "unknown-third-party", "action": "remove", "count": 8} in logged
+    assert {"rule": "unknown-third-party", "action": "remove", "count": 9} in logged
     # Granted all three (media and preferences not): unknown hosts load.
     three = "consent=v=1&analytics=1&advertising=1&social=1&media=0&preferences=0"
     _, body, headers = await fetch(proxy, "/", three)
@@ -240,7 +241,7 @@ async def test_placeholder_stands_in_for_unknown_frames(
     assert b"unknown-tracker.io" not in body and b"Pixel.Unknown-Ads.COM" not in body
     actions = headers["X-Consent-Actions"]
     assert "unknown-third-party=placeholder*1" in actions
-    assert "unknown-third-party=remove*7" in actions
+    assert "unknown-third-party=remove*8" in actions
 
 
 def test_settings_read_and_refuse_the_two_settings(tmp_path: Path) -> None:
