@@ -14,6 +14,7 @@ unknown hosts are held, every tag naming one.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 
@@ -96,6 +97,7 @@ class InventoryGate:
             watch.inventory.pages += 1
         written, own, hold = watch.classifier.written, watch.own, watch.hold
         held: list[int] = []
+        starts = self._inner.stops(buf) if self._inner is not None else _suspects(buf)
         for pattern in (*_AUTHORITIES, *_SCHEME_ONLY) if hold else _AUTHORITIES:
             for m in pattern.finditer(buf):
                 found = written(m.group(1))
@@ -108,16 +110,16 @@ class InventoryGate:
                     if host not in self._covered:
                         self._covered.add(host)
                         watch.inventory.add_covered(host, cover)
-                elif self._sighted(buf, m.start(), host):  # handle reads the tag
+                elif self._sighted(buf, m.start(), host, starts):  # handle reads the tag
                     held.append(m.start())
-                    if hold:
-                        self._unknown.add(m.group(1))
-        starts = self._inner.stops(buf) if self._inner is not None else _suspects(buf)
+                    self._unknown.add(m.group(1))
         return sorted({*starts, *held}) if held else starts
 
-    def _sighted(self, buf: bytes, at: int, host: str) -> bool:
+    def _sighted(self, buf: bytes, at: int, host: str, starts: list[int]) -> bool:
         """Record an unknown host written at ``at``; True when ``handle`` must read
-        the start tag it is in instead (holding, or a tag that may hide hosts)."""
+        the start tag it is in instead: holding, a script, or a tag one of ``starts``
+        (the catalogue's stops) lies in: the rewriter hands those to ``handle`` anyway
+        (and they may hide hosts: the catalogue's suspects are among its stops)."""
         lt = buf.rfind(b"<", max(0, at - _REACH), at)
         if lt == -1:
             return False
@@ -136,8 +138,11 @@ class InventoryGate:
         if name is None or end == -1:
             return False  # an end tag or a comment; or the rest comes with more bytes
         tag_bytes = buf[lt : end + 1]
-        if self._watch.hold or _hides(tag_bytes):
-            return True  # handle reads it
+        if self._watch.hold or tag_bytes[1:7].lower() == b"script":  # handled in any case
+            return True
+        i = bisect.bisect_left(starts, lt)
+        if i < len(starts) and starts[i] < end:
+            return True
         tag = name.group().lower().decode("latin-1")
         eq = buf.rfind(b"=", lt, at)
         attribute = _NAME_BACKWARDS.match(buf[max(lt, eq - 64) : eq][::-1]) if eq != -1 else None
