@@ -52,7 +52,9 @@ def inventory(
             print(f"consent-proxy: error: {file}: {exc.strerror}", file=sys.stderr)
             return EXIT_USAGE
         watch = book.watch(ruleset, consent, None)
-        page = EnforcedPage(plan, "/", furniture, consent=consent, inventory=watch)
+        page = EnforcedPage(
+            plan, "/", furniture, consent=consent, first_party=book.first_party, inventory=watch
+        )
         text = PageText(consent_body(page, debug_headers=False), None, file.endswith(".xhtml"))
         try:
             text.feed(data)
