@@ -86,7 +86,7 @@ class InventoryGate:
         self.counts = counts
         self._covered: set[str] = set()  # covered hosts this page counted
         self._texts: set[tuple[str, str]] = set()  # (host, kind) found in text here
-        self._unknown: set[bytes] = set()  # unknown authorities as written (held)
+        self._flagged: set[bytes] = set()  # start tags handle reads, as written
 
     def stops(self, buf: bytes) -> list[int]:
         """The catalogue's stops, and the start tags ``handle`` must read (all those
@@ -112,14 +112,13 @@ class InventoryGate:
                         watch.inventory.add_covered(host, cover)
                 elif self._sighted(buf, m.start(), host, starts):  # handle reads the tag
                     held.append(m.start())
-                    self._unknown.add(m.group(1))
         return sorted({*starts, *held}) if held else starts
 
     def _sighted(self, buf: bytes, at: int, host: str, starts: list[int]) -> bool:
         """Record an unknown host written at ``at``; True when ``handle`` must read
-        the start tag it is in instead: holding, a script, or a tag one of ``starts``
-        (the catalogue's stops) lies in: the rewriter hands those to ``handle`` anyway
-        (and they may hide hosts: the catalogue's suspects are among its stops)."""
+        the start tag it is in instead: holding, or a tag one of ``starts`` (the
+        catalogue's stops) lies in, which the rewriter hands to ``handle`` anyway (and
+        which may hide hosts: the catalogue's suspects are among its stops)."""
         lt = buf.rfind(b"<", max(0, at - _REACH), at)
         if lt == -1:
             return False
@@ -138,10 +137,9 @@ class InventoryGate:
         if name is None or end == -1:
             return False  # an end tag or a comment; or the rest comes with more bytes
         tag_bytes = buf[lt : end + 1]
-        if self._watch.hold or tag_bytes[1:7].lower() == b"script":  # handled in any case
-            return True
         i = bisect.bisect_left(starts, lt)
-        if i < len(starts) and starts[i] < end:
+        if self._watch.hold or (i < len(starts) and starts[i] < end):
+            self._flagged.add(tag_bytes)
             return True
         tag = name.group().lower().decode("latin-1")
         eq = buf.rfind(b"=", lt, at)
@@ -157,13 +155,15 @@ class InventoryGate:
         self._watch.book.totals[kind] += 1
 
     def handle(self, el: Element) -> None:
+        raw = el.start_tag()  # as written (the catalogue may strip attributes)
         inner = self._inner
         if inner is not None:
             inner.handle(el)
             if el.removed:
                 return
-        raw = el.start_tag()
-        if (self._unknown and any(u in raw for u in self._unknown)) or _hides(raw):
+        # Flagged by stops, or hiding hosts from them; not a tag sighted and recorded
+        # there (a script reaches here whatever stops said).
+        if raw in self._flagged or _hides(raw):
             self._look(el)
 
     def _look(self, el: Element) -> None:
