@@ -207,8 +207,16 @@ def full_rules(pages: list[bytes], rounds: int) -> None:
     news = (CORPUS / "pages" / "with-trackers" / "medicalnewstoday.html").read_bytes()
     print()
     jobs = {}
-    for name, rules in (("without the catalogue", without), ("with the catalogue", state)):
-        factory = consent_rewrites(Settings(), rules)
+    from proxy.consent.inventory import InventoryBook
+
+    rows = (
+        ("without the catalogue", without, False),
+        ("with the catalogue", state, False),
+        ("with the catalogue and the inventory", state, True),
+    )
+    for name, rules, inventory in rows:
+        book = InventoryBook(record=inventory)
+        factory = consent_rewrites(Settings(), rules, None, book)
 
         def job(page: bytes, factory: RewriteFactory = factory) -> bytes:
             rw = factory(info)
@@ -229,6 +237,8 @@ def full_rules(pages: list[bytes], rounds: int) -> None:
         )
     cost = rates["without the catalogue"] / rates["with the catalogue"] - 1
     print(f"the catalogue's cost: {cost * 100:+.1f}% CPU per byte")
+    cost = rates["with the catalogue"] / rates["with the catalogue and the inventory"] - 1
+    print(f"the inventory's cost (on top of the catalogue): {cost * 100:+.1f}% CPU per byte")
     try:
         lexbor = measure(selectolax, pages, rounds)
     except ImportError:

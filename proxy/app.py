@@ -21,6 +21,7 @@ from yarl import URL
 
 from proxy import selftest
 from proxy.consent.enforcer import Enforcer
+from proxy.consent.inventory import InventoryBook
 from proxy.consent.model import ConsentReader
 from proxy.consent.reload import RulesState, Verify, watch
 from proxy.consent.rules import RuleSet
@@ -95,7 +96,10 @@ def create_app(
     app[DECISIONS] = DecisionLog(decisions, metrics)
     app.on_cleanup.append(_close_logs)
     read_consent = ConsentReader(settings.consent_policy)  # the one way consent is read
-    factory = rewrite or consent_rewrites(settings, state, read_consent)
+    book = InventoryBook(
+        settings.first_party, settings.unknown_third_party, totals=metrics.uncovered
+    )
+    factory = rewrite or consent_rewrites(settings, state, read_consent, book)
     app.cleanup_ctx.append(_client_session)
     websocket.track(app)
     if rules is None:
@@ -104,6 +108,7 @@ def create_app(
         read_consent, _templates(settings), settings.consent_max_age, settings.admin_token
     )
     endpoints.add_routes(app, config, state, app[DECISIONS], consent_sender(settings))
+    endpoints.add_inventory_route(app, book, state, settings.admin_token)
     # One per worker; a page made under other rules is never given (see cache.py).
     cache = RewriteCache(settings.rewrite_cache, lambda: state.current.generation)
     pipeline = app[PIPELINE] = Pipeline(settings, factory, app[DECISIONS], cache)
@@ -142,7 +147,10 @@ def self_test(settings: Settings) -> Verify:
 
 
 def consent_rewrites(
-    settings: Settings, state: RulesState, read_consent: ConsentReader | None = None
+    settings: Settings,
+    state: RulesState,
+    read_consent: ConsentReader | None = None,
+    inventory: InventoryBook | None = None,
 ) -> RewriteFactory:
     """The proxy's hook: per request, the consent read, the plan for it under the rules
     in force, and the page it gets, with the banner and placeholders of the templates."""
@@ -152,8 +160,14 @@ def consent_rewrites(
         _templates(settings), banner=settings.own_banner, stand_ins=settings.surrogates
     )
     read_consent = read_consent or ConsentReader(settings.consent_policy)
+    inventory = inventory or InventoryBook(settings.first_party, settings.unknown_third_party)
     enforcer = Enforcer(
-        state, read_consent, furniture, settings.consent_mode_settings, settings.first_party
+        state,
+        read_consent,
+        furniture,
+        settings.consent_mode_settings,
+        settings.first_party,
+        inventory=inventory,
     )
     # What the rewriter looks for is compiled before a rule set serves: now, and in
     # every reload (off the event loop), so no visitor waits for it.
@@ -263,8 +277,10 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
         return await websocket.relay(request, session, url, headers)
     # Made only when needed: for a validator to translate, or an HTML answer.
     rewrite = None
+    # X-Forwarded-Host: the host the browser addressed (a trusted front's, else Host).
+    info = RequestInfo(request.method, raw_path, request.headers, headers.get("X-Forwarded-Host"))
     if "If-None-Match" in headers:
-        rewrite = pipe.rewrite(RequestInfo(request.method, raw_path, request.headers))
+        rewrite = pipe.rewrite(info)
     translated = rewrite is not None and _translate_validators(headers, rewrite.variant)
     has_body = request.body_exists and request.method not in ("GET", "HEAD")
     body = BodyStream(request, settings.max_body, settings.client_timeout) if has_body else None
@@ -310,9 +326,7 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
                 except (aiohttp.ClientError, TimeoutError):
                     return pages.error(502)
             if html and upstream.status not in NO_BODY_STATUS:
-                page = rewrite or pipe.rewrite(
-                    RequestInfo(request.method, raw_path, request.headers)
-                )
+                page = rewrite or pipe.rewrite(info)
                 if page.passes_through and request.method != "HEAD":
                     return await _passthrough(
                         pipe, request, upstream, ctype, first, pacing, None, page

@@ -40,6 +40,7 @@ EXAMPLES = {
     "rules": "consent-proxy rules --rules /etc/consent-proxy/rules --disabled-rules facebook",
     "rewrite": "consent-proxy rewrite page.html --consent none --explain > out.html",
     "health": "consent-proxy health   # in the container: exit 0 while the proxy answers",
+    "inventory": "consent-proxy inventory saved/*.html --first-party cdn.example.com --json",
 }
 # Rule-set flags shared by serve, demo and the offline commands.
 RULE_FLAGS = ("rules", "disabled_rules", "builtin_rules")
@@ -126,21 +127,30 @@ def _parser() -> argparse.ArgumentParser:
         sub, "health", "ask the running proxy's /_consent/health (for container health checks)"
     )
     health.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS", help="default: 3")
-    for cmd in (serve, demo, check, rules, rewrite, health):
+    inventory = _command(
+        sub, "inventory", "list the third-party hosts of saved pages and what covers each"
+    )
+    inventory.add_argument("files", nargs="+", metavar="FILE", help="HTML files, or - for stdin")
+    inventory.add_argument("--json", action="store_true", help="as JSON")
+    for cmd in (serve, demo, check, rules, rewrite, health, inventory):
         cmd.add_argument("--config", metavar="FILE", help="TOML settings file")
     for spec in FIELDS:
         for cmd in (serve, demo):
             if not (cmd is demo and spec.name == "upstream"):
                 _add_setting(cmd, spec)
         if spec.name in RULE_FLAGS:
-            for cmd in (check, rules, rewrite):
+            for cmd in (check, rules, rewrite, inventory):
                 _add_setting(cmd, spec)
+        if spec.name == "first_party":
+            _add_setting(inventory, spec)
         if spec.name in ("listen", "admin_token"):
             _add_setting(health, spec)
     return parser
 
 
-_OWN = ("command", "config", "strict", "list", "json", "file", "consent", "explain", "timeout")
+_OWN: tuple[str, ...] = ("command", "config", "strict", "list", "json", "file", "files")
+_OWN += ("consent", "explain")
+_OWN += ("timeout",)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"consent-proxy: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.command in ("check", "rules", "rewrite", "health"):
+    if args.command in ("check", "rules", "rewrite", "health", "inventory"):
         try:
             return _offline(args, settings)
         except BrokenPipeError:  # `consent-proxy rules | head`: the reader has enough
@@ -185,6 +195,12 @@ def _offline(args: argparse.Namespace, settings: Settings) -> int:
     from proxy import offline
 
     layers = settings.rule_layers
+    if args.command == "inventory":
+        from proxy.offline_inventory import inventory
+
+        return inventory(
+            args.files, layers, settings.first_party, args.json, settings.consent_policy
+        )
     if args.command == "rules":
         return offline.list_rules(layers, args.json)
     if args.command == "check":

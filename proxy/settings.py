@@ -20,6 +20,7 @@ from typing import Any
 from yarl import URL
 
 from proxy.consent.consent_mode import CONSENT_MODES, ConsentModeSettings
+from proxy.consent.inventory import MODES as UNKNOWN_MODES
 from proxy.consent.layers import Layers
 from proxy.consent.model import MAX_AGE_LIMIT, OPTIONAL, ConsentPolicy
 from proxy.consent.readers import OWN, SOURCES, check_sources
@@ -86,6 +87,7 @@ class Settings:
     url_passthrough: bool = False
     surrogates: bool = True
     first_party: tuple[str, ...] = ()
+    unknown_third_party: str = "allow"
 
     @property
     def consent_policy(self) -> ConsentPolicy:
@@ -253,6 +255,12 @@ def _hosts(text: str) -> tuple[str, ...]:
             raise ValueError(part)
         hosts.append(host)
     return tuple(hosts)
+
+
+def _unknown_mode(text: str) -> str:
+    if text not in UNKNOWN_MODES:
+        raise ValueError(text)
+    return text
 
 
 def _consent_mode(text: str) -> str:
@@ -432,6 +440,14 @@ FIELDS: tuple[Field, ...] = (
         "comma-separated host names",
         "the site's own hosts (subdomains included) besides the request's Host: the "
         "catalogue never treats them, or their catalogue entity, as a third party",
+    ),
+    Field(
+        "unknown_third_party",
+        _unknown_mode,
+        "allow, block or placeholder",
+        "third-party hosts no rule or catalogue entry covers: block (or placeholder "
+        "for frames) their scripts, frames and pixels until all of analytics, "
+        "advertising and social are granted",
     ),
 )
 _BY_NAME = {f.name: f for f in FIELDS}

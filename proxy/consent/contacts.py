@@ -133,6 +133,14 @@ def _plain_forms(tag: str) -> tuple[tuple[str, str, str], ...]:
     return tuple(forms)
 
 
+@functools.lru_cache(maxsize=512)
+def plain_attributes(tag: str) -> frozenset[str]:
+    """The attributes ``contacts`` reads URLs from on any ``tag`` element (those that
+    depend on another attribute aside: a link's href, an input's src, a meta's
+    content)."""
+    return frozenset(attribute for attribute, _, _ in _plain_forms(tag))
+
+
 # The forms that depend on another attribute: a link's rel, an input's type, a
 # meta's http-equiv.
 _LINK_FORMS = (("href", URL, REMOVE), ("imagesrcset", SRCSET, REMOVE))

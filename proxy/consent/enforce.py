@@ -24,11 +24,13 @@ from proxy.consent import returning, standins
 from proxy.consent.consent_mode import PageDefault
 from proxy.consent.coverage import RULE_ID, TEXTS, CatalogueGate, Held
 from proxy.consent.furniture import Furniture
+from proxy.consent.inventory import PageWatch
 from proxy.consent.matching import applies
 from proxy.consent.model import Consent
 from proxy.consent.plans import Plan
 from proxy.consent.rules import Block, Rule
 from proxy.consent.scan import META_CSP, Member, Slot
+from proxy.consent.sightings import InventoryGate
 from proxy.html import Element, Gate, Handler, HandlerSpec, Rewriter
 
 Counts = Mapping[tuple[str, str], int]  # (rule id, action) → elements
@@ -75,8 +77,10 @@ class EnforcedPage:
         examine_all: bool = False,
         page_host: str | None = None,
         first_party: tuple[str, ...] = (),
+        inventory: PageWatch | None = None,
     ) -> None:
-        """``page_host``: the request's host (never a third party to the catalogue).
+        """``inventory``: this page's watch of third-party hosts (inventory.py).
+        ``page_host``: the request's host (never a third party to the catalogue).
         ``path``: the page's, with its query (placeholders and the banner return
         there). ``consent``: this visitor's (the plan's by default: default and GPC can
         give one variant). ``return_to``: the placeholder this visitor comes back to
@@ -109,7 +113,7 @@ class EnforcedPage:
             others = bool(plan.acts or ins.head_start or ins.head_end or ins.body_end)
             others = others or self._banner_wanted or return_to is not None
             self._default = PageDefault(plan.google_defaults, alone=not others)
-        self._gate: CatalogueGate | None = None
+        self._gate: CatalogueGate | InventoryGate | None = None
         if plan.catalogue is not None and plan.denied:
             self._gate = CatalogueGate(
                 plan.catalogue,
@@ -120,6 +124,8 @@ class EnforcedPage:
                 exempt=plan.exempt,
                 first_party=first_party,
             )
+        if inventory is not None:  # on top of the catalogue's gate
+            self._gate = InventoryGate(inventory, self._gate, self._held_embed, self.counts)
 
     @property
     def variant(self) -> str:
@@ -363,12 +369,14 @@ def page_for(
     examine_all: bool = False,
     page_host: str | None = None,
     first_party: tuple[str, ...] = (),
+    inventory: PageWatch | None = None,
 ) -> Page:
     """The page ``plan`` makes of a page at ``path`` for a visitor with ``consent``:
     untouched unless the plan changes pages, the visitor gets the banner, or comes
     back to a widget (see ``EnforcedPage``)."""
     banner = furniture.banner and not consent.decided
-    if not plan.changes and not banner and return_to is None:
+    holds = inventory is not None and inventory.hold
+    if not plan.changes and not banner and return_to is None and not holds:
         return UntouchedPage(plan, consent)  # most pages
     return EnforcedPage(
         plan,
@@ -380,4 +388,5 @@ def page_for(
         examine_all=examine_all,
         page_host=page_host,
         first_party=first_party,
+        inventory=inventory,
     )

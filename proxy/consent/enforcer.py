@@ -10,6 +10,7 @@ from proxy.consent import consent_mode, returning
 from proxy.consent.consent_mode import ConsentModeSettings
 from proxy.consent.enforce import Page, page_for
 from proxy.consent.furniture import Furniture
+from proxy.consent.inventory import InventoryBook
 from proxy.consent.model import ConsentReader
 from proxy.consent.plans import PlanCache
 from proxy.consent.reload import RulesState
@@ -27,27 +28,35 @@ class Enforcer:
         furniture: Furniture,
         google: ConsentModeSettings = consent_mode.DEFAULT,
         first_party: tuple[str, ...] = (),
+        inventory: InventoryBook | None = None,
     ) -> None:
         """``google``: the operator's Consent Mode settings (consent_mode.py);
-        ``first_party``: the site's own hosts besides each request's Host."""
+        ``first_party``: the site's own hosts besides each request's Host;
+        ``inventory``: where pages record their third-party hosts (inventory.py)."""
         self._first_party = first_party
         self._rules = rules
         self._read = read_consent
         self._furniture = furniture
         self._cookie = read_consent.policy.cookie
         self.plans = PlanCache(google, furniture.surrogates)
+        self.inventory = inventory
 
     def prepare(self, ruleset: RuleSet) -> None:
         """Compile what pages under ``ruleset`` need, before it serves (it may run in a
         thread while requests use the rules in force)."""
         self.plans.prepare(ruleset)
 
-    def page(self, headers: CIMultiDictProxy[str] | CIMultiDict[str], path: str) -> Page:
-        """The page a request with these headers for ``path`` (with its query) gets."""
+    def page(
+        self, headers: CIMultiDictProxy[str] | CIMultiDict[str], path: str, host: str | None = None
+    ) -> Page:
+        """The page a request with these headers for ``path`` (with its query) gets;
+        ``host``: the one the browser addressed (a trusted front's), else the Host's."""
         consent = self._read(headers)
         ruleset = self._rules.current  # one read: the whole request uses this set
         plan = self.plans.get(ruleset, consent)
         return_to = returning.requested(headers, self._cookie)
+        page_host = host_name(host or headers.get("Host") or "")
+        book = self.inventory
         return page_for(
             plan,
             consent,
@@ -55,8 +64,9 @@ class Enforcer:
             self._furniture,
             return_to=return_to,
             return_cookie=self._cookie,
-            page_host=host_name(headers.get("Host", "")),
+            page_host=page_host,
             first_party=self._first_party,
+            inventory=None if book is None else book.watch(ruleset, consent, page_host),
         )
 
 

@@ -161,6 +161,7 @@ def consent_hook(enforcer: Enforcer, *, debug_headers: bool) -> RewriteFactory:
     """The proxy's hook: per HTML response, the page this visitor gets."""
 
     def factory(info: RequestInfo) -> BodyRewrite:
-        return consent_body(enforcer.page(info.headers, info.path), debug_headers=debug_headers)
+        page = enforcer.page(info.headers, info.path, info.host)
+        return consent_body(page, debug_headers=debug_headers)
 
     return factory

@@ -69,6 +69,7 @@ class RequestInfo(NamedTuple):
     method: str
     path: str  # as the client sent it, with the query (placeholders come back here)
     headers: CIMultiDictProxy[str] | CIMultiDict[str]
+    host: str | None = None  # the host the browser addressed (a trusted front's), Host form
 
 
 RewriteFactory = Callable[[RequestInfo], BodyRewrite]

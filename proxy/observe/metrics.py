@@ -16,6 +16,9 @@ class Metrics:
     pages: Counter[str] = field(default_factory=Counter)  # HTML: rewritten / untouched
     actions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, action)
     consents: Counter[str] = field(default_factory=Counter)  # accept_all / reject_all / custom
+    # Elements naming a third-party host no rule or catalogue entry covers, by kind
+    # (the inventory's book counts into this one).
+    uncovered: Counter[str] = field(default_factory=Counter)
 
     def render(self, generation: str, reload_error: bool, tasks: int = 0) -> str:
         """Prometheus text; ``tasks``: the asyncio tasks alive in this process now."""
@@ -40,6 +43,13 @@ class Metrics:
             *(
                 f'consent_proxy_consents_total{{kind="{k}"}} {v}'
                 for k, v in sorted(self.consents.items())
+            ),
+            "# HELP consent_proxy_uncovered_third_party_total Elements naming a third-party "
+            "host no rule or catalogue entry covers, by element kind.",
+            "# TYPE consent_proxy_uncovered_third_party_total counter",
+            *(
+                f'consent_proxy_uncovered_third_party_total{{kind="{k}"}} {v}'
+                for k, v in sorted(self.uncovered.items())
             ),
             "# HELP consent_proxy_rules_info The rule set in force.",
             "# TYPE consent_proxy_rules_info gauge",

@@ -1,6 +1,6 @@
 """The proxy's own paths (never forwarded to the origin): /_consent (the visitor's
 choice: GET state or preferences page, POST a choice), /.well-known/gpc.json, and the
-admin endpoints /_consent/health and /_consent/metrics.
+admin endpoints /_consent/health, /_consent/metrics and /_consent/inventory.
 
 The one module of ``proxy.ui`` that speaks HTTP (aiohttp). What it needs to know of a
 request beyond its headers (the site the browser addressed, behind a trusted front,
@@ -24,6 +24,7 @@ from aiohttp import web
 from multidict import MultiDict
 
 from proxy.consent import choices, returning
+from proxy.consent.inventory import InventoryBook
 from proxy.consent.model import OPTIONAL, ConsentReader, choice_value, set_cookie_header
 from proxy.consent.reload import RulesState
 from proxy.observe.decisions import DecisionLog
@@ -38,6 +39,7 @@ OWN_PATHS = {
     "/_consent": "GET, HEAD, POST",
     "/_consent/health": "GET, HEAD",
     "/_consent/metrics": "GET, HEAD",
+    "/_consent/inventory": "GET, HEAD",
     "/.well-known/gpc.json": "GET, HEAD",
 }
 
@@ -272,3 +274,22 @@ def is_admin(request: web.Request, token: str) -> bool:
         loopback = False
     proxied = any(h in request.headers for h in ("X-Forwarded-For", "Forwarded", "X-Real-IP"))
     return loopback and not proxied
+
+
+def add_inventory_route(
+    app: web.Application, book: InventoryBook, rules: RulesState, token: str
+) -> None:
+    """/_consent/inventory (admin, like metrics): the third-party hosts pages showed
+    under the rules in force, what covers each, and those nothing covers."""
+
+    async def inventory(request: web.Request) -> web.StreamResponse:
+        if not is_admin(request, token):
+            raise web.HTTPNotFound()
+        book.classifier(rules.current)  # a new generation starts empty
+        current = book.current
+        body: dict[str, object] = current.as_json() if current is not None else {}
+        body["first_party"] = list(book.first_party)
+        body["unknown_third_party"] = book.mode
+        return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+    app.router.add_get("/_consent/inventory", inventory)
