@@ -1,0 +1,69 @@
+"""The body path of most answers: the origin's bytes, untouched, as they come."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import aiohttp
+from aiohttp import web
+
+from proxy.http import mime
+from proxy.http.deadlines import Pacing
+from proxy.http.hook import BodyRewrite
+from proxy.http.responses import NO_BODY_STATUS, one_content_type, response, truncate
+from proxy.http.upstream import response_headers
+from proxy.http.validators import variant_etag
+
+if TYPE_CHECKING:
+    from proxy.http.pipeline import Pipeline
+
+
+async def passthrough(
+    pipe: Pipeline,
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    ctype: mime.ResponseType,
+    first: bytes,
+    pacing: Pacing,
+    variant: str | None,
+    page: BodyRewrite | None = None,
+) -> web.StreamResponse:
+    """The origin's answer, bytes untouched. ``page``: an HTML page whose rewrite would
+    change nothing for this visitor; its headers still say it depends on consent."""
+    settings = pipe.settings
+    headers = response_headers(upstream.headers, settings)
+    one_content_type(headers, ctype)
+    if page is not None:
+        page.fix_headers(headers)
+        variant = page.variant
+    if variant is not None and (upstream.status == 304 or page is not None) and "ETag" in headers:
+        headers["ETag"] = variant_etag(headers["ETag"], variant)
+    length = upstream.headers.get("Content-Length")
+    if length is not None and length.isdigit() and upstream.status != 204:
+        headers["Content-Length"] = length  # the same bytes (a 304: the page's)
+    out = response(upstream.status, upstream.reason, headers)
+    if request.method == "HEAD" or upstream.status in NO_BODY_STATUS or upstream.status < 200:
+        await out.prepare(request)
+        return out
+    await out.prepare(request)
+    content = upstream.content
+    try:
+        if first:
+            pacing.sent += len(first)
+            await out.write(first)
+        while True:  # pacing.read(), inlined: the hottest loop of the proxy
+            pacing.turns += 1
+            chunk = await content.readany()
+            pacing.turns += 1
+            if not chunk:
+                break
+            pacing.sent += len(chunk)
+            await out.write(chunk)
+        await out.write_eof()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return truncate(request, out, exc)
+    if page is not None:
+        # The decision-log line of a page that passed untouched (most pages).
+        fields = page.untouched_members(pacing.sent)
+        pipe.decisions.untouched(request.method, request.raw_path, out.status, fields)
+    return out

@@ -1,0 +1,236 @@
+"""The body path of HTML the proxy rewrites: decode, rewrite as it streams, encode.
+
+The first window (window.py) is rewritten before the headers leave: a page that ends
+in it leaves whole, with a Content-Length; a page the rewrite cache holds (cache.py)
+leaves from the cache; a longer page streams, rewritten chunk by chunk, the rewrite
+taking turns with other requests (timeslice.py). Every HTML answer, rewritten, from
+the cache or failed, gets one decision-log line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from typing import TYPE_CHECKING
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from proxy.html import RewriteLimitError
+from proxy.html.charset import CharsetError
+from proxy.http import codec, mime, pages
+from proxy.http.cache import Status, Stored, Ticket
+from proxy.http.deadlines import Pacing
+from proxy.http.hook import BodyRewrite
+from proxy.http.responses import one_content_type, response, truncate
+from proxy.http.timeslice import Timesliced
+from proxy.http.transcode import PageText
+from proxy.http.upstream import response_headers
+from proxy.http.validators import add_vary, variant_etag
+from proxy.http.window import first_window
+from proxy.observe.decisions import PageDecision
+from proxy.observe.logs import log_path
+from proxy.settings import Settings
+
+if TYPE_CHECKING:
+    from proxy.http.pipeline import Pipeline
+
+log = logging.getLogger("consent_proxy")
+
+_DRAIN = 1024 * 1024  # the most of an unneeded body read to keep its connection
+
+
+def _rewritten_headers(
+    settings: Settings,
+    upstream: aiohttp.ClientResponse,
+    ctype: mime.ResponseType,
+    variant: str,
+    coding: str | None,
+) -> CIMultiDict[str]:
+    """Response headers for a body the proxy rewrites (and maybe re-encodes)."""
+    headers = response_headers(upstream.headers, settings)
+    one_content_type(headers, ctype)
+    for name in ("Content-Encoding", "Accept-Ranges", "Content-MD5", "Digest"):
+        headers.popall(name, None)
+    if "ETag" in headers:
+        headers["ETag"] = variant_etag(headers["ETag"], variant)
+    if coding:
+        headers["Content-Encoding"] = coding
+    add_vary(headers, "Accept-Encoding")
+    return headers
+
+
+async def rewrite_body(
+    pipe: Pipeline,
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    ctype: mime.ResponseType,
+    first: bytes,
+    pacing: Pacing,
+    rewrite: BodyRewrite,
+) -> web.StreamResponse:
+    """The rewritten page (from the cache when the origin vouches for the same bytes)."""
+    settings = pipe.settings
+    try:
+        decoder = codec.Decoder(codec.parse_encodings(upstream.headers.get("Content-Encoding", "")))
+    except codec.DecodeError as exc:
+        log.warning("cannot decode HTML: %s: %s", log_path(request.raw_path), exc)
+        return _decided(pipe, request, pages.error(502), rewrite)
+    encoder = codec.Encoder(codec.choose_encoding(request.headers.get("Accept-Encoding")))
+    headers = _rewritten_headers(settings, upstream, ctype, rewrite.variant, encoder.coding)
+    rewrite.begin(headers)
+    if request.method == "HEAD":
+        rewrite.fix_headers(headers)
+        headers.popall("X-Consent-Actions", None)  # no body was rewritten to report on
+        out = response(upstream.status, upstream.reason, headers)
+        await out.prepare(request)
+        return _decided(pipe, request, out, rewrite)
+    ticket = pipe.cache.ticket(request, upstream, ctype, rewrite, encoder.coding)
+    if ticket.hit is not None:  # the origin vouches for the same bytes as before
+        out = await _from_cache(pipe, request, upstream, headers, rewrite, ticket.hit, pacing)
+        await _drain(upstream, pacing)
+        return out
+    text = PageText(rewrite, ctype.charset, ctype.xml)  # in the page's character encoding
+    # The rewrite gives other requests their turns meanwhile (however slow this page is).
+    sliced = Timesliced(text.feed)
+    try:
+        window = await first_window(pacing, decoder, sliced, text, ticket, first)
+    except (codec.DecodeError, CharsetError, RewriteLimitError) as exc:
+        log.warning("cannot rewrite HTML: %s: %s", log_path(request.raw_path), exc)
+        return _decided(pipe, request, pages.error(502), rewrite, ticket.status)
+    except (aiohttp.ClientError, TimeoutError):
+        return _decided(pipe, request, pages.error(502), rewrite, ticket.status)
+    if window.same:
+        stored = ticket.candidate
+        assert stored is not None
+        return await _from_cache(pipe, request, upstream, headers, rewrite, stored, pacing)
+    rewrite.fix_headers(headers)
+    _cache_status(headers, ticket.status)
+    out = response(upstream.status, upstream.reason, headers)
+    if window.whole:
+        body = encoder.feed(b"".join(window.pending)) + encoder.finish()
+        out.content_length = len(body)
+        await out.prepare(request)
+        pacing.sent += len(body)
+        await out.write(body)
+        await out.write_eof()
+        _keep(pipe, ticket, body, rewrite, decoder)
+        return _decided(pipe, request, out, rewrite, ticket.status)
+    await out.prepare(request)
+    try:
+        data = encoder.feed(b"".join(window.pending))
+        ticket.collect(data)
+        pacing.sent += len(data)
+        await out.write(data)
+        while chunk := await pacing.read():
+            data = decoder.feed(chunk)
+            ticket.digest(data)
+            data = await sliced.feed(data)
+            if data:
+                data = encoder.feed(data)
+                ticket.collect(data)
+                pacing.sent += len(data)
+                await out.write(data)
+        data = decoder.flush()
+        ticket.digest(data)
+        data = await sliced.feed(data) + text.close()
+        data = encoder.feed(data) + encoder.finish()
+        ticket.collect(data)
+        pacing.sent += len(data)
+        await out.write(data)
+        with contextlib.suppress(ConnectionResetError):
+            await out.write_eof()
+    except (
+        aiohttp.ClientError,
+        TimeoutError,
+        codec.DecodeError,
+        CharsetError,
+        RewriteLimitError,
+    ) as exc:
+        _decided(pipe, request, out, rewrite, ticket.status)
+        return truncate(request, out, exc)
+    if ticket.parts is not None:
+        _keep(pipe, ticket, b"".join(ticket.parts), rewrite, decoder)
+    return _decided(pipe, request, out, rewrite, ticket.status)
+
+
+def _cache_status(headers: CIMultiDict[str], status: str) -> None:
+    """X-Consent-Actions says what the rewrite cache did (QA sees a hit as such)."""
+    actions = headers.get("X-Consent-Actions")
+    if actions is not None:
+        headers["X-Consent-Actions"] = f"{actions}; cache={status}"
+
+
+def _keep(
+    pipe: Pipeline, ticket: Ticket, body: bytes, rewrite: BodyRewrite, decoder: codec.Decoder
+) -> None:
+    """Store a page rewritten whole for the next visitor (a miss only)."""
+    if ticket.status != "miss":
+        return
+    final: CIMultiDict[str] = CIMultiDict()
+    rewrite.fix_headers(final)  # the actions of the whole page, as a hit reports them
+    actions = final.get("X-Consent-Actions")
+    pipe.cache.store(ticket, body, actions, rewrite.decision(), decoder.total)
+
+
+async def _from_cache(
+    pipe: Pipeline,
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    headers: CIMultiDict[str],
+    rewrite: BodyRewrite,
+    stored: Stored,
+    pacing: Pacing,
+) -> web.StreamResponse:
+    """A page rewritten before, from the cache: its headers made for this visitor."""
+    rewrite.fix_headers(headers)
+    if "X-Consent-Actions" in headers and stored.actions is not None:
+        headers["X-Consent-Actions"] = stored.actions
+    _cache_status(headers, "hit")
+    out = response(upstream.status, upstream.reason, headers)
+    out.content_length = len(stored.body)
+    await out.prepare(request)
+    pacing.sent += len(stored.body)
+    await out.write(stored.body)
+    with contextlib.suppress(ConnectionResetError):
+        await out.write_eof()
+    return _decided(pipe, request, out, rewrite, "hit", stored.decision)
+
+
+async def _drain(upstream: aiohttp.ClientResponse, pacing: Pacing) -> None:
+    """Read the rest of a body that is not needed, so its connection can carry the
+    next request; one longer than ``_DRAIN`` is left (its connection is closed)."""
+    left = _DRAIN
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        while left > 0 and (chunk := await pacing.read()):
+            left -= len(chunk)
+
+
+def _decided(
+    pipe: Pipeline,
+    request: web.Request,
+    out: web.StreamResponse,
+    rewrite: BodyRewrite,
+    cache: Status | None = None,
+    stored: PageDecision | None = None,
+) -> web.StreamResponse:
+    """One decision-log line per HTML response: what was done, under which consent;
+    ``cache``: what the rewrite cache did; ``stored``: the decision of the page it
+    gave (what was done to it, when it was rewritten)."""
+    decision = rewrite.decision()
+    if decision is not None:
+        if stored is not None:
+            decision = dataclasses.replace(
+                decision,
+                actions=stored.actions,
+                bytes_in=stored.bytes_in,
+                bytes_out=stored.bytes_out,
+                seconds=0.0,
+                complete=True,
+            )
+        if cache is not None:
+            decision = dataclasses.replace(decision, cache=cache)
+        pipe.decisions.page(request.method, request.raw_path, out.status, decision)
+    return out
