@@ -2,48 +2,28 @@
 
 ``consent_hook`` asks the consent layer which page a request gets (enforce.py's
 ``Enforcer``) and wraps it: the body through the page, measured for the decision log
-(observe.decisions), and the response headers of a page that depends on consent,
-decided in one place, ``page_headers``.
+(observe.decisions), and what a page adds to its response headers, ``page_headers``.
 """
 
 from __future__ import annotations
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.consent.enforce import EnforcedPage, Page, UntouchedPage
 from proxy.consent.enforcer import Enforcer
 from proxy.http.hook import BodyRewrite, RequestInfo, RewriteFactory
-from proxy.http.validators import add_vary, make_private
 from proxy.observe.decisions import Meter, PageDecision, decision_of, untouched_members
 
 _CSP = ("Content-Security-Policy", "Content-Security-Policy-Report-Only")
-# The encoding too: the origin chose it from the client's Accept-Encoding.
-_CONSENT_VARY = ("Accept-Encoding", "Cookie", "Sec-GPC")
-_CONSENT_VARY_TEXT = ", ".join(_CONSENT_VARY)
-
-
-def consent_dependent_headers(headers: CIMultiDict[str]) -> None:
-    """A body that depends on consent is private, varies on Cookie and Sec-GPC and
-    keeps no Last-Modified (validators are per variant, see validators.py)."""
-    if "Cache-Control" in headers:
-        make_private(headers)
-    else:
-        headers.add("Cache-Control", "private")
-    if "Vary" in headers:
-        add_vary(headers, *_CONSENT_VARY)
-    else:
-        headers.add("Vary", _CONSENT_VARY_TEXT)
-    if "Last-Modified" in headers:
-        headers.popall("Last-Modified")
 
 
 def page_headers(headers: CIMultiDict[str], page: Page, *, complete: bool, debug: bool) -> None:
-    """The headers of an HTML response whose body is ``page``: caching for a body that
-    depends on consent; room in the page's Content-Security-Policy for what the proxy
-    adds, and the used-up return cookie expired (a page that changes); with ``debug``,
-    X-Consent and X-Consent-Actions (``complete``: the page has gone through whole;
-    else the actions so far, marked ``partial`` where more may come)."""
-    consent_dependent_headers(headers)
+    """What ``page`` adds to its response headers (the caching headers of a page that
+    depends on consent are response_headers.py's): room in the page's
+    Content-Security-Policy for what the proxy adds, and the used-up return cookie
+    expired (a page that changes); with ``debug``, X-Consent and X-Consent-Actions
+    (``complete``: the page has gone through whole; else the actions so far, marked
+    ``partial`` where more may come)."""
     if isinstance(page, EnforcedPage):
         for name in _CSP:
             policies = headers.getall(name, [])
@@ -72,6 +52,7 @@ class EnforcedBody:
 
     __slots__ = ("_debug", "meter", "page")
     passes_through = False
+    depends_on_consent = True
 
     def __init__(self, page: EnforcedPage, debug_headers: bool) -> None:
         self.page = page
@@ -91,7 +72,7 @@ class EnforcedBody:
     def set_format(self, encoding: str, xml: bool) -> None:
         self.page.set_format(encoding, xml)
 
-    def begin(self, headers: CIMultiDict[str]) -> None:
+    def begin(self, headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> None:
         self.page.begin([policy for name in _CSP for policy in headers.getall(name, [])])
 
     def feed(self, chunk: bytes) -> bytes:
@@ -118,6 +99,7 @@ class UntouchedBody:
 
     __slots__ = ("_debug", "page", "variant")
     passes_through = True
+    depends_on_consent = True
     cacheable = True
 
     def __init__(self, page: UntouchedPage, debug_headers: bool) -> None:
@@ -128,7 +110,7 @@ class UntouchedBody:
     def set_format(self, encoding: str, xml: bool) -> None:
         return None
 
-    def begin(self, headers: CIMultiDict[str]) -> None:
+    def begin(self, headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> None:
         return None
 
     def feed(self, chunk: bytes) -> bytes:

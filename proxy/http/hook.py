@@ -3,7 +3,7 @@
 ``BodyRewrite`` is the one hook the proxy calls for HTML: ``begin`` sees the response
 headers first, ``feed``/``close`` turn the decoded body into the new one, ``variant``
 names the output (it goes into the ETag so a cache never confuses two variants),
-``fix_headers`` adjusts the response headers, ``decision`` is what the decision log
+``fix_headers`` adds the page's own response headers, ``decision`` is what the decision log
 keeps. The proxy's own hook enforces consent (consent_pages.py); ``Identity`` leaves
 every body as it is, on the rewrite path (the tests of the proxy's mechanics use it).
 """
@@ -28,6 +28,12 @@ class BodyRewrite(Protocol):
         ...
 
     @property
+    def depends_on_consent(self) -> bool:
+        """Whether the page differs between visitors' choices: its response is then
+        private and varies on what consent is read from (response_headers.py)."""
+        ...
+
+    @property
     def cacheable(self) -> bool:
         """Whether the output depends on nothing but the page's bytes, its path and
         format, and ``variant``: another visitor of the variant may be given it (the
@@ -40,16 +46,19 @@ class BodyRewrite(Protocol):
         no content). Called before the first ``feed``; the default is UTF-8 HTML."""
         ...
 
-    def begin(self, headers: CIMultiDict[str]) -> None:
-        """The response headers, before the first ``feed`` (what the body may depend
-        on, such as the page's Content-Security-Policy nonce)."""
+    def begin(self, headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> None:
+        """The origin's response headers, before the first ``feed`` (what the body may
+        depend on, such as the page's Content-Security-Policy nonce)."""
         ...
 
     def feed(self, chunk: bytes) -> bytes: ...
 
     def close(self) -> bytes: ...
 
-    def fix_headers(self, headers: CIMultiDict[str]) -> None: ...
+    def fix_headers(self, headers: CIMultiDict[str]) -> None:
+        """Add what the page itself says to its response headers (the rest is
+        response_headers.py's), as they leave."""
+        ...
 
     def decision(self) -> PageDecision | None:
         """What the decision log keeps of the page (None: nothing)."""
@@ -80,12 +89,13 @@ class Identity:
 
     variant = "id"
     passes_through = False  # the proxy's own hook stays on the rewrite path
+    depends_on_consent = False
     cacheable = True
 
     def set_format(self, encoding: str, xml: bool) -> None:
         return None
 
-    def begin(self, headers: CIMultiDict[str]) -> None:
+    def begin(self, headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> None:
         return None
 
     def feed(self, chunk: bytes) -> bytes:

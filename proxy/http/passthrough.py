@@ -10,9 +10,8 @@ from aiohttp import web
 from proxy.http import mime
 from proxy.http.deadlines import Pacing
 from proxy.http.hook import BodyRewrite
-from proxy.http.responses import NO_BODY_STATUS, one_content_type, response, truncate
-from proxy.http.upstream import response_headers
-from proxy.http.validators import variant_etag
+from proxy.http.response_headers import UNTOUCHED, response_headers
+from proxy.http.responses import NO_BODY_STATUS, response, truncate
 
 if TYPE_CHECKING:
     from proxy.http.pipeline import Pipeline
@@ -25,24 +24,18 @@ async def passthrough(
     ctype: mime.ResponseType,
     first: bytes,
     pacing: Pacing,
-    variant: str | None,
+    validated: str | None,
     page: BodyRewrite | None = None,
 ) -> web.StreamResponse:
     """The origin's answer, bytes untouched. ``page``: an HTML page whose rewrite would
-    change nothing for this visitor; its headers still say it depends on consent."""
-    settings = pipe.settings
-    headers = response_headers(upstream.headers, settings)
-    one_content_type(headers, ctype)
-    if page is not None:
-        page.fix_headers(headers)
-        variant = page.variant
-    if variant is not None and (upstream.status == 304 or page is not None) and "ETag" in headers:
-        headers["ETag"] = variant_etag(headers["ETag"], variant)
-    length = upstream.headers.get("Content-Length")
-    if length is not None and length.isdigit() and upstream.status != 204:
-        headers["Content-Length"] = length  # the same bytes (a 304: the page's)
-    out = response(upstream.status, upstream.reason, headers)
-    if request.method == "HEAD" or upstream.status in NO_BODY_STATUS or upstream.status < 200:
+    change nothing for this visitor; its headers still say it depends on consent.
+    ``validated``: the variant a translated If-None-Match named (response_headers)."""
+    status = upstream.status
+    headers = response_headers(
+        upstream.headers, status, ctype, pipe.settings.via, UNTOUCHED, page, validated
+    )
+    out = response(status, upstream.reason, headers)
+    if request.method == "HEAD" or status in NO_BODY_STATUS or status < 200:
         await out.prepare(request)
         return out
     await out.prepare(request)

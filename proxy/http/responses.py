@@ -7,20 +7,11 @@ import logging
 from aiohttp import web
 from multidict import CIMultiDict
 
-from proxy.http import mime
 from proxy.observe.logs import log_path
 
 log = logging.getLogger("consent_proxy")
 
 NO_BODY_STATUS = (204, 304)
-
-
-def one_content_type(headers: CIMultiDict[str], ctype: mime.ResponseType) -> None:
-    """Exactly one Content-Type, as ``ctype`` says (or none, as the origin sent)."""
-    if ctype.changed:
-        headers.popall("Content-Type", None)
-        if ctype.header is not None:
-            headers["Content-Type"] = ctype.header
 
 
 class UntypedResponse(web.StreamResponse):

@@ -24,15 +24,13 @@ from proxy.http import codec, mime, pages
 from proxy.http.cache import Status, Stored, Ticket
 from proxy.http.deadlines import Pacing
 from proxy.http.hook import BodyRewrite
-from proxy.http.responses import one_content_type, response, truncate
+from proxy.http.response_headers import Body, response_headers
+from proxy.http.responses import response, truncate
 from proxy.http.timeslice import Timesliced
 from proxy.http.transcode import PageText
-from proxy.http.upstream import response_headers
-from proxy.http.validators import add_vary, variant_etag
 from proxy.http.window import first_window
 from proxy.observe.decisions import PageDecision
 from proxy.observe.logs import log_path
-from proxy.settings import Settings
 
 if TYPE_CHECKING:
     from proxy.http.pipeline import Pipeline
@@ -40,26 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("consent_proxy")
 
 _DRAIN = 1024 * 1024  # the most of an unneeded body read to keep its connection
-
-
-def _rewritten_headers(
-    settings: Settings,
-    upstream: aiohttp.ClientResponse,
-    ctype: mime.ResponseType,
-    variant: str,
-    coding: str | None,
-) -> CIMultiDict[str]:
-    """Response headers for a body the proxy rewrites (and maybe re-encodes)."""
-    headers = response_headers(upstream.headers, settings)
-    one_content_type(headers, ctype)
-    for name in ("Content-Encoding", "Accept-Ranges", "Content-MD5", "Digest"):
-        headers.popall(name, None)
-    if "ETag" in headers:
-        headers["ETag"] = variant_etag(headers["ETag"], variant)
-    if coding:
-        headers["Content-Encoding"] = coding
-    add_vary(headers, "Accept-Encoding")
-    return headers
 
 
 async def rewrite_body(
@@ -72,24 +50,24 @@ async def rewrite_body(
     rewrite: BodyRewrite,
 ) -> web.StreamResponse:
     """The rewritten page (from the cache when the origin vouches for the same bytes)."""
-    settings = pipe.settings
     try:
         decoder = codec.Decoder(codec.parse_encodings(upstream.headers.get("Content-Encoding", "")))
     except codec.DecodeError as exc:
         log.warning("cannot decode HTML: %s: %s", log_path(request.raw_path), exc)
         return _decided(pipe, request, pages.error(502), rewrite)
     encoder = codec.Encoder(codec.choose_encoding(request.headers.get("Accept-Encoding")))
-    headers = _rewritten_headers(settings, upstream, ctype, rewrite.variant, encoder.coding)
-    rewrite.begin(headers)
+    coding = encoder.coding
+    via = pipe.settings.via
+    rewrite.begin(upstream.headers)
     if request.method == "HEAD":
-        rewrite.fix_headers(headers)
-        headers.popall("X-Consent-Actions", None)  # no body was rewritten to report on
+        body = Body(rewritten=True, coding=coding, head=True)
+        headers = response_headers(upstream.headers, upstream.status, ctype, via, body, rewrite)
         out = response(upstream.status, upstream.reason, headers)
         await out.prepare(request)
         return _decided(pipe, request, out, rewrite)
-    ticket = pipe.cache.ticket(request, upstream, ctype, rewrite, encoder.coding)
+    ticket = pipe.cache.ticket(request, upstream, ctype, rewrite, coding)
     if ticket.hit is not None:  # the origin vouches for the same bytes as before
-        out = await _from_cache(pipe, request, upstream, headers, rewrite, ticket.hit, pacing)
+        out = await _from_cache(pipe, request, upstream, ctype, coding, rewrite, ticket.hit, pacing)
         await _drain(upstream, pacing)
         return out
     text = PageText(rewrite, ctype.charset, ctype.xml)  # in the page's character encoding
@@ -105,19 +83,21 @@ async def rewrite_body(
     if window.same:
         stored = ticket.candidate
         assert stored is not None
-        return await _from_cache(pipe, request, upstream, headers, rewrite, stored, pacing)
-    rewrite.fix_headers(headers)
-    _cache_status(headers, ticket.status)
-    out = response(upstream.status, upstream.reason, headers)
+        return await _from_cache(pipe, request, upstream, ctype, coding, rewrite, stored, pacing)
     if window.whole:
-        body = encoder.feed(b"".join(window.pending)) + encoder.finish()
-        out.content_length = len(body)
+        whole = encoder.feed(b"".join(window.pending)) + encoder.finish()
+        body = Body(rewritten=True, coding=coding, length=len(whole), cache=ticket.status)
+        headers = response_headers(upstream.headers, upstream.status, ctype, via, body, rewrite)
+        out = response(upstream.status, upstream.reason, headers)
         await out.prepare(request)
-        pacing.sent += len(body)
-        await out.write(body)
+        pacing.sent += len(whole)
+        await out.write(whole)
         await out.write_eof()
-        _keep(pipe, ticket, body, rewrite, decoder)
+        _keep(pipe, ticket, whole, rewrite, decoder)
         return _decided(pipe, request, out, rewrite, ticket.status)
+    body = Body(rewritten=True, coding=coding, cache=ticket.status)
+    headers = response_headers(upstream.headers, upstream.status, ctype, via, body, rewrite)
+    out = response(upstream.status, upstream.reason, headers)
     await out.prepare(request)
     try:
         data = encoder.feed(b"".join(window.pending))
@@ -156,13 +136,6 @@ async def rewrite_body(
     return _decided(pipe, request, out, rewrite, ticket.status)
 
 
-def _cache_status(headers: CIMultiDict[str], status: str) -> None:
-    """X-Consent-Actions says what the rewrite cache did (QA sees a hit as such)."""
-    actions = headers.get("X-Consent-Actions")
-    if actions is not None:
-        headers["X-Consent-Actions"] = f"{actions}; cache={status}"
-
-
 def _keep(
     pipe: Pipeline, ticket: Ticket, body: bytes, rewrite: BodyRewrite, decoder: codec.Decoder
 ) -> None:
@@ -179,18 +152,19 @@ async def _from_cache(
     pipe: Pipeline,
     request: web.Request,
     upstream: aiohttp.ClientResponse,
-    headers: CIMultiDict[str],
+    ctype: mime.ResponseType,
+    coding: str | None,
     rewrite: BodyRewrite,
     stored: Stored,
     pacing: Pacing,
 ) -> web.StreamResponse:
     """A page rewritten before, from the cache: its headers made for this visitor."""
-    rewrite.fix_headers(headers)
-    if "X-Consent-Actions" in headers and stored.actions is not None:
-        headers["X-Consent-Actions"] = stored.actions
-    _cache_status(headers, "hit")
+    length = len(stored.body)
+    body = Body(True, coding, length, "hit", stored.actions)
+    headers = response_headers(
+        upstream.headers, upstream.status, ctype, pipe.settings.via, body, rewrite
+    )
     out = response(upstream.status, upstream.reason, headers)
-    out.content_length = len(stored.body)
     await out.prepare(request)
     pacing.sent += len(stored.body)
     await out.write(stored.body)

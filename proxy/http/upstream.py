@@ -20,7 +20,6 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from proxy.http import codec
 from proxy.http.deadlines import Pacing
 from proxy.http.forwarded import Authority, Origin, claimed_host, claimed_scheme, parse_authority
-from proxy.http.validators import make_private
 from proxy.settings import Network, Settings
 
 HOP_BY_HOP = frozenset(
@@ -167,8 +166,6 @@ def addressed(request: web.BaseRequest, settings: Settings) -> Addressed:
 # Hop-by-hop, and replaced by the proxy's own: forwarding headers, the Host the
 # origin expects, Via, the codings offered.
 _REQUEST_DROP = HOP_BY_HOP | {*FORWARDING, "host", "via", "accept-encoding"}
-# Hop-by-hop; Content-Length: re-framed by the proxy; Via: ours is added.
-_RESPONSE_DROP = HOP_BY_HOP | {"content-length", "via"}
 
 
 def request_headers(request: web.BaseRequest, settings: Settings, client: str) -> CIMultiDict[str]:
@@ -190,21 +187,11 @@ def request_headers(request: web.BaseRequest, settings: Settings, client: str) -
     if host:
         headers["X-Forwarded-Host"] = host
     version = request.version
-    headers["Via"] = _via(incoming, f"{version.major}.{version.minor} {settings.via}")
+    headers["Via"] = via_chain(incoming, f"{version.major}.{version.minor} {settings.via}")
     return headers
 
 
-def response_headers(
-    upstream: CIMultiDictProxy[str] | CIMultiDict[str], settings: Settings
-) -> CIMultiDict[str]:
-    headers = strip_hop_by_hop(upstream, _RESPONSE_DROP)
-    if "Set-Cookie" in headers:
-        make_private(headers)  # a cookie is one visitor's: never for a shared cache
-    headers["Via"] = _via(upstream, f"1.1 {settings.via}")
-    return headers
-
-
-def _via(headers: CIMultiDictProxy[str] | CIMultiDict[str], ours: str) -> str:
+def via_chain(headers: CIMultiDictProxy[str] | CIMultiDict[str], ours: str) -> str:
     """The Via header to pass on: the hops before, then ours."""
     return ", ".join([*headers.getall("Via"), ours]) if "Via" in headers else ours
 

@@ -572,6 +572,8 @@ def test_untouched_says_what_a_rewrite_that_changes_nothing_says() -> None:
     from proxy.consent.model import ConsentPolicy, read_consent
     from proxy.consent.plans import compile_plan
     from proxy.http.consent_hook import EnforcedBody, UntouchedBody
+    from proxy.http.mime import response_type
+    from proxy.http.response_headers import response_headers
     from proxy.ui.furniture import PageFurniture
     from proxy.ui.templates import Templates
 
@@ -582,10 +584,11 @@ def test_untouched_says_what_a_rewrite_that_changes_nothing_says() -> None:
     full = EnforcedBody(EnforcedPage(plan, "/", furniture, consent=consent), True)
     fast = UntouchedBody(UntouchedPage(plan, consent), True)
     assert fast.passes_through and full.variant == fast.variant
-    origin = {"Cache-Control": "public, max-age=60", "Vary": "Accept", "Last-Modified": "x"}
-    headers = [CIMultiDict(origin), CIMultiDict(origin)]
-    full.fix_headers(headers[0])
-    fast.fix_headers(headers[1])
+    origin = CIMultiDict(
+        {"Cache-Control": "public, max-age=60", "Vary": "Accept", "Last-Modified": "x"}
+    )
+    html = response_type(("text/html",))
+    headers = [response_headers(origin, 200, html, "test", page=p) for p in (full, fast)]
     assert headers[0] == headers[1] and "Cookie" in headers[1]["Vary"]
     assert fast.decision() == full.decision()  # a HEAD: no body went through
     assert fast.untouched_members(10) == full.untouched_members(10)
