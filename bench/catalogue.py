@@ -33,7 +33,7 @@ from proxy.consent.contacts import contacts
 from proxy.consent.prefilter import SUSPECT, PythonEngine
 from proxy.consent.urls import url_host, url_target
 from proxy.consent.verdicts import element_hits, text_hits
-from proxy.html import lexer
+from proxy.html import lexer, skip
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 _SCRIPT = re.compile(rb"<script\b[^>]*>(.*?)</script", re.S | re.I)
@@ -64,7 +64,7 @@ def prefilter_jobs(catalogue: Catalogue, chunk: int) -> dict[str, Job]:
     hyperscan = catalogue.prefilter
     python = PythonEngine(hyperscan.patterns)
     domains = [p.text.decode("ascii") for p in hyperscan.patterns if p.caseless]
-    alternation = re.compile(lexer.literals_pattern(domains).encode("ascii"))
+    alternation = re.compile(skip.literals_pattern(domains).encode("ascii"))
 
     def streamed(engine: object) -> Job:
         def job(page: bytes) -> int:

@@ -19,7 +19,7 @@ from proxy.html import (
     Hints,
     RewriteLimitError,
     Rewriter,
-    lexer,
+    skip,
 )
 from tests.support import oracle
 from tests.support.corpus import ddg_pages, pages, tokenizer_inputs, tree_inputs
@@ -429,8 +429,8 @@ def test_random_bytes_keep_identity(parts: list[bytes], cut: int) -> None:
         ([("ab", False, "id"), ("xaby", False, "class")], 2),  # another attribute
     ],
 )
-def test_needles_that_contain_another_are_dropped(needles: list[lexer.Needle], kept: int) -> None:
-    found = lexer.minimal_needles(needles)
+def test_needles_that_contain_another_are_dropped(needles: list[skip.Needle], kept: int) -> None:
+    found = skip.minimal_needles(needles)
     assert len(found) == kept and set(found) <= set(needles)
     # What is dropped is found by what is kept, in the same attribute.
     for text, _, attr in needles:
@@ -460,7 +460,7 @@ def test_many_class_selectors_with_a_shared_prefix_still_match() -> None:
     st.text(alphabet="ab.(|\\*éx", max_size=30),
 )
 def test_literals_pattern_finds_exactly_the_words(words: list[str], text: str) -> None:
-    found = re.search(lexer.literals_pattern(words), text) is not None
+    found = re.search(skip.literals_pattern(words), text) is not None
     assert found == any(w in text for w in words)
 
 

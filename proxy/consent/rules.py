@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from proxy.consent import rule_fields, standins
 from proxy.consent.toml_lines import KeyLines
-from proxy.html import lexer
+from proxy.html import spec
 from proxy.html.fragments import unbalanced
 from proxy.html.selectors import SelectorError, parse_selector
 
@@ -252,7 +252,7 @@ def _block(table: dict[str, Any], index: int, fail: Any) -> Block:
     except SelectorError as exc:
         raise fail("selector", str(exc), "block", index) from None
     contains = rule_fields.strings(table, "contains", "block", index, fail)
-    if contains and not all(cx.subject.tag in lexer.RAWTEXT for cx in complexes):
+    if contains and not all(cx.subject.tag in spec.RAWTEXT for cx in complexes):
         raise fail(
             "contains",
             "looks at the text of script, style or other raw-text elements; "

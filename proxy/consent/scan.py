@@ -30,7 +30,7 @@ from proxy.consent.consent_mode import ConsentModeSettings
 from proxy.consent.matching import hints_of, host_hints, snippets
 from proxy.consent.rules import Block, Rule, RuleSet
 from proxy.html import Hints, Program, compile_program
-from proxy.html.lexer import literals_pattern
+from proxy.html.skip import literals_pattern
 
 META_CSP = "meta[http-equiv='content-security-policy' i]"
 Member = tuple[Rule, Block]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from proxy.html import lexer
+from proxy.html import lexer, spec
 
 
 def unbalanced(html: str) -> str | None:
@@ -35,12 +35,12 @@ def unbalanced(html: str) -> str | None:
             if not stack or stack[-1] != name:
                 return f"</{name}> does not close the element opened last"
             stack.pop()
-        elif name in lexer.RAWTEXT:
+        elif name in spec.RAWTEXT:
             close = lexer.RAW_END[name].search(data, pos)
             if close is None:
                 return f"<{name}> is not closed"
             pos = close.start()
             stack.append(name)
-        elif name not in lexer.VOID and not m.group(0).endswith(b"/>"):
+        elif name not in spec.VOID and not m.group(0).endswith(b"/>"):
             stack.append(name)
     return f"<{stack[-1]}> is not closed" if stack else None

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from proxy.html import lexer
+from proxy.html import lexer, skip, spec
 from proxy.html.matcher import Machine, OpenElements
 from proxy.html.selectors import Complex, parse_selector
 
@@ -269,7 +269,7 @@ class Program:
     full: bool  # every element must be seen (child combinator or untyped compound)
     tracked: frozenset[str]  # ancestor types the combinators look for
     machine: Machine  # the combinators' state on the stack of open elements
-    # The arguments of lexer.skip_pattern for ``skip`` and for ``skip_doc`` (None:
+    # The arguments of skip.skip_pattern for ``skip`` and for ``skip_doc`` (None:
     # every tag stops, the pattern is _SKIP_ALL).
     _skip_args: tuple[Any, ...] | None
     _doc_args: tuple[Any, ...] | None
@@ -288,7 +288,7 @@ class Program:
         _ = self.skip_doc if inserts else self.skip
 
 
-_SKIP_ALL = lexer.skip_pattern(None)
+_SKIP_ALL = skip.skip_pattern(None)
 # Programs and skip patterns compiled in this process: the proxy compiles before a rule
 # set serves, never on a request (tests count them).
 _COMPILED = [0]
@@ -303,14 +303,14 @@ def _skip_pattern(args: tuple[Any, ...] | None) -> re.Pattern[bytes]:
     if args is None:
         return _SKIP_ALL
     _COMPILED[0] += 1
-    return lexer.skip_pattern(*args)
+    return skip.skip_pattern(*args)
 
 
 def _alternation(literals: set[bytes]) -> re.Pattern[bytes] | None:
     """A pattern that finds any of ``literals`` (bytes, searched as Latin-1 text)."""
     if not literals:
         return None
-    source = lexer.literals_pattern(x.decode("latin-1") for x in literals)
+    source = skip.literals_pattern(x.decode("latin-1") for x in literals)
     return re.compile(source.encode("latin-1"))
 
 
@@ -334,8 +334,8 @@ def compile_program(keys: ProgramKeys, examine_all: bool = False) -> Program:
     numbered: dict[int, int] = {}  # id of a complex selector -> its number in the machine
     complexes: list[Complex] = []
     tracked: set[str | None] = set()
-    needles: dict[str, list[lexer.Needle]] = {}
-    in_text: dict[str, list[lexer.Needle]] = {}  # raw-text elements: hints in their text
+    needles: dict[str, list[skip.Needle]] = {}
+    in_text: dict[str, list[skip.Needle]] = {}  # raw-text elements: hints in their text
     unfiltered: set[str] = set()
     child = False
     for index, (selector, hints) in enumerate(specs):
@@ -351,7 +351,7 @@ def compile_program(keys: ProgramKeys, examine_all: bool = False) -> Program:
                 continue
             if hints is None and cx.subject.needle is not None:
                 needles.setdefault(tag, []).append(cx.subject.needle)
-            elif hints is not None and hints.text and tag in lexer.RAWTEXT:
+            elif hints is not None and hints.text and tag in spec.RAWTEXT:
                 in_text.setdefault(tag, []).extend((h, True, None) for h in hints.text)
                 needles.setdefault(tag, []).extend(_in_values(hints))
             elif hints is not None and hints.tag and not hints.text:
@@ -406,7 +406,7 @@ def compile_program(keys: ProgramKeys, examine_all: bool = False) -> Program:
     )
 
 
-def _in_values(hints: Hints) -> list[lexer.Needle]:
+def _in_values(hints: Hints) -> list[skip.Needle]:
     places: tuple[str | None, ...] = tuple(a.lower() for a in hints.attrs) or (None,)
     return [(h, True, attr) for h in hints.tag for attr in places]
 
@@ -586,12 +586,12 @@ class Rewriter:
             if self._gate is not None and (el is None or not el.removed) and self._gated(name):
                 if el is None:
                     el = Element(name, raw, name_end, self._encoding)
-                if name in lexer.RAWTEXT:
+                if name in spec.RAWTEXT:
                     deferred.append(self._gate.handler)
                 else:
                     self._gate.handler(el)
         empty = self._xml and raw.endswith(b"/>")  # XHTML: nothing inside, no end tag
-        if name in lexer.RAWTEXT and not empty:
+        if name in spec.RAWTEXT and not empty:
             limit = self._text_limit
             if el is not None and name in self._gate_texts:
                 limit = max(limit, self._gate_text_limit)
@@ -627,7 +627,7 @@ class Rewriter:
         if watch is not None:
             self._push_region(name, watch)
             self._removing += watch.remove
-        elif self._region and name not in lexer.VOID and not raw.endswith(b"/>"):
+        elif self._region and name not in spec.VOID and not raw.endswith(b"/>"):
             self._push_region(name, None)
 
     def _push_region(self, name: str, watch: _Watch | None) -> None:
@@ -655,9 +655,9 @@ class Rewriter:
         if index >= 0:
             self._pop_region(index, raw)
         else:
-            if name in lexer.SCOPE_CLOSERS:
+            if name in spec.SCOPE_CLOSERS:
                 keep = len(self._region)
-                while keep and self._region[keep - 1][0] in lexer.IMPLIED_END:
+                while keep and self._region[keep - 1][0] in spec.IMPLIED_END:
                     keep -= 1
                 self._pop_region(keep, None)
             self._emit(raw)
@@ -668,12 +668,12 @@ class Rewriter:
         region = self._region
         if not region:
             return
-        if name in lexer.P_CLOSERS:
+        if name in spec.P_CLOSERS:
             index = self._innermost("p")
             if index >= 0:
                 self._pop_region(index, None)
                 return
-        if lexer.closes(region[-1][0], name):
+        if spec.closes(region[-1][0], name):
             self._pop_region(len(region) - 1, None)
 
     def _pop_region(self, index: int, end_raw: bytes | None) -> None:
@@ -706,7 +706,7 @@ class Rewriter:
             return True
         self._insert("head_start")
         self._head_open = True
-        if name not in lexer.HEAD_CONTENT:
+        if name not in spec.HEAD_CONTENT:
             self._insert("head_end")
             self._head_open = False
         return False
@@ -753,7 +753,7 @@ class Rewriter:
                 active = elements.active()
             if any(elements.matches(i, probe, active) for i in cand.selectors):
                 el = probe
-                if name in lexer.RAWTEXT:
+                if name in spec.RAWTEXT:
                     deferred.append(self._handlers[cand.index])
                 else:
                     self._handlers[cand.index](el)
@@ -764,7 +764,7 @@ class Rewriter:
     def _apply(self, el: Element, name: str, empty: bool = False) -> None:
         before = el._encode(el.before_html)
         after = el._encode(el.after_html)
-        void = empty or name in lexer.VOID
+        void = empty or name in spec.VOID
         if el.removed:
             self._emit(before + el._encode([el.replacement]))
             if void:
@@ -781,11 +781,11 @@ class Rewriter:
             self._open(name, head, _Watch(False, append, after) if append or after else None)
 
     def _track(self, name: str, raw: bytes, name_end: int) -> None:
-        if name in lexer.VOID or not (self._program.full or name in self._program.tracked):
+        if name in spec.VOID or not (self._program.full or name in self._program.tracked):
             return
         elements = self._elements
         top = elements.top
-        if top is not None and lexer.closes(top, name):
+        if top is not None and spec.closes(top, name):
             elements.close_top()
         elements.open(_Tag(name, raw, name_end, self._encoding))  # as the origin sent it
 

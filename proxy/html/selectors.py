@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from proxy.html.lexer import Needle  # a selector's always names its attribute
+from proxy.html.skip import Needle  # a selector's always names its attribute
 
 SUPPORTED = (
     "type, *, #id, .class, [attr], [attr=v], [attr~=v], [attr|=v], [attr^=v], "
