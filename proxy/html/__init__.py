@@ -8,21 +8,16 @@ page into chunks of the new page. What the selectors and hints compile to
 with the same selectors and hints.
 """
 
-from proxy.html.rewriter import (
-    DocumentHandlers,
-    DocumentInserts,
-    Element,
-    Gate,
-    Handler,
+from proxy.html.element import Element, Handler
+from proxy.html.program import (
     HandlerSpec,
     Hints,
     Program,
-    RewriteLimitError,
-    Rewriter,
     compilations,
     compile_program,
     program_keys,
 )
+from proxy.html.rewriter import DocumentHandlers, DocumentInserts, Gate, RewriteLimitError, Rewriter
 
 __all__ = [
     "DocumentHandlers",

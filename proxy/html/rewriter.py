@@ -16,34 +16,14 @@ about consent.
 from __future__ import annotations
 
 import bisect
-import functools
 import html as htmllib
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
 
-from proxy.html import lexer, skip, spec
-from proxy.html.matcher import Machine, OpenElements
-from proxy.html.selectors import Complex, parse_selector
-
-Handler = Callable[["Element"], None]
-
-
-class Hints(NamedTuple):
-    """Literals that every element a handler acts on contains (any letter case): in an
-    attribute value (character references decoded; only in the values of ``attrs``
-    when given), or, for raw-text elements (script, style, ...), in their text. The
-    rewriter passes every other element of the selector's type without looking
-    closer, and never calls the handler for it."""
-
-    tag: tuple[str, ...] = ()
-    text: tuple[str, ...] = ()
-    attrs: tuple[str, ...] = ()
-
-
-# (selector, handler), (selector, handler, hints) or (selector, handler, tag hints).
-HandlerSpec = tuple[str, Handler] | tuple[str, Handler, Hints | tuple[str, ...]]
+from proxy.html import lexer, spec
+from proxy.html.element import Element, Handler, Tag
+from proxy.html.matcher import OpenElements
+from proxy.html.program import SKIP_ALL, HandlerSpec, Program, compile_program, program_keys
 
 
 @dataclass(frozen=True)
@@ -82,142 +62,6 @@ class DocumentInserts:
 DocumentHandlers = DocumentInserts  # its old name (it holds HTML, not handlers): deprecated
 
 
-class _Tag:
-    """A start tag as combinators see it (an open element): attributes are parsed on
-    first use, and the first of a name counts, as in a browser."""
-
-    __slots__ = ("_encoding", "_name_end", "_raw", "_values", "tag")
-
-    def __init__(self, tag: str, raw: bytes, name_end: int, encoding: str) -> None:
-        self.tag = tag
-        self._raw = raw
-        self._name_end = name_end
-        self._encoding = encoding
-        self._values: dict[str, str] | None = None
-
-    def get(self, name: str) -> str | None:
-        values = self._values
-        if values is None:
-            values = {}
-            for a in lexer.parse_attributes(self._raw, self._name_end, self._encoding):
-                values.setdefault(a.name, a.value)
-            self._values = values
-        return values.get(name.lower())
-
-
-class Element:
-    """A matched element, handed to handlers, which record what to do with it."""
-
-    def __init__(self, tag: str, raw: bytes, name_end: int, encoding: str) -> None:
-        self.tag = tag
-        self._raw = raw
-        self._encoding = encoding
-        self._name_end = name_end
-        self._parsed: list[lexer.Attribute] | None = None
-        self._values: dict[str, str] | None = None  # by name, for get
-        self._edits: dict[str, str | None] = {}
-        self.removed = False
-        self.replacement = ""
-        self.before_html: list[str] = []
-        self.after_html: list[str] = []
-        self.prepend_html: list[str] = []
-        self.append_html: list[str] = []
-        self.text: str = ""
-        self.text_truncated = False
-        self.new_text: str | None = None
-
-    @property
-    def _attrs(self) -> list[lexer.Attribute]:
-        if self._parsed is None:  # parsed on first use: most candidates never need it
-            self._parsed = lexer.parse_attributes(self._raw, self._name_end, self._encoding)
-        return self._parsed
-
-    @property
-    def attributes(self) -> list[tuple[str, str]]:
-        return [(a.name, a.value) for a in self._attrs]
-
-    def get(self, name: str) -> str | None:
-        name = name.lower()
-        if name in self._edits:
-            return self._edits[name]
-        values = self._values
-        if values is None:  # the attributes' first of a name only: parse_attributes'
-            values = self._values = {a.name: a.value for a in self._attrs}
-        return values.get(name)
-
-    def may_have(self, names: Sequence[bytes]) -> bool:
-        """False when no attribute named one of ``names`` (ASCII, lower case) is in
-        the start tag as sent, nor set by a handler: a test of the raw bytes, made
-        before any attribute is parsed (names hold no character references)."""
-        if any(value is not None for value in self._edits.values()):
-            return True
-        lower = self._raw.lower()
-        return any(name in lower for name in names)
-
-    def remove(self) -> None:
-        self.removed = True
-
-    def replace(self, html: str) -> None:
-        self.removed = True
-        self.replacement = html
-
-    def set_text(self, text: str) -> None:
-        """A raw-text element's (script, style) text replaced, start and end tag kept;
-        for handlers that see the text (deferred), and only a whole one: ValueError
-        when ``text_truncated`` (what follows the part seen would be lost)."""
-        if self.text_truncated:
-            raise ValueError(f"<{self.tag}>: its text was truncated; expected a whole one")
-        self.new_text = text
-
-    def set_attribute(self, name: str, value: str) -> None:
-        self._edits[name.lower()] = value
-
-    def remove_attribute(self, name: str) -> None:
-        self._edits[name.lower()] = None
-
-    def before(self, html: str) -> None:
-        self.before_html.append(html)
-
-    def after(self, html: str) -> None:
-        self.after_html.insert(0, html)
-
-    def prepend(self, html: str) -> None:
-        self.prepend_html.insert(0, html)
-
-    def append(self, html: str) -> None:
-        self.append_html.append(html)
-
-    def start_tag(self) -> bytes:
-        """The start tag with attribute edits applied; untouched bytes kept."""
-        if not self._edits:
-            return self._raw
-        raw, out, pos = self._raw, [], 0
-        pending = dict(self._edits)
-        for a in self._attrs:
-            if a.name not in pending:
-                continue
-            value = pending.pop(a.name)
-            start = a.start
-            if value is None:
-                while start > 0 and raw[start - 1] in lexer.WS:
-                    start -= 1
-                out += [raw[pos:start]]
-            else:
-                out += [raw[pos:start], self._format(a.name, value)]
-            pos = a.end
-        tail_at = len(raw) - (2 if raw.endswith(b"/>") else 1)
-        out.append(raw[pos:tail_at])
-        out += [b" " + self._format(n, v) for n, v in pending.items() if v is not None]
-        out.append(raw[tail_at:])
-        return b"".join(out)
-
-    def _format(self, name: str, value: str) -> bytes:
-        return name.encode("latin-1") + b'="' + lexer.escape_attribute(value, self._encoding) + b'"'
-
-    def _encode(self, parts: Sequence[str]) -> bytes:
-        return "".join(parts).encode(self._encoding, "xmlcharrefreplace")
-
-
 @dataclass
 class _Watch:
     """What to do when a watched element ends: it was removed, or content follows it."""
@@ -239,182 +83,6 @@ class _Raw:
     state: int = lexer.SCRIPT_DATA
     scan: int = 0
     limit: int = 64 * 1024  # the longest text held for the handlers
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    """The complex selectors of one handler whose subject has a given tag."""
-
-    index: int  # which handler
-    selectors: tuple[int, ...]  # its complex selectors, numbered as in the machine
-    # Every match contains one of these literals unless the tag has a character
-    # reference; None when some selector has no literal to look for.
-    exact: re.Pattern[bytes] | None
-    any_case: re.Pattern[bytes] | None
-    filtered: bool
-    literals: frozenset[bytes]  # those of exact and any_case, in lower case
-
-
-@dataclass(frozen=True)
-class Program:
-    """What a list of selectors and hints compiles to (``compile_program``), shared by
-    every rewriter that uses it. Its two skip patterns are compiled when first used
-    (a rewriter with document inserts uses one, without them the other): ``prepare``
-    compiles the one a rewriter will use ahead of it."""
-
-    by_tag: dict[str | None, tuple[_Candidate, ...]]
-    # Per tag name, every literal its filtered candidates look for (lower case): when
-    # none is in a tag, no filtered candidate can match and none is tried.
-    union: dict[str | None, re.Pattern[bytes] | None]
-    full: bool  # every element must be seen (child combinator or untyped compound)
-    tracked: frozenset[str]  # ancestor types the combinators look for
-    machine: Machine  # the combinators' state on the stack of open elements
-    # The arguments of skip.skip_pattern for ``skip`` and for ``skip_doc`` (None:
-    # every tag stops, the pattern is _SKIP_ALL).
-    _skip_args: tuple[Any, ...] | None
-    _doc_args: tuple[Any, ...] | None
-
-    @functools.cached_property
-    def skip(self) -> re.Pattern[bytes]:
-        return _skip_pattern(self._skip_args)
-
-    @functools.cached_property
-    def skip_doc(self) -> re.Pattern[bytes]:
-        """The same, also stopping at head/body/html (for document inserts)."""
-        return _skip_pattern(self._doc_args)
-
-    def prepare(self, inserts: bool) -> None:
-        """Compile now what a rewriter with (or without) document inserts uses."""
-        _ = self.skip_doc if inserts else self.skip
-
-
-_SKIP_ALL = skip.skip_pattern(None)
-# Programs and skip patterns compiled in this process: the proxy compiles before a rule
-# set serves, never on a request (tests count them).
-_COMPILED = [0]
-
-
-def compilations() -> int:
-    """How many selector programs and skip patterns this process has compiled."""
-    return _COMPILED[0]
-
-
-def _skip_pattern(args: tuple[Any, ...] | None) -> re.Pattern[bytes]:
-    if args is None:
-        return _SKIP_ALL
-    _COMPILED[0] += 1
-    return skip.skip_pattern(*args)
-
-
-def _alternation(literals: set[bytes]) -> re.Pattern[bytes] | None:
-    """A pattern that finds any of ``literals`` (bytes, searched as Latin-1 text)."""
-    if not literals:
-        return None
-    source = skip.literals_pattern(x.decode("latin-1") for x in literals)
-    return re.compile(source.encode("latin-1"))
-
-
-ProgramKeys = tuple[tuple[str, Hints | tuple[str, ...] | None], ...]
-
-
-def program_keys(handlers: Sequence[HandlerSpec]) -> ProgramKeys:
-    """What the program of ``handlers`` is compiled from: each one's selector and hints."""
-    return tuple((h[0], h[2] if len(h) > 2 else None) for h in handlers)
-
-
-@functools.lru_cache(maxsize=256)
-def compile_program(keys: ProgramKeys, examine_all: bool = False) -> Program:
-    """The program of handlers with these ``program_keys`` (see Rewriter); the same
-    keys give the same program, compiled once."""
-    _COMPILED[0] += 1
-    # Examining every element, hints would only spare handler calls; their literal
-    # patterns cost more to compile than a short document takes to rewrite.
-    specs = [(selector, None if examine_all else _hints(hints)) for selector, hints in keys]
-    groups: dict[tuple[str | None, int], list[Complex]] = {}
-    numbered: dict[int, int] = {}  # id of a complex selector -> its number in the machine
-    complexes: list[Complex] = []
-    tracked: set[str | None] = set()
-    needles: dict[str, list[skip.Needle]] = {}
-    in_text: dict[str, list[skip.Needle]] = {}  # raw-text elements: hints in their text
-    unfiltered: set[str] = set()
-    child = False
-    for index, (selector, hints) in enumerate(specs):
-        for cx in parse_selector(selector):
-            if id(cx) not in numbered:  # the same selector text gives the same objects
-                numbered[id(cx)] = len(complexes)
-                complexes.append(cx)
-            tag = cx.subject.tag
-            groups.setdefault((tag, index), []).append(cx)
-            tracked.update(part.tag for part in cx.parts[:-1])
-            child = child or ">" in cx.links
-            if tag is None:
-                continue
-            if hints is None and cx.subject.needle is not None:
-                needles.setdefault(tag, []).append(cx.subject.needle)
-            elif hints is not None and hints.text and tag in spec.RAWTEXT:
-                in_text.setdefault(tag, []).extend((h, True, None) for h in hints.text)
-                needles.setdefault(tag, []).extend(_in_values(hints))
-            elif hints is not None and hints.tag and not hints.text:
-                needles.setdefault(tag, []).extend(_in_values(hints))
-            else:  # no literal to look for: every tag of this type stops
-                unfiltered.add(tag)
-    by_tag: dict[str | None, list[_Candidate]] = {}
-    for (tag, index), group in groups.items():
-        hints = specs[index][1]
-        numbers = tuple(numbered[id(cx)] for cx in group)
-        if hints is not None and hints.tag and not hints.text:
-            lowered = frozenset(h.lower().encode("utf-8", "ignore") for h in hints.tag)
-            candidate = _Candidate(index, numbers, None, _alternation(set(lowered)), True, lowered)
-            by_tag.setdefault(tag, []).append(candidate)
-            continue
-        own = [cx.subject.needle for cx in group]
-        filtered = all(n is not None for n in own)
-        exact = {n[0].encode("utf-8", "ignore") for n in own if n is not None and not n[1]}
-        any_case = {n[0].lower().encode("utf-8", "ignore") for n in own if n is not None and n[1]}
-        candidate = _Candidate(
-            index,
-            numbers,
-            _alternation(exact),
-            _alternation(any_case),
-            filtered,
-            frozenset(x.lower() for x in exact | any_case),
-        )
-        by_tag.setdefault(tag, []).append(candidate)
-    full = examine_all or child or None in tracked or None in by_tag
-    named = frozenset(t for t in tracked if t is not None)
-    always = unfiltered | named
-    for name in always:
-        needles.pop(name, None)
-    doc_names = {"head", "body", "html"}
-    skip: tuple[Any, ...] | None = None  # full: every tag stops (_run uses _SKIP_ALL)
-    skip_doc: tuple[Any, ...] | None = None
-    if not full:
-        skip = (always, needles, named, in_text)
-        skip_doc = (always | doc_names, needles, named | doc_names, in_text)
-    union = {
-        tag: _alternation({x for cand in candidates for x in cand.literals})
-        for tag, candidates in by_tag.items()
-    }
-    return Program(
-        {k: tuple(v) for k, v in by_tag.items()},
-        union,
-        full,
-        named,
-        Machine.compile(complexes),
-        skip,
-        skip_doc,
-    )
-
-
-def _in_values(hints: Hints) -> list[skip.Needle]:
-    places: tuple[str | None, ...] = tuple(a.lower() for a in hints.attrs) or (None,)
-    return [(h, True, attr) for h in hints.tag for attr in places]
-
-
-def _hints(hints: Hints | tuple[str, ...] | None) -> Hints | None:
-    if hints is not None and not isinstance(hints, Hints):
-        hints = Hints(tag=hints)
-    return hints if hints is not None and (hints.tag or hints.text) else None
 
 
 class Rewriter:
@@ -528,7 +196,7 @@ class Rewriter:
                 or self._doc["head_start"]
                 or self._doc["head_end"]
             )
-            skip = _SKIP_ALL if slow else self._skip_fast
+            skip = SKIP_ALL if slow else self._skip_fast
             limit = n
             if self._gate is not None:
                 stops, i = self._stops, self._next_stop
@@ -787,7 +455,7 @@ class Rewriter:
         top = elements.top
         if top is not None and spec.closes(top, name):
             elements.close_top()
-        elements.open(_Tag(name, raw, name_end, self._encoding))  # as the origin sent it
+        elements.open(Tag(name, raw, name_end, self._encoding))  # as the origin sent it
 
     # -- raw text -------------------------------------------------------------------
 
