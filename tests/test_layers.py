@@ -154,7 +154,9 @@ def test_a_layer_that_reaches_up_is_named(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("layer", ["consent", "ui", "observe"])
+# html is not checked yet: rewriter.py (the Rewriter class alone is about 400 lines)
+# has no clear seam left that would not cost the hot loop.
+@pytest.mark.parametrize("layer", ["consent", "ui", "observe", "http"])
 def test_modules_are_small(layer: str) -> None:
     """One job per module: about 150-400 lines (README, Layout)."""
     long = [
