@@ -5,7 +5,7 @@ MIME type in it (Fetch, "extract a MIME type": ``image/png`` then ``text/html`` 
 HTML; a charset given earlier for the same type is kept). With no valid type at all
 (none sent, an empty one, ``foo``) or one of the "unknown" types, they sniff the body
 (WHATWG MIME Sniffing); so does the proxy, with patterns that accept at least what
-browsers accept. Checked against Chromium: see tests/test_charset.py.
+browsers accept. Checked against Chromium: see tests/html/test_charset.py.
 
 ``response_type`` is called for every response: it is cached per header tuple.
 """

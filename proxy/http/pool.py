@@ -30,7 +30,7 @@ Also: aiohttp sends an idempotent request again when a connection fails under it
 That is switched off (``_retry_connection``); ``safe_to_retry`` says which requests
 the proxy may send again itself (no side effects, no body).
 
-The aiohttp internals this relies on are pinned by tests/test_origin_connections.py.
+The aiohttp internals this relies on are pinned by tests/http/test_origin_connections.py.
 """
 
 from __future__ import annotations

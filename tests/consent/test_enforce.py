@@ -26,7 +26,7 @@ from proxy.consent.rules import load_rules
 from tests.support import ROOT, oracle, trackers
 from tests.support.corpus import page as corpus_page
 from tests.support.corpus import pages
-from tests.test_html import head_noscript
+from tests.html.test_rewriter import head_noscript
 
 RULES = load_rules(ROOT / "rules")
 ALL = "consent=v=1&" + "&".join(f"{c}=1" for c in OPTIONAL)

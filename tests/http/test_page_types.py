@@ -2,7 +2,7 @@
 in front of a raw origin that sends exactly the headers and bytes given: a browser
 must never get a tracker the refusing visitor's rules remove, whatever the page's
 encoding (UTF-16, UTF-32, ISO-2022-JP; by BOM, header or <meta>) or its type
-(missing, empty, twice, encoded). Pure parts: tests/test_charset.py."""
+(missing, empty, twice, encoded). Pure parts: tests/html/test_charset.py."""
 
 from __future__ import annotations
 

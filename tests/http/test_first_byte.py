@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from proxy.consent.rules import load_rules
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 RULES = load_rules(ROOT / "rules")
 MakeProxy = Callable[..., Awaitable[TestServer]]
 Serve = Callable[..., Awaitable[TestServer]]

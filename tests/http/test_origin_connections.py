@@ -29,7 +29,7 @@ from tests.support.raw_origin import RawRequest, raw_origin, read_body, response
 from tests.support.sockets import raw_request, status_of
 
 MakeProxy = Callable[..., Awaitable[TestServer]]
-RULES = load_rules(Path(__file__).resolve().parent.parent / "rules")
+RULES = load_rules(Path(__file__).resolve().parent.parent.parent / "rules")
 POOL_LOG = "consent_proxy.pool"
 
 

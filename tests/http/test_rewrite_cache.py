@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 
 from proxy.consent.model import OPTIONAL
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 MakeProxy = Callable[..., Awaitable[TestServer]]
 Serve = Callable[..., Awaitable[TestServer]]
 REFUSED = "consent=v=1&" + "&".join(f"{c}=0" for c in OPTIONAL)

@@ -1,5 +1,5 @@
 """Content-Type read as browsers read it, and sniffing untyped bodies (proxy/http/mime.py).
-Through the real proxy: tests/test_page_types.py.
+Through the real proxy: tests/http/test_page_types.py.
 
 What browsers do was checked in Chromium 156 (Debian) by serving each case from a
 small origin: the last valid Content-Type wins and keeps an earlier charset of the

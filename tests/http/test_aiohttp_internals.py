@@ -19,7 +19,7 @@ from proxy.http.upstream import ExactRequest
 from proxy.server import ProxyRunner, _Connection, _Server, check_aiohttp, server_options
 from proxy.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 VERSION = aiohttp.__version__
 
 

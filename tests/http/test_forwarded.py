@@ -30,7 +30,7 @@ from proxy.http.forwarded import (
 )
 from tests.support.sockets import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 RULES = load_rules(ROOT / "rules")
 MakeProxy = Callable[..., Awaitable[TestServer]]
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)

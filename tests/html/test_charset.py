@@ -1,6 +1,6 @@
 """A page's character encoding (proxy/html/charset.py), the streaming transcoder
 (proxy/http/transcode.py) and the rewriter's XHTML mode. Through the real proxy:
-tests/test_page_types.py.
+tests/http/test_page_types.py.
 
 What browsers do was checked in Chromium 156 (Debian) by serving each case from a
 small origin: BOM over header over <meta>; ``<meta charset=utf-16>`` means UTF-8; a
