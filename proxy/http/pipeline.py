@@ -24,7 +24,7 @@ from proxy.http.passthrough import passthrough
 from proxy.http.responses import NO_BODY_STATUS
 from proxy.http.rewrite_body import rewrite_body
 from proxy.http.upstream import BodyStream, BodyTooLarge, ClientTooSlow, request_headers, visitor
-from proxy.http.validators import upstream_if_none_match
+from proxy.http.validators import translate_if_none_match
 from proxy.observe.decisions import DecisionLog
 from proxy.observe.logs import log_path
 from proxy.settings import Settings
@@ -124,7 +124,7 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
     info = RequestInfo(request.method, raw_path, request.headers, headers.get("X-Forwarded-Host"))
     if "If-None-Match" in headers:
         rewrite = pipe.rewrite(info)
-    translated = rewrite is not None and _translate_validators(headers, rewrite.variant)
+    translated = rewrite is not None and translate_if_none_match(headers, rewrite.variant)
     has_body = request.body_exists and request.method not in ("GET", "HEAD")
     body = BodyStream(request, settings.max_body, settings.client_timeout) if has_body else None
     pacing = pipe.watchdog.start(request)
@@ -183,19 +183,6 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
                 await upstream.wait_for_close()  # the request body's writer
     finally:
         pacing.close()
-
-
-def _translate_validators(headers: CIMultiDict[str], variant: str) -> bool:
-    inm = headers.get("If-None-Match")
-    if inm is None:
-        return False
-    value, translated = upstream_if_none_match(inm, variant)
-    headers.popall("If-None-Match")
-    if value is not None:
-        headers["If-None-Match"] = value
-    if translated or value is None:
-        headers.popall("If-Modified-Since", None)
-    return translated
 
 
 async def _send(

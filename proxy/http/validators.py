@@ -90,3 +90,21 @@ def upstream_if_none_match(header: str, variant: str) -> tuple[str | None, bool]
             continue
         kept.append(tag)
     return (", ".join(kept) if kept else None), translated
+
+
+def translate_if_none_match(headers: CIMultiDict[str], variant: str) -> bool:
+    """Rewrite the If-None-Match of request ``headers`` for the origin, in place (see
+    ``upstream_if_none_match``). If-Modified-Since goes too when a variant tag was
+    translated (the tag decides) or no tag is left (the page must be rendered again:
+    a date would get a 304 for another variant). True when a variant tag was
+    translated: a 304 then names this variant again."""
+    inm = headers.get("If-None-Match")
+    if inm is None:
+        return False
+    value, translated = upstream_if_none_match(inm, variant)
+    headers.popall("If-None-Match")
+    if value is not None:
+        headers["If-None-Match"] = value
+    if translated or value is None:
+        headers.popall("If-Modified-Since", None)
+    return translated

@@ -23,10 +23,10 @@ from aiohttp.test_utils import TestServer
 from proxy.consent.consent_mode import ConsentModeSettings
 from proxy.consent.model import OPTIONAL
 from proxy.consent.rules import load_rules
+from tests.html.test_rewriter import head_noscript
 from tests.support import ROOT, oracle, trackers
 from tests.support.corpus import page as corpus_page
 from tests.support.corpus import pages
-from tests.html.test_rewriter import head_noscript
 
 RULES = load_rules(ROOT / "rules")
 ALL = "consent=v=1&" + "&".join(f"{c}=1" for c in OPTIONAL)
