@@ -1,11 +1,12 @@
 """What the proxy does to an HTML body, and the response headers that go with it.
 
-``BodyRewrite`` is the one hook the proxy calls for HTML: ``begin`` sees the response
-headers first, ``feed``/``close`` turn the decoded body into the new one, ``variant``
-names the output (it goes into the ETag so a cache never confuses two variants),
-``fix_headers`` adds the page's own response headers, ``decision`` is what the decision log
-keeps. The proxy's own hook enforces consent (consent_pages.py); ``Identity`` leaves
-every body as it is, on the rewrite path (the tests of the proxy's mechanics use it).
+``BodyRewrite`` is the one hook the proxy calls for HTML: ``begin`` sees the origin's
+response headers first, ``feed``/``close`` turn the decoded body into the new one,
+``variant`` names the output (it goes into the ETag so a cache never confuses two
+variants), ``fix_headers`` adds the page's own response headers (response_headers.py
+decides the rest), ``decision`` is what the decision log keeps. The proxy's own hook
+enforces consent (consent_hook.py); ``Identity`` leaves every body as it is, on the
+rewrite path (the tests of the proxy's mechanics use it).
 """
 
 from __future__ import annotations
