@@ -291,8 +291,11 @@ def leaked(name: str, load: Load) -> list[str]:
     ]
 
 
-def judged(load: Load) -> list[Found]:
-    return judge(load.body) if load.body is not None else []
+def judged(name: str, load: Load) -> list[Found]:
+    """The judge's findings in a load's document, but for the page's own hosts."""
+    own = FIRST_PARTY.get(name, frozenset())
+    found = judge(load.body) if load.body is not None else []
+    return [f for f in found if not any(f.host == h or f.host.endswith("." + h) for h in own)]
 
 
 def report(run: Run) -> str:
@@ -340,7 +343,7 @@ def test_a_refusing_visitor_contacts_no_catalogued_host(run: Run) -> None:
 
 
 def test_the_judge_finds_nothing_in_a_refusing_visitor_s_page(run: Run) -> None:
-    found = {name: judged(load) for name, load in _every(run, "refused")}
+    found = {name: judged(name, load) for name, load in _every(run, "refused")}
     found = {name: f for name, f in found.items() if f}
     assert not found, found
 
@@ -367,7 +370,9 @@ def test_an_accepting_visitor_makes_the_direct_load_s_requests(run: Run) -> None
             [u for u in by_visitor[v].external if urlsplit(u).path not in own]
             for v in ("direct", "accepted")
         )
-        if sorted(direct) != sorted(accepted):
+        # The same URLs; how often one is asked for again (a retry, a second
+        # element with it) depends on timing.
+        if set(direct) != set(accepted):
             differ[name] = {
                 "direct only": sorted(set(direct) - set(accepted)),
                 "accepted only": sorted(set(accepted) - set(direct)),
