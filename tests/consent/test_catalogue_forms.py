@@ -63,7 +63,7 @@ class Variant:
     name: str
     url: str
     spaces: bool = False  # holds whitespace: not for space-separated lists (srcset, ping)
-    css: bool = True  # means the same inside a CSS url("...")
+    css: bool = True  # means the same inside a CSS url("...") (a newline ends a CSS string)
 
 
 def variants(host: str) -> list[Variant]:
@@ -85,14 +85,22 @@ def variants(host: str) -> list[Variant]:
         ("one slash", "https:/{h}/{v}", {}),
         ("three slashes", "https:///{h}/{v}", {}),
         ("tab in host", "https://" + head + "\t" + tail + "/{v}", {"spaces": True}),
-        ("newline in host", "https://" + head + "\n" + tail + "/{v}", {"spaces": True}),
-        ("carriage return in scheme", "ht\rtps://{h}/{v}", {"spaces": True}),
-        ("spaces around", " \n //{h}/{v} \t", {"spaces": True}),
+        (
+            "newline in host",
+            "https://" + head + "\n" + tail + "/{v}",
+            {"spaces": True, "css": False},
+        ),
+        ("carriage return in scheme", "ht\rtps://{h}/{v}", {"spaces": True, "css": False}),
+        ("spaces around", " \n //{h}/{v} \t", {"spaces": True, "css": False}),
         ("numeric reference", "https://" + ref + "/{v}", {}),
         ("hex references", "&#x2F;&#X2f;{h}/{v}", {}),
         ("named references", "https:&sol;&sol;" + host.replace(".", "&period;") + "/{v}", {}),
         ("&Tab; in host", "https://" + head + "&Tab;" + tail + "/{v}", {"spaces": True}),
-        ("&NewLine; in host", "//" + head + "&NewLine;" + tail + "/{v}", {"spaces": True}),
+        (
+            "&NewLine; in host",
+            "//" + head + "&NewLine;" + tail + "/{v}",
+            {"spaces": True, "css": False},
+        ),
         ("percent escape", "https://" + pct + "/{v}", {}),
         ("full-width dot", "https://" + host.replace(".", "\u3002", 1) + "/{v}", {}),
         ("user and port", "https://me@{h}:443/{v}", {}),

@@ -60,8 +60,10 @@ _HOSTLIKE = re.compile(
 )
 _REFRESH = re.compile(r"\s*[\d.]+\s*[;,]?\s*(?:url\s*=\s*)?[\"']?([^\"']*)", re.I)
 # CSS: url() values and strings (@import "x", image-set("x" 1x)), read after the
-# escapes are decoded.
-_CSS_URL = re.compile(r"url\(\s*[\"']?([^\"')]+)|[\"']([^\"'\n]+)[\"']", re.I)
+# escapes are decoded; an unquoted url() holding white space is invalid (no load).
+_CSS_URL = re.compile(
+    r"url\(\s*(?:\"([^\"\n]*)\"|'([^'\n]*)'|([^\"'()\s]+)\s*\))|[\"']([^\"'\n]+)[\"']", re.I
+)
 _CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6})\s?|\\(.)", re.S)
 
 
@@ -69,8 +71,8 @@ def _css(text: str) -> Iterator[str]:
     decoded = _CSS_ESCAPE.sub(
         lambda m: chr(min(int(m.group(1), 16), 0x10FFFF)) if m.group(1) else m.group(2), text
     )
-    for m in _CSS_URL.finditer(decoded):
-        yield m.group(1) or m.group(2)
+    for m in _CSS_URL.finditer(decoded):  # an unquoted url() with a space in it is invalid
+        yield next(g for g in m.groups() if g is not None)
 
 
 @dataclass(frozen=True)
