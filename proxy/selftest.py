@@ -115,7 +115,9 @@ def tracker_page(templates: Templates) -> RewriterCase:
     widget = parse_rule("selftest-widget", _WIDGET_RULE, "<self-test>")
     # The page's first placeholder of its category, on the page at "/".
     furniture = PageFurniture(templates)
-    placeholder = furniture.placeholder(widget, anchor_id(widget.category, 1), "/").encode()
+    anchor = anchor_id(widget.category, 1)
+    # An iframe: the embed placeholder, sized by the iframe's width attribute.
+    placeholder = furniture.embed_placeholder(widget, anchor, "/", "width:300px").encode()
     banner = furniture.banner_html("/").encode()
 
     def gone(marker: bytes) -> Callable[[bytes], bool]:

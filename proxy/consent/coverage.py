@@ -13,21 +13,21 @@ would load a denied host (``clean_css``). The hand-written rules have acted befo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from proxy.consent import suspects
 from proxy.consent.catalogue import Catalogue
 from proxy.consent.contacts import REMOVE, STRIP, attribute_names, script_runs
+from proxy.consent.sizing import embed_size
 from proxy.consent.verdicts import Hit, Verdict, clean_css, element_hits, text_hits
 from proxy.html import Element
 
 RULE_ID = "catalogue"  # how headers, logs and counts name the catalogue
 TEXTS = frozenset({"style"})  # raw-text elements whose text the gate reads, besides scripts
 PLACEHOLDER = "placeholder"
+ONCE = "once"  # an embed shown this once after its "Load this"
 _EMBEDS = frozenset({"iframe", "frame", "embed", "object"})
-_LENGTH = re.compile(r"\s*([0-9]{1,5})(px|%)?\s*")
 
 
 @dataclass(frozen=True)
@@ -40,41 +40,34 @@ class Held:
     size: str
 
 
-def embed_size(get: Callable[[str], str | None]) -> str:
-    """CSS width and height from an element's width/height attributes (numbers,
-    pixels or percentages; anything else is left out), so the page does not jump."""
-    parts = []
-    for name in ("width", "height"):
-        value = get(name)
-        m = _LENGTH.fullmatch(value) if value else None
-        if m is not None:
-            parts.append(f"{name}:{int(m.group(1))}{m.group(2) or 'px'}")
-    return ";".join(parts)
-
-
 class CatalogueGate:
     """The catalogue's decisions on one page for one visitor (``denied``: the
     categories they did not grant). ``counts`` gets what it did, as
     ``(RULE_ID, action)``;
-    ``placeholder(el, held)`` is called for a media embed instead of removing it."""
+    ``placeholder(el, held)`` is called for a media embed instead of removing it: it
+    holds the embed (True), or shows it this once ("Load this", once.py: False)."""
 
     def __init__(
         self,
         catalogue: Catalogue,
         denied: Collection[str],
-        placeholder: Callable[[Element, Held], None],
+        placeholder: Callable[[Element, Held], bool],
         counts: dict[tuple[str, str], int],
         *,
         page_host: str | None = None,
         scheme: str | None = None,
         exempt: frozenset[str] = frozenset(),
         first_party: tuple[str, ...] = (),
+        shown: tuple[str, Callable[[Element], None]] | None = None,
     ) -> None:
         """``exempt``: entities a hand-written rule keeps on purpose (Google's tags
         under Consent Mode's advanced mode): the catalogue leaves them alone. So it
         does the site's own: the entity of ``page_host`` and of each ``first_party``
         host (a site's CDN domains are its entity's, e.g. a publisher catalogued as
-        social, whose page names its own static hosts)."""
+        social, whose page names its own static hosts).
+        ``shown``: (category, callback) for a visitor who comes back after granting
+        that category at a placeholder (returning.py): each embed of it the page
+        now shows goes to the callback, which numbers it as its placeholder was."""
         self._catalogue = catalogue
         self._denied = frozenset(denied)
         self._placeholder = placeholder
@@ -84,6 +77,7 @@ class CatalogueGate:
         entries = (catalogue.lookup(h) for h in own if h)
         self._exempt = exempt | {e.entity for e in entries if e is not None}
         self._scan = catalogue.prefilter.scan
+        self._shown = shown
         self.counts = counts
 
     def stops(self, buf: bytes) -> list[int]:
@@ -94,6 +88,9 @@ class CatalogueGate:
 
     def handle(self, el: Element) -> None:
         verdict = self.verdict(el)
+        if verdict is None and self._shown is not None and el.tag in _EMBEDS:
+            self._show(el, *self._shown)
+            return
         if verdict is not None and verdict.action == STRIP:
             for name in verdict.attributes:
                 el.remove_attribute(name)
@@ -101,8 +98,8 @@ class CatalogueGate:
         elif verdict is not None:
             hit = verdict.hits[0]
             if hit.category == "media" and el.tag in _EMBEDS:
-                self._placeholder(el, Held(hit.entity, hit.category, embed_size(el.get)))
-                self._count(PLACEHOLDER)
+                held = self._placeholder(el, Held(hit.entity, hit.category, embed_size(el.get)))
+                self._count(PLACEHOLDER if held else ONCE)
             else:
                 el.remove()
                 self._count(REMOVE)
@@ -130,6 +127,13 @@ class CatalogueGate:
 
     def _blocks(self, hit: Hit) -> bool:
         return hit.category in self._denied and hit.entity not in self._exempt
+
+    def _show(self, el: Element, category: str, callback: Callable[[Element], None]) -> None:
+        hits = element_hits(
+            el.tag, el.get, self._catalogue, scheme=self._scheme, page_host=self._host
+        )
+        if any(h.category == category and h.entity not in self._exempt for h in hits):
+            callback(el)
 
     def verdict(self, el: Element) -> Verdict | None:
         """What the catalogue does to ``el`` for this visitor (None: nothing)."""

@@ -20,10 +20,11 @@ from collections.abc import Mapping, Sequence
 from functools import cache, partial
 from types import MappingProxyType
 
-from proxy.consent import returning, standins
+from proxy.consent import once, returning, standins
 from proxy.consent.consent_mode import PageDefault
-from proxy.consent.coverage import RULE_ID, TEXTS, CatalogueGate, Held
+from proxy.consent.coverage import ONCE, RULE_ID, TEXTS, CatalogueGate, Held
 from proxy.consent.furniture import Furniture
+from proxy.consent.holding import PagePlaceholders
 from proxy.consent.inventory import PageWatch
 from proxy.consent.matching import applies
 from proxy.consent.model import Consent
@@ -31,9 +32,11 @@ from proxy.consent.plans import Plan
 from proxy.consent.rules import Block, Rule
 from proxy.consent.scan import META_CSP, Member, Slot
 from proxy.consent.sightings import InventoryGate
+from proxy.consent.sizing import embed_size
 from proxy.html import Element, Gate, Handler, HandlerSpec, Rewriter
 
 Counts = Mapping[tuple[str, str], int]  # (rule id, action) → elements
+MEDIA = "media"  # the category whose embeds the catalogue holds behind placeholders
 
 
 def _idle(el: Element) -> None:
@@ -78,6 +81,7 @@ class EnforcedPage:
         page_host: str | None = None,
         first_party: tuple[str, ...] = (),
         inventory: PageWatch | None = None,
+        load_once: tuple[str, int] | None = None,
     ) -> None:
         """``inventory``: this page's watch of third-party hosts (inventory.py).
         ``page_host``: the request's host (never a third party to the catalogue).
@@ -86,25 +90,26 @@ class EnforcedPage:
         give one variant). ``return_to``: the placeholder this visitor comes back to
         (category, n): the widget now shown there gets its id, and the return cookie
         (named after the consent cookie, ``return_cookie``) is expired. ``examine_all``:
-        see Rewriter (for the self-test's short pages: nothing compiled for them)."""
+        see Rewriter (for the self-test's short pages: nothing compiled for them).
+        ``load_once``: the held embed (category, n) this visitor asked to see this
+        once (once.py): shown, and its cookie expired."""
         self.plan = plan
         self._examine_all = examine_all
         self.consent = consent or plan.consent
         self.counts: dict[tuple[str, str], int] = {}
         self.return_to = return_to
         self._return_cookie = return_cookie
-        self._path = path
         self._furniture = furniture
+        self._load_once = load_once
+        self._holding = PagePlaceholders(furniture, path, load_once, return_to)
+        self._numbered: Element | None = None  # the last element _mark counted
         self._banner_wanted = furniture.banner and not self.consent.decided
         self._start = b""  # the first 4 KB: whether this is a whole page (not a fragment)
         self._encoding = "utf-8"
         self._xml = False
-        self._styled = False
-        self._held: list[str] = []  # categories with a placeholder on this page
+        self._path = path
         self._stand_ins = standins.PageStandIns(plan.surrogates)
-        self._numbers: dict[str, int] = {}  # placeholders (or shown widgets) by category
         self._banner_placed = False
-        self._forms_placed = False
         self._rewriter: Rewriter | None = None  # made when the first HTML arrives
         # Google Consent Mode's default, first in the head; alone: all the page gets.
         self._default: PageDefault | None = None
@@ -114,7 +119,10 @@ class EnforcedPage:
             others = others or self._banner_wanted or return_to is not None
             self._default = PageDefault(plan.google_defaults, alone=not others)
         self._gate: CatalogueGate | InventoryGate | None = None
-        if plan.catalogue is not None and plan.denied:
+        if plan.catalogue is not None and (plan.denied or return_to is not None):
+            # Back after granting media: its embeds are numbered as their placeholders
+            # were (the catalogue holds embeds of media only).
+            back = return_to is not None and return_to[0] == MEDIA and MEDIA not in plan.denied
             self._gate = CatalogueGate(
                 plan.catalogue,
                 plan.denied,
@@ -123,6 +131,7 @@ class EnforcedPage:
                 page_host=page_host,
                 exempt=plan.exempt,
                 first_party=first_party,
+                shown=(MEDIA, self._shown_embed) if back else None,
             )
         if inventory is not None:  # on top of the catalogue's gate
             self._gate = InventoryGate(inventory, self._gate, self._held_embed, self.counts)
@@ -167,10 +176,20 @@ class EnforcedPage:
         return self._furniture.make_room(policy, plan.inline_styles, scripts)
 
     def set_cookies(self) -> tuple[str, ...]:
-        """Set-Cookie values the response carries: the return cookie, once used."""
-        if self.return_to is None:
-            return ()
-        return (returning.expire_header(self._return_cookie),)
+        """Set-Cookie values the response carries: the return and once cookies,
+        used."""
+        out: tuple[str, ...] = ()
+        if self.return_to is not None:
+            out += (returning.expire_header(self._return_cookie),)
+        if self._load_once is not None:
+            out += (once.expire_header(self._return_cookie),)
+        return out
+
+    @property
+    def personal(self) -> bool:
+        """Whether this page is for this visitor alone (a widget marked for them, an
+        embed shown once): never kept for others."""
+        return self.return_to is not None or self._load_once is not None
 
     # -- the rewriter's handlers -------------------------------------------------------
 
@@ -213,9 +232,16 @@ class EnforcedPage:
                 xml=self._xml,
                 examine_all=self._examine_all,
                 program=None if self._examine_all else scan.program,
-                gate=Gate(gate.stops, gate.handle, TEXTS) if gate is not None else None,
+                gate=Gate(gate.stops, self._gated, TEXTS) if gate is not None else None,
             )
         return self._rewriter
+
+    def _gated(self, el: Element) -> None:
+        """The catalogue's look at an element, but for the embed shown once (a rule
+        that holds it has let it through)."""
+        if el is not self._holding.kept:
+            assert self._gate is not None
+            self._gate.handle(el)
 
     def _handler(self, slot: Slot, acting: tuple[Member, ...]) -> Handler:
         """The handler of a block or text slot: the blocks of it that act."""
@@ -256,54 +282,45 @@ class EnforcedPage:
 
         return handle
 
-    def _number(self, category: str) -> int:
-        """The next placeholder number of ``category`` on this page: the same on the
-        page that holds the widgets and on the one that shows them."""
-        n = self._numbers[category] = self._numbers.get(category, 0) + 1
-        return n
-
     def _act(self, el: Element, rule: Rule, block: Block) -> None:
+        if block.action == "placeholder" and el.tag in once.EMBED_TAGS:
+            held = self._holding.hold_embed(el, rule, embed_size(el.get))
+            self._count(rule.id, block.action if held else ONCE)
+            return
         stand_in, n = self._stand_ins.replacing(rule.id, el, self._xml)
         if n:  # the rule's surrogates, where its first running script was
             self.counts[(rule.id, "surrogate")] = self.counts.get((rule.id, "surrogate"), 0) + n
         if block.action == "placeholder":
-            el.replace(stand_in + self._placeholder_markup(rule))
+            el.replace(stand_in + self._holding.hold(rule))
         elif stand_in:
             el.replace(stand_in)
         else:
             el.remove()
-        key = (rule.id, block.action)
+        self._count(rule.id, block.action)
+
+    def _count(self, rule_id: str, action: str) -> None:
+        key = (rule_id, action)
         self.counts[key] = self.counts.get(key, 0) + 1
 
-    def _held_embed(self, el: Element, held: Held) -> None:
-        """A catalogued embed of a denied category: the placeholder, sized like it."""
-        el.replace(self._placeholder_markup(_catalogue_rule(held.entity, held.category), held.size))
+    def _shown_embed(self, el: Element) -> None:
+        """A catalogued media embed shown to a visitor who just granted media at a
+        placeholder (unless a rule's placeholder block counted it, ``_mark``)."""
+        if el is not self._numbered:
+            self._holding.shown(el, MEDIA)
 
-    def _placeholder_markup(self, rule: Rule, size: str = "") -> str:
-        """A placeholder for ``rule``'s element (``size``: a style sizing it like the
-        element), with the category's form if the end of <body> has passed."""
-        anchor = returning.anchor_id(rule.category, self._number(rule.category))
-        markup = self._style() + self._furniture.placeholder(rule, anchor, self._path, size)
-        if rule.category not in self._held:
-            self._held.append(rule.category)
-            if self._forms_placed:  # the end of <body> has passed already
-                markup += self._furniture.grant_form(rule.category)
-        return markup
+    def _held_embed(self, el: Element, held: Held) -> bool:
+        """A catalogued embed of a denied category: the placeholder, sized like it
+        (True), or the embed itself, shown this once (False)."""
+        rule = _catalogue_rule(held.entity, held.category)
+        return self._holding.hold_embed(el, rule, held.size)
 
     def _mark(self, rule: Rule, block: Block, el: Element) -> None:
         """A widget now shown, where a placeholder stood: the one returned to gets the
         placeholder's id, so the browser scrolls to its top; one that has an id (or is
         a script, never shown) gets an empty element with it just before it."""
-        if not applies(block, el):
-            return
-        n = self._number(rule.category)
-        if self.return_to != (rule.category, n):
-            return
-        anchor = returning.anchor_id(rule.category, n)
-        if el.tag != "script" and el.get("id") is None:
-            el.set_attribute("id", anchor)
-        else:
-            el.before(f'<span id="{anchor}"></span>')
+        if applies(block, el):
+            self._numbered = el
+            self._holding.shown(el, rule.category)
 
     def _body_start(self, el: Element) -> None:
         """The banner first in <body>: the first thing keyboard and screen-reader users
@@ -327,16 +344,7 @@ class EnforcedPage:
     def _body_end(self) -> str:
         """At the end of <body>: the forms placeholders post, and the banner of a page
         whose <body> start tag was left out (or never came)."""
-        self._forms_placed = True
-        forms = "".join(self._furniture.grant_form(c) for c in self._held)
-        return forms + self._banner()
-
-    def _style(self) -> str:
-        """The placeholder styles, once per page, before the first placeholder."""
-        if self._styled:
-            return ""
-        self._styled = True
-        return self._furniture.placeholder_style()
+        return self._holding.forms() + self._banner()
 
     def _meta_csp(self, el: Element) -> None:
         policy = el.get("content")
@@ -370,13 +378,14 @@ def page_for(
     page_host: str | None = None,
     first_party: tuple[str, ...] = (),
     inventory: PageWatch | None = None,
+    load_once: tuple[str, int] | None = None,
 ) -> Page:
     """The page ``plan`` makes of a page at ``path`` for a visitor with ``consent``:
     untouched unless the plan changes pages, the visitor gets the banner, or comes
     back to a widget (see ``EnforcedPage``)."""
     banner = furniture.banner and not consent.decided
     holds = inventory is not None and inventory.hold
-    if not plan.changes and not banner and return_to is None and not holds:
+    if not plan.changes and not banner and return_to is None and not holds and load_once is None:
         return UntouchedPage(plan, consent)  # most pages
     return EnforcedPage(
         plan,
@@ -389,4 +398,5 @@ def page_for(
         page_host=page_host,
         first_party=first_party,
         inventory=inventory,
+        load_once=load_once,
     )

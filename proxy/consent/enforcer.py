@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.consent import consent_mode, returning
+from proxy.consent import consent_mode, once, returning
 from proxy.consent.consent_mode import ConsentModeSettings
 from proxy.consent.enforce import Page, page_for
 from proxy.consent.furniture import Furniture
@@ -57,6 +57,7 @@ class Enforcer:
         return_to = returning.requested(headers, self._cookie)
         page_host = host_name(host or headers.get("Host") or "")
         book = self.inventory
+        load_once = once.requested(headers, self._cookie, path)
         return page_for(
             plan,
             consent,
@@ -67,6 +68,7 @@ class Enforcer:
             page_host=page_host,
             first_party=self._first_party,
             inventory=None if book is None else book.watch(ruleset, consent, page_host),
+            load_once=load_once,
         )
 
 

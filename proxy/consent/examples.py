@@ -33,6 +33,12 @@ class Markers:
     def placeholder(self, rule: Rule, anchor: str, path: str, size: str = "") -> str:
         return f"[placeholder:{rule.id}]"
 
+    def embed_placeholder(self, rule: Rule, anchor: str, path: str, size: str) -> str:
+        return f"[placeholder:{rule.id}]"
+
+    def once_form(self) -> str:
+        return ""
+
     def placeholder_style(self) -> str:
         return ""
 

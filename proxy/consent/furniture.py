@@ -37,6 +37,16 @@ class Furniture(Protocol):
         ``path#anchor`` through the form ``grant_form`` makes."""
         ...
 
+    def embed_placeholder(self, rule: Rule, anchor: str, path: str, size: str) -> str:
+        """What stands in for an embed ``rule`` holds (an iframe, say), sized by
+        ``size`` (CSS declarations): as ``placeholder``, with a "Load this" button too,
+        which posts the form ``once_form`` makes with ``next=path#anchor``."""
+        ...
+
+    def once_form(self) -> str:
+        """The form the embed placeholders' "Load this" posts (at the end of <body>)."""
+        ...
+
     def placeholder_style(self) -> str:
         """The placeholders' style element, placed once before the first of them."""
         ...

@@ -27,7 +27,7 @@ from proxy.consent.contacts import (
     plain_attributes,
     script_runs,
 )
-from proxy.consent.coverage import CatalogueGate, Held, embed_size
+from proxy.consent.coverage import ONCE, CatalogueGate, Held
 from proxy.consent.inventory import (
     FIRST_PARTY,
     INLINE,
@@ -37,6 +37,7 @@ from proxy.consent.inventory import (
     PageWatch,
     owned,
 )
+from proxy.consent.sizing import embed_size
 from proxy.consent.urls import url_target
 from proxy.html import Element, lexer
 
@@ -77,7 +78,7 @@ class InventoryGate:
         self,
         watch: PageWatch,
         inner: CatalogueGate | None,
-        placeholder: Callable[[Element, Held], None],
+        placeholder: Callable[[Element, Held], bool],
         counts: dict[tuple[str, str], int],
     ) -> None:
         self._watch = watch
@@ -191,8 +192,8 @@ class InventoryGate:
                     strip = True
         if remove:
             if watch.hold == PLACEHOLDER and tag in _FRAMES:
-                self._placeholder(el, Held(hosts[0], watch.category, embed_size(el.get)))
-                self._count(PLACEHOLDER)
+                held = self._placeholder(el, Held(hosts[0], watch.category, embed_size(el.get)))
+                self._count(PLACEHOLDER if held else ONCE)
             else:
                 el.remove()
                 self._count(REMOVE)

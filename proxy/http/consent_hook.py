@@ -65,9 +65,10 @@ class EnforcedBody:
 
     @property
     def cacheable(self) -> bool:
-        """The widget a visitor comes back to is marked for that visitor alone, and
-        the Consent Mode default may carry the nonce of this one response's policy."""
-        return self.page.return_to is None and not self.page.carries_nonce
+        """A page for one visitor alone (a widget they come back to, an embed shown
+        once), and the Consent Mode default may carry the nonce of this one
+        response's policy."""
+        return not self.page.personal and not self.page.carries_nonce
 
     def set_format(self, encoding: str, xml: bool) -> None:
         self.page.set_format(encoding, xml)

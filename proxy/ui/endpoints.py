@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 from aiohttp import web
 from multidict import MultiDict
 
-from proxy.consent import choices, returning
+from proxy.consent import choices, once, returning
 from proxy.consent.inventory import InventoryBook
 from proxy.consent.model import OPTIONAL, ConsentReader, choice_value, set_cookie_header
 from proxy.consent.reload import RulesState
@@ -138,6 +138,8 @@ def add_routes(
             return web.json_response(
                 {"error": "expected a form or a JSON object"}, status=400, headers=_PRIVATE
             )
+        if "once" in fields:  # an embed's "Load this": no consent change (once.py)
+            return load_once(request, fields, who)
         current = read_consent(request.headers)
         granted = choices.chosen(current, fields)
         if granted is None:
@@ -182,6 +184,31 @@ def add_routes(
             expired_cookies=expire,
             client=who.client,
         )
+        return response
+
+    def load_once(
+        request: web.Request, fields: Mapping[str, Sequence[str]], who: Sender
+    ) -> web.StreamResponse:
+        next_path = banner.safe_next(_first(fields, "next"))
+        target = once.target(next_path) if _first(fields, "once") == "1" else None
+        cookie = (
+            once.set_header(target[1], target[0], policy.cookie, secure=who.secure)
+            if target
+            else None
+        )
+        if target is None or cookie is None:
+            return web.json_response(
+                {"error": "expected once=1 and next=/path#cp-<category>-<n> (a placeholder's)"},
+                status=400,
+                headers=_PRIVATE,
+            )
+        if _wants_json(request):
+            response: web.StreamResponse = web.json_response(
+                {"once": target[1], "path": target[0]}, headers=_PRIVATE
+            )
+        else:
+            response = web.Response(status=303, headers={**_PRIVATE, "Location": next_path})
+        response.headers.add("Set-Cookie", cookie)
         return response
 
     async def health(request: web.Request) -> web.StreamResponse:

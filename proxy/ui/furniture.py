@@ -3,7 +3,9 @@
 
 A placeholder stands in for a held element (``placeholder.html``, styled by
 ``placeholder.css``); its button posts the form ``placeholder-form.html`` makes at the
-end of <body>, which grants its category. The banner is banner.py's. Surrogates
+end of <body>, which grants its category. An embed's (an iframe's) placeholder,
+``embed-placeholder.html``, also has "Load this", which posts ``once-form.html``'s
+form (proxy/consent/once.py). The banner is banner.py's. Surrogates
 (surrogates.py) stand in for a removed tracker's script. ``make_room`` gives a page's
 Content-Security-Policy the hashes of these inline styles and scripts (csp.py).
 """
@@ -37,6 +39,8 @@ class PageFurniture:
         self._style = f"<style>{self._css}</style>"
         self._placeholder = Template(templates.text("placeholder.html").strip())
         self._form = Template(templates.text("placeholder-form.html").strip())
+        self._embed = Template(templates.text("embed-placeholder.html").strip())
+        self._once_form = templates.text("once-form.html").strip()
         # Inline styles the proxy may add to any page (the injects' come with the plan).
         self._own_styles = (self._css,) + ((banner_css(templates),) if banner else ())
 
@@ -48,6 +52,13 @@ class PageFurniture:
         return _placeholder(
             self._placeholder, rule.name, rule.id, rule.category, anchor, next_path, size
         )
+
+    def embed_placeholder(self, rule: Rule, anchor: str, path: str, size: str) -> str:
+        next_path = f"{safe_next(path)}#{anchor}"
+        return _placeholder(self._embed, rule.name, rule.id, rule.category, anchor, next_path, size)
+
+    def once_form(self) -> str:
+        return self._once_form
 
     def placeholder_style(self) -> str:
         return self._style

@@ -155,7 +155,7 @@ async def test_placeholder_grant_comes_back_to_the_widget(
 ) -> None:
     context = await context_for(browser, site, javascript=javascript, size=size)
     page = await open_page(context, site.url("/long?from=here"))
-    button = page.locator(".cp-ph-button")
+    button = page.get_by_role("button", name="Always allow social media")  # an iframe's
     await button.scroll_into_view_if_needed()
     async with page.expect_navigation():
         await button.click()

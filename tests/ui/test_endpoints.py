@@ -480,7 +480,8 @@ async def test_hostile_paths_in_banner_and_placeholder_forms(
         assert [e for e in tree.iter() if e.tag == "script"] == []
         assert [a for e in tree.iter() for a in e.attrib if a.lower().startswith("on")] == []
         submissions = form_submissions(tree)
-        assert len(submissions) == 3  # the banner's two buttons, the placeholder's one
+        # The banner's two buttons, the embed placeholder's two (grant, load once).
+        assert len(submissions) == 4
         expected = target if target.startswith("/") and target[1:2] not in "/\\" else "/"
         for fields in submissions:
             (next_value,) = [v for k, v in fields if k == "next"]

@@ -1,0 +1,114 @@
+"""The placeholders of one page: numbered, styled once, the forms their buttons post,
+and the one embed a visitor asked to load once.
+
+Every placeholder has the anchor ``cp-<category>-<n>`` (returning.py), counted per
+category in page order, the same on every load of the page: a widget shown after a
+grant (returning.py) and an embed shown once after its "Load this" (once.py) take
+the number its placeholder had. An embed (once.EMBED_TAGS: an element that shows
+itself, such as an iframe) gets the embed placeholder: sized like the element, with
+"Load this" besides the button granting its category. The forms the buttons post go
+at the end of <body> (or right after a placeholder that comes later).
+"""
+
+from __future__ import annotations
+
+from proxy.consent import returning
+from proxy.consent.furniture import Furniture
+from proxy.consent.rules import Rule
+from proxy.html import Element
+
+
+def mark(el: Element, anchor: str) -> None:
+    """Give a shown element the id ``anchor``, so the browser lands on it: as its own
+    id, or, for one with an id (or a script, never shown), on an empty element just
+    before it."""
+    if el.tag != "script" and el.get("id") is None:
+        el.set_attribute("id", anchor)
+    else:
+        el.before(f'<span id="{anchor}"></span>')
+
+
+class PagePlaceholders:
+    """The placeholders of one page at ``path`` (with its query); ``once``: the embed
+    (category, n) this visitor asked to load once; ``return_to``: the placeholder
+    (category, n) they come back to after granting its category; or None."""
+
+    def __init__(
+        self,
+        furniture: Furniture,
+        path: str,
+        once: tuple[str, int] | None = None,
+        return_to: tuple[str, int] | None = None,
+    ) -> None:
+        self._furniture = furniture
+        self._path = path
+        self.once = once
+        self.return_to = return_to
+        self.kept: Element | None = None  # the embed shown once, when it came
+        self._numbers: dict[str, int] = {}
+        self._held: list[str] = []  # categories with a placeholder on the page
+        self._embeds = False  # an embed placeholder is on the page ("Load this")
+        self._styled = False
+        self._forms_placed = False
+
+    def number(self, category: str) -> int:
+        """The next number of ``category`` on this page."""
+        n = self._numbers[category] = self._numbers.get(category, 0) + 1
+        return n
+
+    def shown(self, el: Element, category: str) -> None:
+        """A widget or embed of ``category`` the page shows where a placeholder stood
+        when it was held: numbered the same; the one this visitor comes back to gets
+        the anchor (``mark``)."""
+        n = self.number(category)
+        if self.return_to == (category, n):
+            mark(el, returning.anchor_id(category, n))
+
+    def hold(self, rule: Rule) -> str:
+        """The placeholder for an element ``rule`` holds (the caller puts it in place)."""
+        anchor = returning.anchor_id(rule.category, self.number(rule.category))
+        return self._markup(rule, anchor, "", embed=False)
+
+    def hold_embed(self, el: Element, rule: Rule, size: str) -> bool:
+        """An embed ``rule`` holds: replaced by the embed placeholder with ``size`` (CSS
+        sizing it like the embed; True), or left as it is, marked with its anchor,
+        when it is the one to load once (False)."""
+        n = self.number(rule.category)
+        anchor = returning.anchor_id(rule.category, n)
+        if self.once == (rule.category, n) and self.kept is None:
+            self.kept = el
+            mark(el, anchor)
+            return False
+        el.replace(self._markup(rule, anchor, size, embed=True))
+        return True
+
+    def _markup(self, rule: Rule, anchor: str, size: str, *, embed: bool) -> str:
+        furniture = self._furniture
+        markup = "" if self._styled else furniture.placeholder_style()
+        self._styled = True
+        if embed:
+            markup += furniture.embed_placeholder(rule, anchor, self._path, size)
+        else:
+            markup += furniture.placeholder(rule, anchor, self._path, size)
+        if self._forms_placed:  # the end of <body> has passed already
+            markup += self._new_forms(rule.category, embed)
+        else:
+            self._note(rule.category, embed)
+        return markup
+
+    def _note(self, category: str, embed: bool) -> None:
+        if category not in self._held:
+            self._held.append(category)
+        self._embeds = self._embeds or embed
+
+    def _new_forms(self, category: str, embed: bool) -> str:
+        out = "" if category in self._held else self._furniture.grant_form(category)
+        out += self._furniture.once_form() if embed and not self._embeds else ""
+        self._note(category, embed)
+        return out
+
+    def forms(self) -> str:
+        """At the end of <body>: the forms the placeholders so far post."""
+        self._forms_placed = True
+        out = "".join(self._furniture.grant_form(c) for c in self._held)
+        return out + (self._furniture.once_form() if self._embeds else "")
