@@ -176,8 +176,7 @@ class EnforcedPage:
         return self._furniture.make_room(policy, plan.inline_styles, scripts)
 
     def set_cookies(self) -> tuple[str, ...]:
-        """Set-Cookie values the response carries: the return and once cookies,
-        used."""
+        """Set-Cookie values the response carries: the return and once cookies, used."""
         out: tuple[str, ...] = ()
         if self.return_to is not None:
             out += (returning.expire_header(self._return_cookie),)
@@ -315,9 +314,8 @@ class EnforcedPage:
         return self._holding.hold_embed(el, rule, held.size)
 
     def _mark(self, rule: Rule, block: Block, el: Element) -> None:
-        """A widget now shown, where a placeholder stood: the one returned to gets the
-        placeholder's id, so the browser scrolls to its top; one that has an id (or is
-        a script, never shown) gets an empty element with it just before it."""
+        """A widget now shown, where a placeholder stood: numbered as it was, the one
+        returned to marked with its id (holding.py)."""
         if applies(block, el):
             self._numbered = el
             self._holding.shown(el, rule.category)

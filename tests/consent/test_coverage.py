@@ -85,7 +85,7 @@ async def test_refusing_visitor_loses_every_catalogued_tracker(
     for tracker, left in TRACKERS:
         assert left.encode() not in body, f"{tracker} is still in the page"
     assert b"youtube.com" not in body
-    assert b'style="width:560px;height:315px"' in body  # the placeholder, sized
+    assert b'style="width:560px;min-height:315px"' in body  # the placeholder, sized
     assert b'data-consent-placeholder="catalogue"' in body
     assert b'name="media" value="1"' in body  # its button grants media
     assert b'<a href="/story">story</a>' in body  # the link stays, its ping goes

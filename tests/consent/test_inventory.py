@@ -236,7 +236,7 @@ async def test_placeholder_stands_in_for_unknown_frames(
     _, body, headers = await fetch(proxy, "/")
     assert b'src="//widgets.unknown-embed.example' not in body
     assert b"<strong>widgets.unknown-embed.example</strong>" in body
-    assert b'style="width:300px;height:200px"' in body  # sized like the frame
+    assert b'style="width:300px;min-height:200px"' in body  # sized like the frame
     assert b'name="advertising" value="1"' in body  # its button grants the first missing
     assert b"unknown-tracker.io" not in body and b"Pixel.Unknown-Ads.COM" not in body
     actions = headers["X-Consent-Actions"]
