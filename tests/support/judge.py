@@ -260,8 +260,11 @@ def judge(data: bytes | str, page_scheme: str = "http", depth: int = 0) -> list[
             if tag == "style":
                 targets = [target_of(url, page_scheme) for url in _css(text)]
             else:
+                # A URL, not a name: after "//" (or "\/\/"), or followed by a path.
                 targets = [
-                    (m.group(1).lower(), m.group(2) or "/") for m in _HOSTLIKE.finditer(text)
+                    (m.group(1).lower(), m.group(2) or "/")
+                    for m in _HOSTLIKE.finditer(text)
+                    if text[: m.start()].endswith(("//", "\\/\\/")) or len(m.group(2) or "") > 1
                 ]
             for target in targets:
                 if target is not None and catalogued(*target):
