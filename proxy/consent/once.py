@@ -25,9 +25,9 @@ import re
 from collections.abc import Mapping
 
 from proxy.consent.model import cookie_values
-from proxy.consent.returning import parse_anchor
+from proxy.consent.returning import MAX_AGE as MAX_AGE  # one minute, as the return cookie
+from proxy.consent.returning import expired, parse_anchor, short_lived
 
-MAX_AGE = 60  # seconds: the redirect is followed at once; a stale one shows one embed
 EMBED_TAGS = frozenset({"iframe", "frame", "embed", "object"})  # shown by themselves
 _DIGEST = 16  # hex digits of the path's SHA-256 (64 bits: paths of one site)
 _VALUE = re.compile(r"(cp-[a-z]{1,16}-[0-9]{1,4})\.([0-9a-f]{" + str(_DIGEST) + "})")
@@ -67,20 +67,11 @@ def set_header(anchor: str, path: str, consent_cookie: str, *, secure: bool) -> 
     value = cookie_value(anchor, path)
     if value is None:
         return None
-    parts = [
-        f"{cookie_name(consent_cookie)}={value}",
-        "Path=/",
-        "SameSite=Lax",
-        "HttpOnly",
-        f"Max-Age={MAX_AGE}",
-    ]
-    if secure:
-        parts.append("Secure")
-    return "; ".join(parts)
+    return short_lived(cookie_name(consent_cookie), value, secure=secure)
 
 
 def expire_header(consent_cookie: str) -> str:
-    return f"{cookie_name(consent_cookie)}=; Path=/; Max-Age=0"
+    return expired(cookie_name(consent_cookie))
 
 
 def requested(headers: Mapping[str, str], consent_cookie: str, path: str) -> tuple[str, int] | None:

@@ -48,21 +48,26 @@ def anchor_in(next_path: str) -> str | None:
     return fragment if sep and parse_anchor(fragment) else None
 
 
-def set_header(anchor: str, consent_cookie: str, *, secure: bool) -> str:
-    parts = [
-        f"{cookie_name(consent_cookie)}={anchor}",
-        "Path=/",
-        "SameSite=Lax",
-        "HttpOnly",
-        f"Max-Age={MAX_AGE}",
-    ]
+def short_lived(name: str, value: str, *, secure: bool) -> str:
+    """The Set-Cookie value of a one-minute, HttpOnly, site-wide cookie (this one and
+    once.py's: each names a placeholder for the next page load)."""
+    parts = [f"{name}={value}", "Path=/", "SameSite=Lax", "HttpOnly", f"Max-Age={MAX_AGE}"]
     if secure:
         parts.append("Secure")
     return "; ".join(parts)
 
 
+def expired(name: str) -> str:
+    """The Set-Cookie value that removes a ``short_lived`` cookie."""
+    return f"{name}=; Path=/; Max-Age=0"
+
+
+def set_header(anchor: str, consent_cookie: str, *, secure: bool) -> str:
+    return short_lived(cookie_name(consent_cookie), anchor, secure=secure)
+
+
 def expire_header(consent_cookie: str) -> str:
-    return f"{cookie_name(consent_cookie)}=; Path=/; Max-Age=0"
+    return expired(cookie_name(consent_cookie))
 
 
 def requested(headers: Mapping[str, str], consent_cookie: str) -> tuple[str, int] | None:
