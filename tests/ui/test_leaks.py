@@ -1,10 +1,10 @@
 """No leaks, measured in Debian's Chromium over the corpus pages with trackers.
 
-Each page is loaded by three fresh visitors, each in a browser context of its own:
-straight from the origin, and through the real proxy (built-in rules and catalogue) by
-a visitor who refused everything and by one who accepted everything. Every request
-that leaves the page's own site is recorded and answered with an empty 204 (so what
-a tracker would load next is not loaded: the requests are those the page itself makes).
+Each page is loaded by three fresh visitors (tests/support/browsing.py: the session's
+one browsing run, shared with the breakage test): straight from the origin, and through
+the real proxy (built-in rules and catalogue) by a visitor who refused everything and
+by one who accepted everything. Every request that leaves the page's own site is
+recorded and answered with an empty 204.
 
 - the refusing visitor contacts no catalogued host (tests/support/judge.py's list,
   read from the catalogue's data, not from the proxy's code) besides the pages' own
@@ -16,260 +16,36 @@ a tracker would load next is not loaded: the requests are those the page itself 
   a catalogued host, or run a script naming one.
 
 The full corpus (../shared/corpus) is used when it is beside the checkout, else the
-part vendored in tests/data/corpus. One Chromium for the module; the counts go to
-test-output/leaks.txt.
+part vendored in tests/data/corpus. The counts go to test-output/leaks.txt.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import html5lib
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
-from aiohttp.web_runner import BaseRunner
-from playwright.async_api import Browser, Error, Route
 
-from proxy.app import create_app
-from proxy.consent.model import OPTIONAL
-from proxy.consent.rules import RuleSet
-from proxy.server import ProxyRunner, server_options
-from proxy.settings import Settings
-from tests.consent.test_catalogue_forms import INFRASTRUCTURE, NARROWED
 from tests.consent.test_enforce import GOOGLE_DEFAULT
-from tests.support.corpus import CORPUS, FULL, pages
+from tests.support.browsing import FIRST_PARTY, VISITORS, Load, Run
+from tests.support.corpus import FULL
 from tests.support.judge import Found, catalogued, judge
-from tests.ui.test_browser import OUT, RULES, chromium
+from tests.support.leak_pages import FORM_PAGE_FORMS, TRACKER, WAYS
+from tests.ui.test_browser import OUT
 
-# Loading every page three times takes its time on a busy machine: the module's one
-# browsing run is set up by the first test, which gets this much (the rest are quick).
-pytestmark = pytest.mark.timeout(1800)
-REFUSED = "v=1&" + "&".join(f"{c}=0" for c in OPTIONAL)
-ACCEPTED = "v=1&" + "&".join(f"{c}=1" for c in OPTIONAL)
-VISITORS = {"direct": None, "refused": REFUSED, "accepted": ACCEPTED}
-QUIET_MS = 250  # after "load", a page is done when it has made no request for this long
-MAX_SETTLE_MS = 3000
-LOAD_TIMEOUT_MS = 60_000  # a busy machine; an idle one loads each page in about a second
-PARALLEL = 4  # pages in flight at once (tabs of the one browser)
-# The same Math.random() and clock in every load: a page's cache-busting numbers and
-# timestamps then give the same URLs to the direct and the accepting visitor.
-SAME_RANDOM = (
-    "(() => { let seed = 42; Math.random = () => "
-    "(seed = (seed * 16807) % 2147483647) / 2147483647; })();"
-)
-FIXED_TIME = 1_700_000_000_000  # ms since the epoch
-# Pages saved from a site the catalogue lists (its own publisher's hosts): requests
-# to these are the page's first party, not a tracker on it.
-FIRST_PARTY: dict[str, frozenset[str]] = {
-    "buzzfeed-1.html": frozenset({"buzzfeed.com"}),  # BuzzFeed's own ad entity
-    "guardian-1.html": frozenset({"theguardian.com"}),
-    "spiceworks.html": frozenset({"spiceworks.com"}),
-}
-TRACKER = "cdn.taboola.com"  # a host only the catalogue knows (no hand-written rule)
-# The element forms Chromium contacts a host for, in a few hostile ways of writing the
-# URL; a page of them is loaded with the corpus pages. (<base> and a refresh <meta>
-# are left to the rewriter's tests: they would send the direct load elsewhere.)
-WAYS = (
-    "https://{h}/{n}",
-    "//{H}/{n}",
-    "https:\\\\{h}\\{n}",
-    "https:{h}/{n}",
-    "https://{a}&#9;{b}/{n}",
-    "https://{a}&Tab;{b}/{n}",
-    "&#x2F;/{h}/{n}",
-)
-FORM_PAGE_FORMS = (
-    "<img src='{u}' alt=''>",
-    "<img src='/own.png' srcset='/own2.png 2x, {u} 3x' alt=''>",
-    "<img srcset='{u}' alt=''>",
-    "<picture><source srcset='{u}'><img src='/own.png' alt=''></picture>",
-    "<svg><image href='{u}'/></svg>",
-    "<svg><image xlink:href='{u}'/></svg>",
-    "<svg><script href='{u}'></script></svg>",
-    "<input type=image src='{u}' alt=''>",
-    "<link rel=stylesheet href='{u}'>",
-    "<link rel=preload as=image href='{u}'>",
-    "<link rel=icon href='{u}'>",
-    "<video poster='{u}'></video>",
-    "<video src='{u}'></video>",
-    "<audio src='{u}'></audio>",
-    "<embed src='{u}'>",
-    "<object data='{u}'></object>",
-    "<iframe src='{u}'></iframe>",
-    '<iframe srcdoc="<img src=&quot;{u}&quot;>"></iframe>',
-    "<script src='{u}'></script>",
-    "<div style='width:9px;height:9px;background:url({u})'></div>",
-    "<style>.{n}{{width:9px;height:9px;background:url({u})}}</style><div class={n}></div>",
-    "<table background='{u}'><tr><td>x</td></tr></table>",
-    "<script>var i = new Image(); i.src = '{u}';</script>",
-)
-
-
-def forms_page() -> bytes:
-    """Every form above in every way, each URL with a path of its own."""
-    half = len(TRACKER) // 2
-    parts = ["<!doctype html><html><head><title>Forms</title></head><body><h1>Forms</h1>"]
-    for i, form in enumerate(FORM_PAGE_FORMS):
-        for j, way in enumerate(WAYS):
-            url = way.format(
-                h=TRACKER, H=TRACKER.upper(), a=TRACKER[:half], b=TRACKER[half:], n=f"f{i}w{j}"
-            )
-            parts.append(form.format(u=url, n=f"f{i}w{j}"))
-    return ("".join(parts) + "</body></html>").encode()
-
-
-def infrastructure_page() -> bytes:
-    """Infrastructure on the domains the catalogue narrows, and their trackers."""
-    body = "".join(INFRASTRUCTURE) + "".join(NARROWED)
-    return (
-        f"<!doctype html><html><head><title>CDNs</title></head><body>{body}</body></html>".encode()
-    )
-
-
-SYNTHETIC = {"forms.html": forms_page, "infrastructure.html": infrastructure_page}
-
-
-@dataclass
-class Load:
-    """What one visitor's load of one page did."""
-
-    external: list[str] = field(default_factory=list)  # requests outside the site, in order
-    body: bytes | None = None  # the document as the browser received it
-    consent: str = ""  # the proxy's X-Consent header (what it read of the visitor)
-    failed: str = ""  # why the page did not finish loading ("load" never came)
-
-
-@dataclass
-class Run:
-    """Every page's loads, by page name and visitor, and the time they took."""
-
-    loads: dict[str, dict[str, Load]]
-    seconds: float
-    origin: dict[str, bytes]
-
-
-class _ProxyServer(TestServer):
-    """The proxy run as ``consent-proxy serve`` runs it (as tests/conftest.py does)."""
-
-    async def _make_runner(self, **kwargs: object) -> BaseRunner:
-        return ProxyRunner(self.app, **kwargs)  # type: ignore[arg-type]
-
-
-async def _visit(browser: Browser, base: str, path: str, cookie: str | None) -> Load:
-    context = await browser.new_context()
-    await context.add_init_script(SAME_RANDOM)
-    await context.clock.set_fixed_time(FIXED_TIME)
-    if cookie is not None:
-        await context.add_cookies([{"name": "consent", "value": cookie, "url": base}])
-    load = Load()
-    made = [0]  # requests so far, the page's own included
-
-    async def route(route: Route) -> None:
-        made[0] += 1
-        url = route.request.url
-        if url.startswith(base + "/"):
-            await route.continue_()
-        else:
-            load.external.append(url)
-            await route.fulfill(status=204, body="")
-
-    await context.route("**/*", route)
-    page = await context.new_page()
-    try:
-        # The document first (its bytes are judged even if a late part of the page
-        # keeps "load" from coming on a starved machine), then the page's load.
-        response = await page.goto(base + path, wait_until="commit", timeout=LOAD_TIMEOUT_MS)
-        if response is not None:
-            load.body = await response.body()
-            load.consent = response.headers.get("x-consent", "")
-        await page.wait_for_load_state("load", timeout=LOAD_TIMEOUT_MS)
-        waited, seen = 0, -1
-        while seen != made[0] and waited < MAX_SETTLE_MS:  # until the page is quiet
-            seen = made[0]
-            await page.wait_for_timeout(QUIET_MS)
-            waited += QUIET_MS
-    except Error as exc:
-        load.failed = str(exc).splitlines()[0]
-    finally:
-        await context.close()
-    return load
-
-
-@contextlib.asynccontextmanager
-async def _servers(
-    bodies: dict[str, bytes], ruleset: RuleSet, logs: Path
-) -> AsyncIterator[tuple[str, str]]:
-    """The origin (the pages at /corpus/NAME, anything else an empty 204) and the proxy
-    in front of it: their base URLs."""
-
-    async def serve(request: web.Request) -> web.Response:
-        body = bodies.get(request.path.removeprefix("/corpus/"))
-        if body is None:
-            return web.Response(status=204)
-        return web.Response(body=body, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", serve)
-    origin = TestServer(app, host="127.0.0.1")
-    await origin.start_server()
-    settings = Settings(
-        upstream=str(origin.make_url("/")),
-        access_log=str(logs / "access.log"),
-        decision_log=str(logs / "decisions.log"),
-        log_flush=0.0,
-    )
-    proxy_app = create_app(settings, rules=ruleset, rewrite=None)
-    options = server_options(proxy_app)
-    options.pop("shutdown_timeout")
-    options.pop("handler_cancellation")
-    proxy = _ProxyServer(proxy_app, host="127.0.0.1")
-    await proxy.start_server(**options)
-    try:
-        yield str(origin.make_url("")).rstrip("/"), str(proxy.make_url("")).rstrip("/")
-    finally:
-        await proxy.close()
-        await origin.close()
-
-
-async def browse(names: list[str], ruleset: RuleSet, logs: Path) -> Run:
-    """Load every page as each visitor, ``PARALLEL`` pages at a time, in one Chromium."""
-    folder = CORPUS / "pages" / "with-trackers"
-    bodies = {
-        name: SYNTHETIC[name]() if name in SYNTHETIC else (folder / name).read_bytes()
-        for name in names
-    }
-    loads: dict[str, dict[str, Load]] = {}
-    start = time.monotonic()
-    async with _servers(bodies, ruleset, logs) as (direct, proxied), chromium() as browser:
-        slots = asyncio.Semaphore(PARALLEL)
-
-        async def one(name: str) -> None:
-            async with slots:
-                loads[name] = {}
-                for visitor, cookie in VISITORS.items():
-                    base = direct if cookie is None else proxied
-                    loads[name][visitor] = await _visit(browser, base, f"/corpus/{name}", cookie)
-
-        await asyncio.gather(*(one(n) for n in names))
-    return Run(dict(sorted(loads.items())), time.monotonic() - start, bodies)
+# The session's browsing run is set up by the first test that asks for it, which gets
+# this much (the rest are quick).
+# The session's browsing run, on one worker of pytest-xdist with the breakage test.
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.xdist_group("browsing")]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    names = [p.name for p in pages("with-trackers")] + list(SYNTHETIC)
-    logs = tmp_path_factory.mktemp("leaks")
-    result = asyncio.run(browse(names, RULES, logs))
+def run(browsed: Run) -> Run:
     OUT.mkdir(exist_ok=True)
-    (OUT / "leaks.txt").write_text(report(result) + "\n", encoding="utf-8")
-    return result
+    (OUT / "leaks.txt").write_text(report(browsed) + "\n", encoding="utf-8")
+    return browsed
 
 
 def host(url: str) -> str:

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, ConsoleMessage, Route
 
 from proxy.consent.rules import RuleSet, parse_rule
-from tests.ui.test_breakage import REFUSED
+from tests.support.browsing import REFUSED
 from tests.ui.test_browser import RULES, MakeProxy, chromium
 from tests.ui.test_surrogates import NAMES, WATCH, Visit, page_html
 
