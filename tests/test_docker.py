@@ -36,6 +36,9 @@ from proxy.settings import Settings
 from tests.support.sockets import free_port
 from tests.test_cli import wait_for_port
 
+# One worker builds the image for the module (its fixture) under pytest-xdist.
+pytestmark = pytest.mark.xdist_group("docker")
+
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_USER = 10001
 # The absolute paths the Dockerfile uses, moved under the scratch root when run here.

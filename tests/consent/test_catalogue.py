@@ -18,6 +18,8 @@ from proxy.consent.catalogue import (
 )
 from proxy.consent.rules import RuleError, load_rules
 
+pytestmark = pytest.mark.xdist_group("catalogue")  # its module fixture, once
+
 ENTITIES = (
     Entity("Google/Doubleclick Ads", "ad", ("doubleclick.net", "2mdn.net")),
     Entity("Google Analytics", "analytics", ("google-analytics.com",)),

@@ -16,6 +16,8 @@ from proxy.consent.prefilter import SUSPECT
 from proxy.consent.verdicts import Verdict, decide_element, decide_text, text_hits
 from proxy.html import Element, Rewriter
 
+pytestmark = pytest.mark.xdist_group("verdicts")  # its module fixture, once
+
 DENIED = frozenset({"preferences", "analytics", "advertising", "social", "media"})
 TRACKER = "ad.doubleclick.net"
 
