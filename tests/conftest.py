@@ -19,6 +19,19 @@ from proxy.settings import Settings
 from tests.support.origin import origin_app
 
 Factory = Callable[..., Awaitable[TestServer]]
+FIRST = "browsing"  # the xdist group that takes longest: started first (see .ci/run)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browsing run (tests/support/browsing.py, minutes of one process) first, so
+    that under ``pytest -n 2`` the other process takes the rest of the suite meanwhile
+    instead of the run starting when everything else is done."""
+
+    def group(item: pytest.Item) -> str:
+        mark = item.get_closest_marker("xdist_group")
+        return str(mark.args[0]) if mark is not None and mark.args else ""
+
+    items.sort(key=lambda item: group(item) != FIRST)  # stable: the rest keep their order
 
 
 @pytest.fixture
