@@ -73,6 +73,7 @@ class Load:
     body: bytes | None = None  # the document as the browser received it
     consent: str = ""  # the proxy's X-Consent header (what it read of the visitor)
     failed: str = ""  # why the page did not finish loading ("load" never came)
+    settled: bool = False  # it went quiet before MAX_SETTLE_MS (else requests may follow)
     page_errors: list[str] = field(default_factory=list)  # uncaught exceptions
     console_errors: list[str] = field(default_factory=list)  # console.error, failed loads
 
@@ -144,6 +145,7 @@ async def _visit(browser: Browser, base: str, path: str, cookie: str | None) -> 
             seen = made[0]
             await page.wait_for_timeout(QUIET_MS)
             waited += QUIET_MS
+        load.settled = seen == made[0]
     except Error as exc:
         load.failed = str(exc).splitlines()[0]
     finally:

@@ -158,12 +158,16 @@ def test_an_accepting_visitor_makes_the_direct_load_s_requests(run: Run) -> None
         )
         # The same URLs; how often one is asked for again (a retry, a second
         # element with it) depends on timing.
-        if set(direct) != set(accepted):
-            differ[name] = {
-                "direct only": sorted(set(direct) - set(accepted)),
-                "accepted only": sorted(set(accepted) - set(direct)),
-            }
+        # A load still making requests when it was given up may not have made them all.
+        only = {
+            "direct only": set(direct) - set(accepted) if by_visitor["accepted"].settled else (),
+            "accepted only": set(accepted) - set(direct) if by_visitor["direct"].settled else (),
+        }
+        if any(only.values()):
+            differ[name] = {k: sorted(v) for k, v in only.items()}
     assert not differ, differ
+    unsettled = [n for n, by in run.loads.items() if not all(load.settled for load in by.values())]
+    assert len(unsettled) <= len(run.loads) // 5, f"pages still busy when given up: {unsettled}"
 
 
 def test_an_accepting_visitor_gets_the_origin_s_bytes(run: Run) -> None:
