@@ -40,8 +40,8 @@ from tests.support.corpus import CORPUS
 REFUSED = "v=1&" + "&".join(f"{c}=0" for c in OPTIONAL)
 ACCEPTED = "v=1&" + "&".join(f"{c}=1" for c in OPTIONAL)
 VISITORS = {"direct": None, "refused": REFUSED, "accepted": ACCEPTED}
-QUIET_MS = 250  # after "load", a page is done when it has made no request for this long
-MIN_SETTLE_MS = 400  # ... and no sooner: timers and late handlers of its own scripts
+QUIET_MS = 500  # after "load", a page is done when it has made no request for this long
+MIN_SETTLE_MS = 500  # ... and no sooner: timers and late handlers of its own scripts
 MAX_SETTLE_MS = 3000
 LOAD_TIMEOUT_MS = 60_000  # a busy machine; an idle one loads each page in about a second
 PARALLEL = 4  # pages in flight at once (tabs of the one browser)
