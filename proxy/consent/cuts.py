@@ -67,6 +67,8 @@ _LITERAL = r"""(?:-?[\d.]+|"[^"\\]*"|'[^'\\]*'|true|false|null)"""
 _INERT = re.compile(
     rf"(?:var|let|const)\s+{_ID}\s*=\s*{_LITERAL}(?:\s*,\s*{_ID}\s*=\s*{_LITERAL})*\s*;?"
 )
+# var X = document.createElement(...): with X's src cut, the rest of its loader goes
+_ELEMENT = re.compile(rf"(?:var|let|const)\s+({_ID})\s*=\s*[\w$.]*createElement\(")
 _DECLARING = frozenset({"var", "let", "const"})
 # What the shipped surrogates define (proxy/ui/assets/surrogates/): theirs to define,
 # never an absorbing stand-in's (one would hide the real API they give, callbacks and all).
@@ -134,13 +136,16 @@ def _also_cut(parts: list[Statement], pieces: list[str], gone: set[int]) -> set[
     more = set()
     for i in kept:
         toks = parts[i].tokens
-        if _references(toks) & defined:
+        # Any mention counts: window.X is read as w.X too, or as w["X"].
+        if {t.text.strip("'\"") for t in toks if t.kind in (NAME, STRING)} & defined:
             more.add(i)
         elif toks[0].kind == NAME and toks[0].text in said and toks[0].text not in own:
             if len(toks) > 1 and toks[1].text in ("(", "."):
                 more.add(i)
         elif (queue := _QUEUE.fullmatch(pieces[i])) and queue.group(1) in used:
             more.add(i)
+        elif (made := _ELEMENT.match(pieces[i])) and made.group(1) in used:
+            more.add(i)  # the element a cut statement gives the tracker's URL
     return more
 
 

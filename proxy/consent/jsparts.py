@@ -32,7 +32,7 @@ _TEMPLATE_PART = re.compile(r"(?:[^`\\$]|\\[\s\S]|\$(?!\{))*(`|\$\{)")
 _REGEX = re.compile(
     r"/(?![*/])(?:[^/\\\[\n\r]|\\[^\n\r]|\[(?:[^\]\\\n\r]|\\[^\n\r])*\])+/[A-Za-z]*"
 )
-_IDENT = re.compile(r"(?:[^\W\d]|\$)(?:\w|\$)*")
+_IDENT = re.compile(r"#?(?:[^\W\d]|\$)(?:\w|\$)*")  # "#": a class's private name
 _NUMBER = re.compile(r"(?:\d|\.\d)(?:[\w.]|(?<=[eE])[+-])*")
 _OPERATOR = re.compile(r"\.\.\.|\?\.(?!\d)|=>|[-+*%&|^<>!=?~]+|/=?|[{}()\[\];,.:]")
 
@@ -84,7 +84,8 @@ class Statement:
 def tokens(text: str) -> list[Token] | None:
     """The tokens of a classic script, or None where unsure (module docstring)."""
     out: list[Token] = []
-    stack: list[str] = []  # "(", "[", "{", "(head" and "`" (a template's substitution)
+    stack: list[str] = []  # "(", "[", "{", "(head", "(for" and "`" (a template's substitution)
+    semicolons = [0]  # per for-head: more than two cannot be
     pos, n, newline = 0, len(text), False
     while pos < n:
         m = _SPACE.match(text, pos) or _NEWLINE.match(text, pos)
@@ -134,19 +135,40 @@ def tokens(text: str) -> list[Token] | None:
             op = m.group()
             if "<!--" in op or (op.startswith("-->") and (newline or not out)):
                 return None  # HTML-like comments: browsers read them, we do not
+            if not _may_follow(out, stack, op):
+                return None
             if op in "([{":
                 is_head = op == "(" and bool(out) and out[-1].kind == NAME
-                stack.append("(head" if is_head and out[-1].text in _HEADS else op)
+                head_of = out[-1].text if is_head else ""
+                stack.append("(for" if head_of == "for" else "(head" if head_of in _HEADS else op)
+                semicolons.append(0)
             elif op in _CLOSERS:
                 if not stack or stack[-1][0] != _CLOSERS[op]:
                     return None
-                head = stack.pop() == "(head"
+                head = stack.pop() in ("(head", "(for")
+                semicolons.pop()
                 level = len(stack)
+            elif op == ";" and stack and stack[-1] != "{":
+                semicolons[-1] += 1  # in a for-head (two at most), else an error
+                if stack[-1] != "(for" or semicolons[-1] > 2:
+                    return None
         else:
             return None  # a backslash (an escaped name) or a stray character
         out.append(Token(kind, text[pos:end], pos, end, level, newline, head))
         pos, newline = end, False
     return None if stack else out
+
+
+def _may_follow(before: list[Token], stack: list[str], op: str) -> bool:
+    """Whether operator ``op`` may begin a statement or property where it stands:
+    after a ";" or "{" (outside brackets other than braces), or first in the script,
+    a binary operator (``& amp;`` of text escaped twice) is a syntax error: the
+    browser never runs the script, so no part of it may be made to run."""
+    if stack and stack[-1] not in ("{", "`"):
+        return True
+    if before and not (before[-1].kind == PUNCT and before[-1].text in (";", "{")):
+        return True
+    return op in ("(", "[", "{", ";", "}", "...", "*") or set(op) <= set("!~+-")
 
 
 def _regex_allowed(before: list[Token]) -> bool:
