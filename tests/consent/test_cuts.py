@@ -10,7 +10,7 @@ import pytest
 
 from proxy.consent import cuts
 from proxy.consent.cuts import cut, stand_in_names
-from proxy.consent.enforce import page_for
+from proxy.consent.enforce import EnforcedPage, page_for
 from proxy.consent.jsparts import statements
 from proxy.consent.model import ConsentPolicy, parse_consent_arg
 from proxy.consent.plans import compile_plan
@@ -38,7 +38,10 @@ def split(text: str) -> list[str] | None:
     [
         ("a(); b()", ["a();", "b()"]),
         # A line break ends a statement before a name, not before "(", "[", "+" or "/".
-        ("a = 1\nb()\nc\n(d)\ne\n[0]\nf\n/ 2 /g", ["a = 1", "b()", "c\n(d)", "e\n[0]", "f\n/ 2 /g"]),
+        (
+            "a = 1\nb()\nc\n(d)\ne\n[0]\nf\n/ 2 /g",
+            ["a = 1", "b()", "c\n(d)", "e\n[0]", "f\n/ 2 /g"],
+        ),
         ("if (a) b(); else c(); d()", ["if (a) b(); else c();", "d()"]),
         ("if (a) {b()} else {c()} d()", ["if (a) {b()} else {c()}", "d()"]),
         ("if (a)\nb()\nc()", ["if (a)\nb()", "c()"]),
@@ -46,11 +49,17 @@ def split(text: str) -> list[str] | None:
         # Not told apart (no harm: a part may hold several statements).
         ("do a(); while (b)\nc()", ["do a(); while (b)\nc()"]),
         ("try {a()} catch (e) {} finally {} b()", ["try {a()} catch (e) {} finally {}", "b()"]),
-        ("function f() {}\nvar x = function () {}\n(g)", ["function f() {}", "var x = function () {}\n(g)"]),
+        (
+            "function f() {}\nvar x = function () {}\n(g)",
+            ["function f() {}", "var x = function () {}\n(g)"],
+        ),
         ("!function () {}(); x = 1", ["!function () {}();", "x = 1"]),
         ("var s = `a${ {b: 1}.b }c;${`d;`}`; t()", ["var s = `a${ {b: 1}.b }c;${`d;`}`;", "t()"]),
         ("x = a / b / c; y = /;[}]/g.test(z)", ["x = a / b / c;", "y = /;[}]/g.test(z)"]),
-        ("for (;;) {a()} class A { #p = 1; m() { return -this.#p } }", ["for (;;) {a()}", "class A { #p = 1; m() { return -this.#p } }"]),
+        (
+            "for (;;) {a()} class A { #p = 1; m() { return -this.#p } }",
+            ["for (;;) {a()}", "class A { #p = 1; m() { return -this.#p } }"],
+        ),
         ("x = 'a;\\'}'; /* ; } */ y = \"//\" // ;\nz", ["x = 'a;\\'}';", 'y = "//"', "z"]),
         ("var a\n= 1\nb()", ["var a\n= 1", "b()"]),
         ("return\n", ["return"]),
@@ -91,7 +100,7 @@ def test_statements_refuse_what_they_are_unsure_of(text: str) -> None:
 
 MEDIUM = (
     "if (window.top !== window.self) window.top.location = window.self.location.href;"
-    'var OB_startTime = new Date().getTime(); function _onerror(e) { OB_loadErrors.push(e) };'
+    "var OB_startTime = new Date().getTime(); function _onerror(e) { OB_loadErrors.push(e) };"
     ' function _asyncScript(u) {var s = document.createElement("script"); s.src = u;'
     " document.head.appendChild(s);}function _asyncStyles(u) {var s ="
     ' document.createElement("link"); s.rel = "stylesheet"; s.href = u;'
@@ -136,18 +145,29 @@ def test_a_queue_loader_goes_whole_and_names_its_function() -> None:
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("window.dataLayer = window.dataLayer || []; function gtag(){dataLayer.push(arguments);}"
-         " gtag('js', new Date()); gtag('config', 'G-1');", "a queue, its stub and their calls"),
-        ("(function(i,s,o,g,r){i[r]=i[r]||function(){(i[r].q=i[r].q||[]).push(arguments)};"
-         "})(window,document,'script','https://www.google-analytics.com/analytics.js','__ga');"
-         "__ga('create', 'UA-1-1', 'auto'); __ga('send', 'pageview');",
-         "calls of the name the snippet gives as a string"),
-        ("var tracker_id = 7, tracker_on = true; load('//www.google-analytics.com/ga.js');",
-         "only the tracker's settings would be left"),
-        ("f(); load('//www.google-analytics.com/ga.js') // see google-analytics.com/ga.js",
-         "what is left still names the tracker"),
-        ("site(); var ga = load('//www.google-analytics.com/ga.js'); ga.ready(site)",
-         "what is left uses what was cut"),
+        (
+            "window.dataLayer = window.dataLayer || []; function gtag(){dataLayer.push(arguments);}"
+            " gtag('js', new Date()); gtag('config', 'G-1');",
+            "a queue, its stub and their calls",
+        ),
+        (
+            "(function(i,s,o,g,r){i[r]=i[r]||function(){(i[r].q=i[r].q||[]).push(arguments)};"
+            "})(window,document,'script','https://www.google-analytics.com/analytics.js','__ga');"
+            "__ga('create', 'UA-1-1', 'auto'); __ga('send', 'pageview');",
+            "calls of the name the snippet gives as a string",
+        ),
+        (
+            "var tracker_id = 7, tracker_on = true; load('//www.google-analytics.com/ga.js');",
+            "only the tracker's settings would be left",
+        ),
+        (
+            "f(); load('//www.google-analytics.com/ga.js') // see google-analytics.com/ga.js",
+            "what is left still names the tracker",
+        ),
+        (
+            "site(); var ga = load('//www.google-analytics.com/ga.js'); ga.ready(site)",
+            "what is left uses what was cut",
+        ),
         ("site(); load('//www.google-analytics.com/ga.js'); x = 'open", "cannot be read"),
     ],
 )
@@ -219,7 +239,7 @@ def test_without_surrogate_texts_scripts_are_still_cut_but_get_no_stand_in() -> 
     plan = compile_plan(RULES, parsed)  # as `consent-proxy check` runs the examples
     assert plan.absorbing == "" and plan.surrogates == {}
     page = page_for(plan, parsed, "/", PageFurniture(Templates(), banner=False))
-    out = (page.feed(f"<script>{MEDIUM}</script><script>{KRUX}</script>".encode()) + page.close())
+    out = page.feed(f"<script>{MEDIUM}</script><script>{KRUX}</script>".encode()) + page.close()
     assert b"data-consent-surrogate" not in out and b"_asyncStyles" in out
     assert b"Krux" not in out
 
@@ -229,6 +249,7 @@ def test_a_restricting_policy_gets_the_stand_in_hash() -> None:
     parsed = parse_consent_arg("none", ConsentPolicy())
     plan = compile_plan(RULES, parsed, surrogates=furniture.surrogates)
     page = page_for(plan, parsed, "/", furniture)
+    assert isinstance(page, EnforcedPage)
     policy = page.make_room("script-src 'self'")
     assert surrogates.absorbing().csp_source in policy
     plain = compile_plan(RuleSet((), "none"), parsed, surrogates=furniture.surrogates)
