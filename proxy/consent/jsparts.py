@@ -23,10 +23,12 @@ from dataclasses import dataclass
 NAME, NUMBER, STRING, TEMPLATE = "name", "number", "string", "template"
 REGEX, PUNCT = "regex", "punct"
 
-_SPACE = re.compile(r"[ \t\v\f\u00a0\ufeff\u1680\u2000-\u200a\u202f\u205f\u3000]+")
-_NEWLINE = re.compile(r"[\n\r\u2028\u2029]+")
-_LINE_COMMENT = re.compile(r"//[^\n\r\u2028\u2029]*")
-_BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+_NEWLINE = re.compile(r"[\n\r\u2028\u2029]")
+_SKIP = re.compile(
+    r"(?:[ \t\v\f\n\r\u00a0\ufeff\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"
+    r"|//[^\n\r\u2028\u2029]*|/\*.*?\*/)*",
+    re.S,
+)
 _STRING = re.compile(r""""(?:[^"\\\n\r]|\\(?:\r\n|[\s\S]))*"|'(?:[^'\\\n\r]|\\(?:\r\n|[\s\S]))*'""")
 _TEMPLATE_PART = re.compile(r"(?:[^`\\$]|\\[\s\S]|\$(?!\{))*(`|\$\{)")
 _REGEX = re.compile(
@@ -36,7 +38,6 @@ _IDENT = re.compile(r"#?(?:[^\W\d]|\$)(?:\w|\$)*")  # "#": a class's private nam
 _NUMBER = re.compile(r"(?:\d|\.\d)(?:[\w.]|(?<=[eE])[+-])*")
 _OPERATOR = re.compile(r"\.\.\.|\?\.(?!\d)|=>|[-+*%&|^<>!=?~]+|/=?|[{}()\[\];,.:]")
 
-_LINE_BREAKS = frozenset("\n\r\u2028\u2029")
 # After these names an expression goes on: never the end of a statement.
 CONTINUING = frozenset(
     {"var", "let", "const", "return", "typeof", "instanceof", "in", "of", "new", "delete"}
@@ -88,22 +89,15 @@ def tokens(text: str) -> list[Token] | None:
     semicolons = [0]  # per for-head: more than two cannot be
     pos, n, newline = 0, len(text), False
     while pos < n:
-        m = _SPACE.match(text, pos) or _NEWLINE.match(text, pos)
-        if m:
-            newline = newline or m.group()[0] in _LINE_BREAKS
-            pos = m.end()
-            continue
+        skipped = _SKIP.match(text, pos).end()  # type: ignore[union-attr]  # matches "" too
+        if skipped > pos:  # white space and comments, in one go
+            newline = newline or _NEWLINE.search(text, pos, skipped) is not None
+            pos = skipped
+            if pos >= n:
+                break
         c = text[pos]
-        if text.startswith("//", pos):
-            pos = _LINE_COMMENT.match(text, pos).end()  # type: ignore[union-attr]
-            continue
         if text.startswith("/*", pos):
-            m = _BLOCK_COMMENT.match(text, pos)
-            if m is None:
-                return None
-            newline = newline or any(ch in _LINE_BREAKS for ch in m.group())
-            pos = m.end()
-            continue
+            return None  # a comment that does not end
         level = len(stack)
         head = False
         if c in "\"'":
@@ -126,9 +120,9 @@ def tokens(text: str) -> list[Token] | None:
             if m is None:
                 return None
             kind, end = REGEX, m.end()
-        elif m := _IDENT.match(text, pos):
+        elif (c.isalpha() or c in "_$#") and (m := _IDENT.match(text, pos)):
             kind, end = NAME, m.end()
-        elif m := _NUMBER.match(text, pos):
+        elif (c.isdigit() or c == ".") and (m := _NUMBER.match(text, pos)):
             kind, end = NUMBER, m.end()
         elif m := _OPERATOR.match(text, pos):
             kind, end = PUNCT, m.end()
