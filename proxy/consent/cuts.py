@@ -31,7 +31,7 @@ property chain. The names the shipped surrogates define are left to them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from proxy.consent import standins
@@ -236,6 +236,7 @@ class PageCuts:
         self._absorbing = absorbing
         self.catalogue: Callable[[str], bool] | None = None
         self.xml = False  # XHTML: scripts are not cut (an XML parser reads their text)
+        self.hashed = False  # a policy allows scripts by hash: only those with a nonce are cut
 
     def blocked(self, text: str) -> bool:
         """Whether a script with ``text`` would be removed for it."""
@@ -263,6 +264,8 @@ class PageCuts:
     def _cut(self, el: Element) -> Cut | None:
         if self.xml or not _inline(el) or el.text_truncated or "\ufffd" in el.text:
             return None
+        if self.hashed and el.get("nonce") is None:
+            return None
         return cut(el.text, self.blocked)
 
     def stand_in(self, el: Element) -> str:
@@ -271,6 +274,18 @@ class PageCuts:
         if not self._absorbing or not _inline(el):
             return ""
         return standins.absorbing_markup(stand_in_names(el.text), self._absorbing, self.xml)
+
+
+_HASHES = re.compile(
+    r"(?:^|;)\s*(?:script-src(?:-elem)?|default-src)\s[^;]*'sha(?:256|384|512)-", re.I
+)
+
+
+def by_hash(policies: Sequence[str]) -> bool:
+    """Whether a Content-Security-Policy of ``policies`` may let inline scripts run by
+    their hash (a script-src, script-src-elem or default-src with a hash source): a
+    cut script's hash is not the one listed, so only scripts with a nonce are cut."""
+    return any(_HASHES.search(policy) for policy in policies)
 
 
 def _inline(el: Element) -> bool:

@@ -145,6 +145,7 @@ class EnforcedPage:
     def begin(self, policies: Sequence[str]) -> None:
         """The page's Content-Security-Policies (header values), before the first
         ``feed``: the Consent Mode default carries their script nonce if they have one."""
+        self._cuts.hashed = cuts.by_hash(policies)  # a cut script would lose its hash
         if self._default is not None:
             self._default.nonce = self._furniture.script_nonce(policies)
 
@@ -290,8 +291,7 @@ class EnforcedPage:
             held = self._holding.hold_embed(el, rule, embed_size(el.get))
             self._count(rule.id, block.action if held else ONCE)
             return
-        # The rule's surrogates where its first running script was; a script removed
-        # for its text (by_text) is cut where it can be (cuts.py).
+        # The rule's surrogates; a script removed for its text is cut if it can be.
         stand_in, n = self._stand_ins.replacing(rule.id, el, self._xml)
         action = block.action
         if action == "placeholder":
@@ -352,6 +352,7 @@ class EnforcedPage:
     def _meta_csp(self, el: Element) -> None:
         policy = el.get("content")
         if policy:
+            self._cuts.hashed |= cuts.by_hash((policy,))
             # Not for the Consent Mode default: it comes before any <meta> (first in the
             # head), and a policy given in a <meta> governs what follows it only.
             plan = self.plan

@@ -265,3 +265,31 @@ def test_the_surrogate_globals_list_covers_every_name_a_rule_surrogate_defines()
         assigned = set(re.findall(r"\bw\.([A-Za-z_$][\w$]*)\s*=(?!=)", text))
         assigned |= set(re.findall(r"\bw\[\s*\"([A-Za-z_$][\w$]*)\"\s*\]\s*=(?!=)", text))
         assert assigned <= cuts.SURROGATE_GLOBALS, (name, assigned - cuts.SURROGATE_GLOBALS)
+
+
+@pytest.mark.parametrize(
+    ("policy", "nonce", "cut_it"),
+    [
+        ("script-src 'self' 'unsafe-inline'", "", True),
+        ("default-src 'self'; script-src 'nonce-abc'", ' nonce="abc"', True),
+        ("script-src 'sha256-AAAA' 'nonce-abc'", ' nonce="abc"', True),
+        # Let in by its hash: a cut text has another hash, so the script goes whole.
+        ("script-src 'self' 'sha256-AAAA'", "", False),
+        ("default-src 'self' 'sha384-AAAA'", "", False),
+    ],
+)
+def test_a_script_a_policy_lets_in_by_its_hash_is_not_cut(
+    policy: str, nonce: str, cut_it: bool
+) -> None:
+    furniture = PageFurniture(Templates(), banner=False)
+    parsed = parse_consent_arg("none", ConsentPolicy())
+    plan = compile_plan(RULES, parsed, surrogates=furniture.surrogates)
+    for header in (True, False):
+        page = page_for(plan, parsed, "/", furniture)
+        assert isinstance(page, EnforcedPage)
+        meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+        page.begin([policy] if header else [])
+        html = ("" if header else meta) + f"<script{nonce}>{MEDIUM}</script>"
+        out = (page.feed(html.encode()) + page.close()).decode()
+        assert ("function _asyncStyles" in out) is cut_it, (policy, header)
+        assert "google-analytics.com" not in out
