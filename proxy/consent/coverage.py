@@ -15,19 +15,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from functools import cache
 
 from proxy.consent import suspects
 from proxy.consent.catalogue import Catalogue
 from proxy.consent.contacts import REMOVE, STRIP, attribute_names, script_runs
+from proxy.consent.cuts import PageCuts
+from proxy.consent.rules import Rule
 from proxy.consent.sizing import embed_size
-from proxy.consent.verdicts import Hit, Verdict, clean_css, element_hits, text_hits
+from proxy.consent.verdicts import TEXT, Hit, Verdict, clean_css, element_hits, text_hits
 from proxy.html import Element
 
 RULE_ID = "catalogue"  # how headers, logs and counts name the catalogue
 TEXTS = frozenset({"style"})  # raw-text elements whose text the gate reads, besides scripts
 PLACEHOLDER = "placeholder"
+SURROGATE = "surrogate"  # a stand-in put in where a script was removed or cut
 ONCE = "once"  # an embed shown this once after its "Load this"
 _EMBEDS = frozenset({"iframe", "frame", "embed", "object"})
+
+
+@cache
+def catalogue_rule(entity: str, category: str) -> Rule:
+    """What a placeholder says of a catalogued embed: the entity, under the catalogue."""
+    return Rule(RULE_ID, entity, category, True, "", (), (), (), (), "catalogue.toml")
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class CatalogueGate:
         self._scan = catalogue.prefilter.scan
         self._shown = shown
         self.counts = counts
+        self.cuts: PageCuts | None = None  # set by the page: scripts cut, not removed
 
     def stops(self, buf: bytes) -> list[int]:
         """Where, in ``buf``, a catalogued host, a signature or a hidden host may be."""
@@ -100,6 +111,8 @@ class CatalogueGate:
             if hit.category == "media" and el.tag in _EMBEDS:
                 held = self._placeholder(el, Held(hit.entity, hit.category, embed_size(el.get)))
                 self._count(PLACEHOLDER if held else ONCE)
+            elif hit.attribute == TEXT and self.cuts is not None:
+                self._script(el, self.cuts)
             else:
                 el.remove()
                 self._count(REMOVE)
@@ -124,6 +137,20 @@ class CatalogueGate:
         else:
             el.set_text(text)
             self._count(STRIP)
+
+    def _script(self, el: Element, cuts: PageCuts) -> None:
+        """A running inline script that names a denied host: its tracker statements
+        cut out if they can be, else removed whole; the absorbing stand-in for the
+        functions of what went (cuts.py)."""
+        action, placed = cuts.remove(el)
+        self._count(action)
+        if placed:
+            self._count(SURROGATE)
+
+    def blocks_text(self, text: str) -> bool:
+        """Whether a script with ``text`` names a host or signature this visitor's
+        page loses (the judge of what cuts.py keeps)."""
+        return any(self._blocks(hit) for hit in text_hits(text, self._catalogue))
 
     def _blocks(self, hit: Hit) -> bool:
         return hit.category in self._denied and hit.entity not in self._exempt
@@ -152,8 +179,9 @@ class CatalogueGate:
             if hit.action == REMOVE:
                 return Verdict(REMOVE, (hit,))
             strips.append(hit)
-        if el.tag == "script" and el.text and script_runs(el.get):
-            for hit in text_hits(el.text, self._catalogue):
+        text = el.text if el.new_text is None else el.new_text  # a rule may have cut it
+        if el.tag == "script" and text and script_runs(el.get):
+            for hit in text_hits(text, self._catalogue):
                 if hit.category in denied and hit.entity not in exempt:
                     return Verdict(REMOVE, (hit,))
         return Verdict(STRIP, tuple(strips)) if strips else None

@@ -17,12 +17,12 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
-from functools import cache, partial
+from functools import partial
 from types import MappingProxyType
 
-from proxy.consent import once, returning, standins
+from proxy.consent import cuts, once, returning, standins
 from proxy.consent.consent_mode import PageDefault
-from proxy.consent.coverage import ONCE, RULE_ID, TEXTS, CatalogueGate, Held
+from proxy.consent.coverage import ONCE, TEXTS, CatalogueGate, Held, catalogue_rule
 from proxy.consent.furniture import Furniture
 from proxy.consent.holding import PagePlaceholders
 from proxy.consent.inventory import PageWatch
@@ -109,6 +109,7 @@ class EnforcedPage:
         self._xml = False
         self._path = path
         self._stand_ins = standins.PageStandIns(plan.surrogates)
+        self._cuts = cuts.PageCuts(tuple(p for _, p, _ in plan.by_text), plan.absorbing)
         self._banner_placed = False
         self._rewriter: Rewriter | None = None  # made when the first HTML arrives
         # Google Consent Mode's default, first in the head; alone: all the page gets.
@@ -133,6 +134,7 @@ class EnforcedPage:
                 first_party=first_party,
                 shown=(MEDIA, self._shown_embed) if back else None,
             )
+            self._gate.cuts, self._cuts.catalogue = self._cuts, self._gate.blocks_text
         if inventory is not None:  # on top of the catalogue's gate
             self._gate = InventoryGate(inventory, self._gate, self._held_embed, self.counts)
 
@@ -143,6 +145,7 @@ class EnforcedPage:
     def begin(self, policies: Sequence[str]) -> None:
         """The page's Content-Security-Policies (header values), before the first
         ``feed``: the Consent Mode default carries their script nonce if they have one."""
+        self._cuts.hashed = cuts.by_hash(policies)  # a cut script would lose its hash
         if self._default is not None:
             self._default.nonce = self._furniture.script_nonce(policies)
 
@@ -155,6 +158,7 @@ class EnforcedPage:
         """The page's encoding (what inserted markup is written in) and whether it is
         XHTML; before the first ``feed`` (the default: UTF-8 HTML)."""
         self._encoding, self._xml = encoding, xml
+        self._cuts.xml = xml
 
     def feed(self, chunk: bytes) -> bytes:
         if len(self._start) < 4096:  # however the page is split into chunks
@@ -272,34 +276,35 @@ class EnforcedPage:
         """One look at an element's text for every rule that searches it."""
 
         def handle(el: Element) -> None:
-            if pattern.search(el.text) is None:
+            text = el.text if el.new_text is None else el.new_text  # cut by a rule before
+            if pattern.search(text) is None:
                 return
             for rule, block in group:
-                if any(s in el.text for s in block.contains):
-                    self._act(el, rule, block)
+                if any(s in text for s in block.contains):
+                    self._act(el, rule, block, by_text=True)
                     return
 
         return handle
 
-    def _act(self, el: Element, rule: Rule, block: Block) -> None:
+    def _act(self, el: Element, rule: Rule, block: Block, by_text: bool = False) -> None:
         if block.action == "placeholder" and el.tag in once.EMBED_TAGS:
             held = self._holding.hold_embed(el, rule, embed_size(el.get))
             self._count(rule.id, block.action if held else ONCE)
             return
+        # The rule's surrogates; a script removed for its text is cut if it can be.
         stand_in, n = self._stand_ins.replacing(rule.id, el, self._xml)
-        if n:  # the rule's surrogates, where its first running script was
-            self.counts[(rule.id, "surrogate")] = self.counts.get((rule.id, "surrogate"), 0) + n
-        if block.action == "placeholder":
+        action = block.action
+        if action == "placeholder":
             el.replace(stand_in + self._holding.hold(rule))
-        elif stand_in:
-            el.replace(stand_in)
         else:
-            el.remove()
-        self._count(rule.id, block.action)
+            action, more = self._cuts.remove(el, stand_in, cut=by_text)
+            n += more
+        self._count(rule.id, "surrogate", n)
+        self._count(rule.id, action)
 
-    def _count(self, rule_id: str, action: str) -> None:
-        key = (rule_id, action)
-        self.counts[key] = self.counts.get(key, 0) + 1
+    def _count(self, rule_id: str, action: str, n: int = 1) -> None:
+        if n:
+            self.counts[(rule_id, action)] = self.counts.get((rule_id, action), 0) + n
 
     def _shown_embed(self, el: Element) -> None:
         """A catalogued media embed shown to a visitor who just granted media at a
@@ -310,7 +315,7 @@ class EnforcedPage:
     def _held_embed(self, el: Element, held: Held) -> bool:
         """A catalogued embed of a denied category: the placeholder, sized like it
         (True), or the embed itself, shown this once (False)."""
-        rule = _catalogue_rule(held.entity, held.category)
+        rule = catalogue_rule(held.entity, held.category)
         return self._holding.hold_embed(el, rule, held.size)
 
     def _mark(self, rule: Rule, block: Block, el: Element) -> None:
@@ -347,6 +352,7 @@ class EnforcedPage:
     def _meta_csp(self, el: Element) -> None:
         policy = el.get("content")
         if policy:
+            self._cuts.hashed |= cuts.by_hash((policy,))
             # Not for the Consent Mode default: it comes before any <meta> (first in the
             # head), and a policy given in a <meta> governs what follows it only.
             plan = self.plan
@@ -356,12 +362,6 @@ class EnforcedPage:
 
 
 Page = EnforcedPage | UntouchedPage
-
-
-@cache
-def _catalogue_rule(entity: str, category: str) -> Rule:
-    """What a placeholder says of a catalogued embed: the entity, under the catalogue."""
-    return Rule(RULE_ID, entity, category, True, "", (), (), (), (), "catalogue.toml")
 
 
 def page_for(

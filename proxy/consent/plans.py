@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from proxy.consent import consent_mode
+from proxy.consent import consent_mode, standins
 from proxy.consent.catalogue import Catalogue
 from proxy.consent.consent_mode import ConsentModeSettings
 from proxy.consent.model import Consent
@@ -52,6 +52,8 @@ class Plan:
     surrogates: Mapping[str, tuple[tuple[str, str], ...]] = dataclasses.field(
         default_factory=dict, compare=False
     )
+    # The absorbing stand-in's text (cuts.py; "": none), for removed scripts' functions.
+    absorbing: str = dataclasses.field(default="", compare=False, repr=False)
     # The catalogue of third parties, and the categories it holds for this variant
     # (empty: the catalogue does nothing to these visitors' pages).
     catalogue: Catalogue | None = None
@@ -146,6 +148,9 @@ def compile_plan(
     denied: frozenset[str] = frozenset()
     if catalogue is not None and catalogue.enabled:
         denied = frozenset(c for c in catalogue.categories if not consent.allows(c))
+    # The absorbing stand-in may follow any script a block or the catalogue removes.
+    absorbing = texts.get(standins.ABSORBING, "") if blocks or text_groups or denied else ""
+    scripts += (absorbing,) if absorbing and absorbing not in scripts else ()
     return Plan(
         ruleset.generation,
         consent,
@@ -159,6 +164,7 @@ def compile_plan(
         scan=scan,
         acting=tuple(acting),
         surrogates=stand_ins,
+        absorbing=absorbing,
         catalogue=catalogue if denied else None,
         denied=denied,
         exempt=_kept_entities(ruleset, consent, google) if denied else frozenset(),

@@ -28,6 +28,9 @@ from proxy.html import Element
 # ``surrogate`` may name. Kept here because the consent layer does not import ui;
 # tests/ui/test_surrogates.py checks that the two lists agree.
 SURROGATES = ("adsbygoogle", "fbq", "fbsdk", "ga", "gpt", "gtm", "linkedin", "tcfapi", "twttr")
+# The absorbing stand-in's key among the surrogate texts (not a name rules give): the
+# proxy puts it in for the global functions of a removed script (cuts.py).
+ABSORBING = "absorb"
 
 _NAME = r"([A-Za-z_$][\w$]{0,63})"  # a JavaScript identifier, as pages name these
 _Q = r"""['"]"""
@@ -113,6 +116,16 @@ def markup(name: str, text: str, removed: Element, xml: bool = False) -> str:
     # hash (of the text as read) still holds.
     body = html.escape(text, quote=False) if xml else text
     return f'<script data-consent-surrogate="{name}"{attrs}>{body}</script>'
+
+
+def absorbing_markup(names: tuple[str, ...], text: str, xml: bool = False) -> str:
+    """The inline ``<script>`` of the absorbing stand-in (its ``text``) for the global
+    functions ``names`` (JavaScript identifiers, cuts.py's); "" for none."""
+    if not names or not text:
+        return ""
+    body = html.escape(text, quote=False) if xml else text
+    listed = html.escape(" ".join(names))
+    return f'<script data-consent-surrogate="{ABSORBING}" data-names="{listed}">{body}</script>'
 
 
 def attributes(name: str, src: str | None, text: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 
+from proxy.consent.standins import ABSORBING
 from proxy.ui.csp import sha256_source
 
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -67,7 +68,17 @@ def _load(name: str) -> Surrogate:
     return Surrogate(name=name, text=text, csp_source=sha256_source(text))
 
 
+@cache
+def absorbing() -> Surrogate:
+    """The absorbing stand-in (``assets/absorbing.js``): for the global functions of a
+    removed script that no surrogate covers (proxy/consent/cuts.py names them in its
+    element's ``data-names``), one that accepts any call and property chain."""
+    text = resources.files("proxy.ui").joinpath("assets", "absorbing.js").read_text("utf-8")
+    return Surrogate(name=ABSORBING, text=text, csp_source=sha256_source(text))
+
+
 def texts() -> dict[str, str]:
-    """Every surrogate's text by name: what the consent layer's plans insert (it cannot
-    import this layer, so the wiring hands it these)."""
-    return {name: load(name).text for name in available()}
+    """Every surrogate's text by name, and the absorbing stand-in's under
+    ``ABSORBING``: what the consent layer's plans insert (it cannot import this layer,
+    so the wiring hands it these)."""
+    return {**{name: load(name).text for name in available()}, ABSORBING: absorbing().text}

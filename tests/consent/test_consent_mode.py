@@ -38,7 +38,7 @@ def cookie(**granted: int) -> str:
     return "consent=v=1&" + "&".join(f"{c}={granted.get(c, 0)}" for c in OPTIONAL)
 
 
-ALL = cookie(preferences=1, analytics=1, advertising=1, social=1)
+ALL = cookie(preferences=1, analytics=1, advertising=1, social=1, media=1)
 NONE = cookie()
 ANALYTICS = cookie(analytics=1)
 

@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from proxy.consent.consent_mode import ConsentModeSettings
+from proxy.consent.jsparts import statements, tokens
 from proxy.consent.model import OPTIONAL
 from proxy.consent.rules import load_rules
 from tests.html.test_rewriter import head_noscript
@@ -85,7 +86,19 @@ async def fetch(
 
 # -- the tree check: output = input minus whole elements -------------------------------------
 
-REMOVABLE = {"script", "iframe", "img", "link", "ins", "div", "a", "embed", "object", "noscript"}
+REMOVABLE = {
+    "statement",
+    "script",
+    "iframe",
+    "img",
+    "link",
+    "ins",
+    "div",
+    "a",
+    "embed",
+    "object",
+    "noscript",
+}
 
 
 COMMENT: object = ET.Comment
@@ -114,6 +127,11 @@ def pruned(inp: ET.Element, out: ET.Element, removed: list[str]) -> bool:
     if inp.tag == "style":  # the catalogue empties the URLs of trackers in CSS
         text_in = [_CSS_VALUES.sub('""', t) for t in text_in]
         text_out = [_CSS_VALUES.sub('""', t) for t in text_out]
+    if inp.tag == "script" and text_in != text_out:  # a tracker's statements cut out
+        if not cut_from(text_in[0], text_out[0]):
+            return False
+        removed.append("statement")
+        text_in = text_out
     j = 0
     for child in ins:
         nested: list[str] = []
@@ -130,6 +148,20 @@ def pruned(inp: ET.Element, out: ET.Element, removed: list[str]) -> bool:
     return j == len(outs) and "".join("".join(text_in).split()) == "".join(
         "".join(text_out).split()
     )
+
+
+def cut_from(original: str, kept: str) -> bool:
+    """Whether ``kept`` is the script ``original`` with some top-level statements
+    taken out (each leaves a semicolon), the rest as they were (proxy/consent/cuts.py)."""
+    whole, left = statements(original), tokens(kept)
+    if whole is None or left is None:
+        return False
+    rest = [t.text for t in left if t.text != ";"]
+    for part in whole:
+        mine = [t.text for t in part.tokens if t.text != ";"]
+        if mine and rest[: len(mine)] == mine:
+            rest = rest[len(mine) :]
+    return not rest
 
 
 def without_proxy_markup(root: ET.Element) -> ET.Element:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 
+from proxy.consent.standins import ABSORBING
 from proxy.ui import surrogates
 
 HOSTS = (
@@ -65,6 +66,8 @@ def tracker_host(url: str | None) -> bool:
 def our_surrogate(el: ET.Element) -> bool:
     """A script the proxy put in: marked as a surrogate and exactly one's text."""
     name = el.get("data-consent-surrogate")
+    if name == ABSORBING:  # the absorbing stand-in (proxy/consent/cuts.py)
+        return el.text == surrogates.absorbing().text
     return name in surrogates.available() and el.text == surrogates.load(name).text
 
 

@@ -29,14 +29,7 @@ pytestmark = pytest.mark.xdist_group("browsing")
 # Errors the proxy is known to add, and why they stay. The built-in rules remove an
 # inline script that holds a tracker's loader whole (fail closed): when the site
 # defined its own functions in that same script, later code calling them breaks.
-KNOWN = {
-    # Medium's bootstrap script defines _asyncScript/_asyncStyles and loads ga.js.
-    "keep-images.html": ["page error: ReferenceError: _asyncStyles is not defined"],
-    # The catalogue removes Krux's (Salesforce DMP) inline loader, which defines the
-    # Krux() queue; the page's later scripts call Krux() and read what it returns. No
-    # surrogate covers a catalogue-only vendor yet.
-    "nytimes-1.html": ["page error: ReferenceError: Krux is not defined"] * 5,
-}
+KNOWN: dict[str, list[str]] = {}
 
 
 def added(direct: Load, proxied: Load) -> list[str]:
