@@ -26,9 +26,9 @@ from tests.ui.test_browser import OUT, MakeProxy, chromium, context_for, make_si
 
 # The session's browsing run, on one worker of pytest-xdist with the leak test.
 pytestmark = pytest.mark.xdist_group("browsing")
-# Errors the proxy is known to add, and why they stay. The built-in rules remove an
-# inline script that holds a tracker's loader whole (fail closed): when the site
-# defined its own functions in that same script, later code calling them breaks.
+# Errors the proxy is known to add, by page, each with why it stays: none. (Scripts
+# mixing site code with a tracker's loader are cut, not removed whole, and what a
+# removed loader defined gets an absorbing stand-in: proxy/consent/cuts.py.)
 KNOWN: dict[str, list[str]] = {}
 
 
