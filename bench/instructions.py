@@ -15,7 +15,7 @@ the rewrite cache, refused, the bare loop, nginx, mitmdump); ``--workers 2`` has
 row here (the instructions of a request do not depend on how many processes share
 them). nginx runs as one process (``master_process off``) so that one count holds
 all its work. Needs valgrind (Debian package ``valgrind``). Slow: a few minutes per
-server, ``--only`` picks rows by a part of their name.
+server, ``--only`` picks rows by a part of their name (repeatable).
 """
 
 from __future__ import annotations
@@ -112,7 +112,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--only", default="", help="rows whose name holds this text")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="rows whose name holds this text (repeat it for several)",
+    )
     # consent-proxy compiles its rules before it listens: a minute under callgrind on
     # an idle machine, over ten on one loaded by other work.
     parser.add_argument("--start-timeout", type=float, default=1800, help="seconds")
@@ -140,7 +145,7 @@ def main() -> None:
         (path, row)
         for path, table in (("/small", SMALL_ROWS), ("/page", PAGE_ROWS))
         for row in table
-        if row.server in commands and args.only in row.name
+        if row.server in commands and (not args.only or any(o in row.name for o in args.only))
     ]
     print(
         f"instructions per request: {args.requests} and {2 * args.requests} requests after "
