@@ -105,6 +105,7 @@ async def rewrite_body(
         pacing.sent += len(data)
         await out.write(data)
         while chunk := await pacing.read():
+            ticket.receive(chunk)
             data = decoder.feed(chunk)
             ticket.digest(data)
             data = await sliced.feed(data)

@@ -11,7 +11,9 @@ in the window fails before anything was sent: a clean 502.
 When the rewrite cache holds a page made from a body with the same digest (see
 cache.py), the window first reads ahead without rewriting, while the origin sends
 without pausing and no more than that page's length: a body that turns out the same
-is not rewritten at all; any other is rewritten from what was read.
+is not rewritten at all; any other is rewritten from what was read. While the bytes
+read match the ones the cache's page was made from, as received, they are not even
+decoded: a body that ends the same, byte for byte, needs neither decoding nor digest.
 """
 
 from __future__ import annotations
@@ -48,10 +50,27 @@ async def first_window(
     rewritten = 0
     candidate = ticket.candidate
     ahead: list[bytes] | None = [] if candidate is not None else None  # read, not rewritten
+    # What the candidate was made from, as received, and how much of it this body has
+    # matched so far (read, not yet decoded).
+    same = ticket.same_so_far()
+    matched = 0
     while True:
         chunk, first = first or await pacing.read(), b""
         if not chunk:
-            break
+            if same is None or matched == len(same):
+                break
+            chunk, same = same[:matched], None  # shorter: decoded after all
+        else:
+            ticket.receive(chunk)
+            if same is not None:
+                if same.startswith(chunk, matched):
+                    matched += len(chunk)
+                    if not pacing.waiting():
+                        continue
+                    chunk = same[:matched]  # the origin paused: not read whole at once
+                else:
+                    chunk = same[:matched] + chunk  # other bytes
+                same = None
         data = decoder.feed(chunk)
         ticket.digest(data)
         if ahead is not None:
@@ -68,6 +87,8 @@ async def first_window(
             continue  # the next read says so: a whole page
         if rewritten >= WINDOW or (pending and pacing.waiting()):
             return Window(pending, False, False)
+    if same is not None:
+        return Window([], True, True)  # the same bytes as received before
     rest = decoder.flush()
     ticket.digest(rest)
     if ahead is not None:

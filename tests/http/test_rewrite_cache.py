@@ -6,6 +6,7 @@ private or uses to set cookies."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import shutil
 from collections.abc import Awaitable, Callable
@@ -40,9 +41,10 @@ class Origin:
         self.version = "v1"
         self.headers: dict[str, str] = {}
         self.filler = 50
+        self.raw: bytes | None = None  # sent as it is instead of the page
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
-        body = page(self.version, self.filler)
+        body = page(self.version, self.filler) if self.raw is None else self.raw
         headers = {"Content-Type": "text/html; charset=utf-8", **self.headers}
         if request.match_info["kind"] == "etag":
             headers["ETag"] = f'"{self.version}"'
@@ -166,6 +168,49 @@ async def test_origin_changing_its_bytes_is_a_miss(
     status, body, _ = await client.get(f"/{kind}")
     assert status == "miss" and b"<h1>v2</h1>" in body
     assert (await client.get(f"/{kind}"))[0] == "hit"
+
+
+async def test_the_same_bytes_under_another_coding_are_another_page(
+    client: Client, origin: tuple[Origin, TestServer]
+) -> None:
+    """The origin's bytes as received prove sameness only under the same
+    Content-Encoding: gzip bytes sent as they are, then the same bytes as gzip, are
+    two pages (the second is the page with its tracker, rewritten)."""
+    origin[0].raw = gzip.compress(page("v1"), mtime=0)
+    status, garbled, _ = await client.get("/digest")
+    assert status == "miss" and garbled == origin[0].raw
+    origin[0].headers = {"Content-Encoding": "gzip"}
+    status, body, _ = await client.get("/digest")
+    assert status == "miss" and b"<h1>v1</h1>" in body and TRACKER not in body
+    assert (await client.get("/digest"))[0] == "hit"
+
+
+async def test_other_compressed_bytes_of_the_same_page_are_a_hit(
+    client: Client, origin: tuple[Origin, TestServer]
+) -> None:
+    """An origin that compresses with a timestamp sends other bytes each time: the
+    decoded body's digest still finds the page."""
+    origin[0].headers = {"Content-Encoding": "gzip"}
+    origin[0].raw = gzip.compress(page("v1"), mtime=1)
+    status, first, _ = await client.get("/digest")
+    assert status == "miss"
+    origin[0].raw = gzip.compress(page("v1"), mtime=2)
+    status, second, _ = await client.get("/digest")
+    assert status == "hit" and second == first
+
+
+async def test_a_body_cut_short_of_the_cached_one_is_a_miss(
+    client: Client, origin: tuple[Origin, TestServer]
+) -> None:
+    """Bytes that match the start of what the cached page was made from, then end,
+    are another page."""
+    origin[0].raw = page("v1")
+    assert (await client.get("/digest"))[0] == "miss"
+    origin[0].raw = page("v1")[:-40]
+    status, body, _ = await client.get("/digest")
+    assert status == "miss" and b"</body>" not in body and b"filler text" in body
+    assert TRACKER not in body
+    assert (await client.get("/digest"))[0] == "hit"
 
 
 @pytest.mark.parametrize(
