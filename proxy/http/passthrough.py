@@ -34,12 +34,20 @@ async def passthrough(
     headers = response_headers(
         upstream.headers, status, ctype, pipe.settings.via, UNTOUCHED, page, validated
     )
-    out = response(status, upstream.reason, headers)
     if request.method == "HEAD" or status in NO_BODY_STATUS or status < 200:
+        out = response(status, upstream.reason, headers)
         await out.prepare(request)
         return out
-    await out.prepare(request)
     content = upstream.content
+    if not first:
+        # What arrived with the origin's headers leaves with ours (one send); when
+        # nothing has, ours leave at once (the origin may pause before its body).
+        try:
+            first = content.read_nowait()
+        except (aiohttp.ClientError, TimeoutError):
+            first = b""  # the read below meets it again, once the response began
+    out = response(status, upstream.reason, headers, ready=len(first))
+    await out.prepare(request)
     try:
         if first:
             pacing.sent += len(first)

@@ -88,7 +88,7 @@ async def rewrite_body(
         whole = encoder.feed(b"".join(window.pending)) + encoder.finish()
         body = Body(rewritten=True, coding=coding, length=len(whole), cache=ticket.status)
         headers = response_headers(upstream.headers, upstream.status, ctype, via, body, rewrite)
-        out = response(upstream.status, upstream.reason, headers)
+        out = response(upstream.status, upstream.reason, headers, ready=len(whole))
         await out.prepare(request)
         pacing.sent += len(whole)
         await out.write(whole)
@@ -97,10 +97,10 @@ async def rewrite_body(
         return _decided(pipe, request, out, rewrite, ticket.status)
     body = Body(rewritten=True, coding=coding, cache=ticket.status)
     headers = response_headers(upstream.headers, upstream.status, ctype, via, body, rewrite)
-    out = response(upstream.status, upstream.reason, headers)
+    data = encoder.feed(b"".join(window.pending))
+    out = response(upstream.status, upstream.reason, headers, ready=len(data))
     await out.prepare(request)
     try:
-        data = encoder.feed(b"".join(window.pending))
         ticket.collect(data)
         pacing.sent += len(data)
         await out.write(data)
@@ -165,7 +165,7 @@ async def _from_cache(
     headers = response_headers(
         upstream.headers, upstream.status, ctype, pipe.settings.via, body, rewrite
     )
-    out = response(upstream.status, upstream.reason, headers)
+    out = response(upstream.status, upstream.reason, headers, ready=len(stored.body))
     await out.prepare(request)
     pacing.sent += len(stored.body)
     await out.write(stored.body)

@@ -90,6 +90,20 @@ def test_error_pages_hooks() -> None:
     )
 
 
+def test_headers_can_wait_for_the_first_body_bytes() -> None:
+    """responses.response(ready=...): a response class that turns this flag off has
+    its headers sent with the first body bytes written, in one send."""
+    assert web.StreamResponse._send_headers_immediately is True, changed(
+        "StreamResponse._send_headers_immediately", "responses.response"
+    )
+    assert "self._send_headers_immediately" in inspect.getsource(
+        web.StreamResponse._write_headers
+    ), changed("StreamResponse._write_headers", "responses.response")
+    assert "_send_headers_with_payload" in inspect.getsource(http_writer.StreamWriter.write), (
+        changed("StreamWriter.write (headers sent with the payload)", "responses.response")
+    )
+
+
 def test_client_request_hooks() -> None:
     assert hasattr(aiohttp.ClientRequest, "_skip_auto_headers"), changed(
         "ClientRequest._skip_auto_headers", "upstream.ExactRequest"
