@@ -31,6 +31,7 @@ HELD_UNTIL = ("advertising", "analytics", "social")
 RULE_ID = "unknown-third-party"  # how headers, logs and counts name what it does
 MAX_HOSTS = 10_000
 _MAX_CACHE = 50_000  # written authorities classified per generation (then started over)
+_MAX_WATCHES = 1024  # remembered (page host, granted categories) pairs
 INLINE = "inline-script"  # the kind of a host named in a running inline script's text
 
 
@@ -197,12 +198,17 @@ class InventoryBook:
         self.totals: Counter[str] = Counter() if totals is None else totals
         self._classifier: Classifier | None = None
         self.current: Inventory | None = None
+        # Watches already made, by page host and granted categories, for the current
+        # classifier and inventory: one per request cost more than the rest of an
+        # accepting visitor's consent work (a frozen dataclass, a host normalized).
+        self._watches: dict[tuple[str | None, frozenset[str]], PageWatch] = {}
 
     def classifier(self, ruleset: RuleSet) -> Classifier:
         """The classifier of ``ruleset`` (a new generation starts a new inventory)."""
         classifier = self._classifier
         if classifier is None or classifier.ruleset is not ruleset:
             classifier = self._classifier = Classifier(ruleset, self.first_party)
+            self._watches = {}
             if self.current is None or self.current.generation != ruleset.generation:
                 self.current = Inventory(ruleset.generation, self.limit)
         return classifier
@@ -212,11 +218,19 @@ class InventoryBook:
         if not self.record and self.mode == ALLOW:
             return None
         classifier = self.classifier(ruleset)
+        key = (page_host, consent.granted)
+        watch = self._watches.get(key)
+        if watch is not None:
+            return watch
         assert self.current is not None
         holds = self.mode != ALLOW and not all(consent.allows(c) for c in HELD_UNTIL)
         category = next((c for c in HELD_UNTIL if not consent.allows(c)), HELD_UNTIL[0])
         own = normalize_host(page_host) if page_host else None
-        return PageWatch(self, classifier, self.current, own, self.mode if holds else "", category)
+        watch = PageWatch(self, classifier, self.current, own, self.mode if holds else "", category)
+        if len(self._watches) >= _MAX_WATCHES:  # hosts are the site's few; else start over
+            self._watches.clear()
+        self._watches[key] = watch
+        return watch
 
 
 @dataclass(frozen=True)
