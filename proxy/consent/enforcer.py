@@ -38,6 +38,9 @@ class Enforcer:
         self._read = read_consent
         self._furniture = furniture
         self._cookie = read_consent.policy.cookie
+        # The placeholders' short-lived cookies: looked for only in a Cookie header
+        # that names one (almost none does).
+        self._short_lived = (returning.cookie_name(self._cookie), once.cookie_name(self._cookie))
         self.plans = PlanCache(google, furniture.surrogates)
         self.inventory = inventory
 
@@ -54,10 +57,13 @@ class Enforcer:
         consent = self._read(headers)
         ruleset = self._rules.current  # one read: the whole request uses this set
         plan = self.plans.get(ruleset, consent)
-        return_to = returning.requested(headers, self._cookie)
+        return_to = load_once = None
+        cookies = headers.getall("Cookie", ())
+        if any(name in c for c in cookies for name in self._short_lived):
+            return_to = returning.requested(headers, self._cookie)
+            load_once = once.requested(headers, self._cookie, path)
         page_host = host_name(host or headers.get("Host") or "")
         book = self.inventory
-        load_once = once.requested(headers, self._cookie, path)
         return page_for(
             plan,
             consent,

@@ -23,7 +23,7 @@ The rules, in the order they apply:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -42,9 +42,9 @@ _CONSENT_VARY = ("Accept-Encoding", "Cookie", "Sec-GPC")
 _CONSENT_VARY_TEXT = ", ".join(_CONSENT_VARY)
 
 
-@dataclass(frozen=True, slots=True)
-class Body:
-    """What the body path knows of the body that leaves."""
+class Body(NamedTuple):
+    """What the body path knows of the body that leaves. A tuple: one is made per
+    rewritten response (a frozen dataclass's constructor costs several times more)."""
 
     rewritten: bool = False  # made by the proxy (decoded, rewritten, encoded again)
     coding: str | None = None  # a rewritten body's Content-Encoding (None: identity)
@@ -90,7 +90,8 @@ def response_headers(
     if body.rewritten:
         if body.coding:
             headers["Content-Encoding"] = body.coding
-        add_vary(headers, "Accept-Encoding")
+        if page is None or not page.depends_on_consent:  # else with Cookie, below
+            add_vary(headers, "Accept-Encoding")
     if page is not None:
         if page.depends_on_consent:
             consent_dependent(headers)

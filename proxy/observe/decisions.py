@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from proxy.observe.logs import (
     JsonLines,
@@ -35,9 +35,10 @@ from proxy.observe.logs import (
 from proxy.observe.metrics import Metrics
 
 
-@dataclass(frozen=True, slots=True)
-class PageDecision:
-    """What the decision log says of one HTML page, the request aside."""
+class PageDecision(NamedTuple):
+    """What the decision log says of one HTML page, the request aside. A tuple: one is
+    made per rewritten page (a frozen dataclass's constructor costs several times
+    more)."""
 
     consent: str  # the visitor's consent record, as JSON members without braces
     rules: str  # the rules generation
