@@ -27,7 +27,7 @@ from proxy.http.response_headers import Body, response_headers
 from proxy.http.responses import response, truncate
 from proxy.http.timeslice import Timesliced
 from proxy.http.transcode import PageText
-from proxy.http.window import first_window
+from proxy.http.window import first_window, read_same
 from proxy.observe.decisions import PageDecision
 from proxy.observe.logs import log_path
 
@@ -69,20 +69,25 @@ async def rewrite_body(
         out = await _from_cache(pipe, request, upstream, ctype, coding, rewrite, ticket.hit, pacing)
         await _drain(upstream, pacing)
         return out
-    text = PageText(rewrite, ctype.charset, ctype.xml)  # in the page's character encoding
-    # The rewrite gives other requests their turns meanwhile (however slow this page is).
-    sliced = Timesliced(text.feed)
+    text = sliced = window = None
     try:
-        window = await first_window(pacing, decoder, sliced, text, ticket, first)
+        # The bytes the cache's page was made from: nothing more to make.
+        same, first = await read_same(pacing, ticket, first)
+        if not same:
+            text = PageText(rewrite, ctype.charset, ctype.xml)  # in the page's encoding
+            # The rewrite gives other requests their turns meanwhile (however slow).
+            sliced = Timesliced(text.feed)
+            window = await first_window(pacing, decoder, sliced, text, ticket, first)
     except (codec.DecodeError, CharsetError, RewriteLimitError) as exc:
         log.warning("cannot rewrite HTML: %s: %s", log_path(request.raw_path), exc)
         return _decided(pipe, request, pages.error(502), rewrite, ticket.status)
     except (aiohttp.ClientError, TimeoutError):
         return _decided(pipe, request, pages.error(502), rewrite, ticket.status)
-    if window.same:
+    if window is None or window.same:
         stored = ticket.candidate
         assert stored is not None
         return await _from_cache(pipe, request, upstream, ctype, coding, rewrite, stored, pacing)
+    assert text is not None and sliced is not None  # made with the window
     if window.whole:
         whole = encoder.feed(b"".join(window.pending)) + encoder.finish()
         body = Body(rewritten=True, coding=coding, length=len(whole), cache=ticket.status)

@@ -11,9 +11,10 @@ in the window fails before anything was sent: a clean 502.
 When the rewrite cache holds a page made from a body with the same digest (see
 cache.py), the window first reads ahead without rewriting, while the origin sends
 without pausing and no more than that page's length: a body that turns out the same
-is not rewritten at all; any other is rewritten from what was read. While the bytes
-read match the ones the cache's page was made from, as received, they are not even
-decoded: a body that ends the same, byte for byte, needs neither decoding nor digest.
+is not rewritten at all; any other is rewritten from what was read. Before that,
+``read_same`` compares the bytes as they arrive with the ones the cache's page was made
+from: a body that ends the same, byte for byte, needs neither decoding nor a digest,
+nor anything made for a rewrite.
 """
 
 from __future__ import annotations
@@ -50,27 +51,11 @@ async def first_window(
     rewritten = 0
     candidate = ticket.candidate
     ahead: list[bytes] | None = [] if candidate is not None else None  # read, not rewritten
-    # What the candidate was made from, as received, and how much of it this body has
-    # matched so far (read, not yet decoded).
-    same = ticket.same_so_far()
-    matched = 0
     while True:
         chunk, first = first or await pacing.read(), b""
         if not chunk:
-            if same is None or matched == len(same):
-                break
-            chunk, same = same[:matched], None  # shorter: decoded after all
-        else:
-            ticket.receive(chunk)
-            if same is not None:
-                if same.startswith(chunk, matched):
-                    matched += len(chunk)
-                    if not pacing.waiting():
-                        continue
-                    chunk = same[:matched]  # the origin paused: not read whole at once
-                else:
-                    chunk = same[:matched] + chunk  # other bytes
-                same = None
+            break
+        ticket.receive(chunk)
         data = decoder.feed(chunk)
         ticket.digest(data)
         if ahead is not None:
@@ -87,8 +72,6 @@ async def first_window(
             continue  # the next read says so: a whole page
         if rewritten >= WINDOW or (pending and pacing.waiting()):
             return Window(pending, False, False)
-    if same is not None:
-        return Window([], True, True)  # the same bytes as received before
     rest = decoder.flush()
     ticket.digest(rest)
     if ahead is not None:
@@ -97,3 +80,25 @@ async def first_window(
         rest = b"".join(ahead) + rest
     pending.append(await sliced.feed(rest) + text.close())
     return Window(pending, True, False)
+
+
+async def read_same(pacing: Pacing, ticket: Ticket, first: bytes) -> tuple[bool, bytes]:
+    """Read the body while it matches, byte for byte, what the cache's candidate page
+    was made from as received (``first``: bytes already read). (True, b""): it ended
+    the same. Else (False, every byte read, ``first`` included): other bytes came,
+    the body ended short, or the origin paused (the page then streams as it comes);
+    the window starts with them. (False, ``first``) at once when there is nothing to
+    compare with."""
+    same = ticket.same_so_far()
+    if same is None:
+        return False, first
+    matched = 0
+    while True:
+        chunk, first = first or await pacing.read(), b""
+        if not chunk:
+            return (True, b"") if matched == len(same) else (False, same[:matched])
+        if not same.startswith(chunk, matched):
+            return False, same[:matched] + chunk
+        matched += len(chunk)
+        if pacing.waiting():
+            return False, same[:matched]
