@@ -10,12 +10,15 @@ brotli older than aiohttp decodes with: ``python3 -m venv .venv-bench &&
 .venv-bench/bin/pip install mitmproxy``; found there or on PATH). Then it
 loads them one after the other, round after round (each row's best round is kept: a
 shared machine drifts by tens of percent within a minute). consent-proxy's page rows:
-a visitor who accepted everything (the page passes untouched), one yet to decide and one
+a visitor who accepted everything (whose page gets only Google Consent Mode's default,
+all granted, when Google's rules are in force: from the rewrite cache), one yet to
+decide and one
 who refused, each on a cache miss (a new query on every request: the page is rewritten)
 and, for the undecided visitor, on a hit of the rewrite cache (the same URL again).
 CPU per request is the user + system time of the server's processes over the requests
-it answered. The load generator is wrk (Debian package ``wrk``) or, without it, a
-bounded aiohttp client.
+it answered; the origin's and wrk's are printed too (they share the 2 cores: with them,
+what ``--workers 2`` can gain at most over one worker). The load generator is wrk
+(Debian package ``wrk``) or, without it, a bounded aiohttp client.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import contextlib
 import functools
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -256,7 +260,7 @@ class Row(NamedTuple):
 
 PAGE_ROWS = [
     Row("origin direct", ""),
-    Row("consent-proxy, accepted all (passthrough)", "proxy", ACCEPTED),
+    Row("consent-proxy, accepted all (gtag default)", "proxy", ACCEPTED),
     Row("consent-proxy, undecided, cache miss", "proxy", "", True),
     Row("consent-proxy, undecided, cache hit", "proxy"),
     Row("consent-proxy, refused, cache miss", "proxy", REFUSED, True),
@@ -320,18 +324,22 @@ def main() -> None:
         for path, rows in (("/small", SMALL_ROWS), ("/page", PAGE_ROWS)):
             rows = [r for r in rows if r.server in pids]
             # name -> (req/s, p50 ms, p99 ms, CPU us per request of the server)
-            results: dict[str, tuple[float, float, float, float]] = {}
+            results: dict[str, Result] = {}
             for _ in range(args.rounds):
                 for row in rows:
                     url = f"http://127.0.0.1:{ports[row.server]}{path}"
                     load(url, 1, args.connections, row.header, row.unique)  # warm up
                     pid = pids[row.server]
-                    before = cpu_seconds(pid)
+                    before, origin_before = cpu_seconds(pid), cpu_seconds(pids[""])
+                    wrk_before = _children_cpu()
                     rps, p50, p99 = load(
                         url, args.seconds, args.connections, row.header, row.unique
                     )
-                    cpu = (cpu_seconds(pid) - before) / max(rps * args.seconds, 1) * 1e6
-                    result = (rps, p50, p99, cpu if row.server else 0.0)
+                    answered = max(rps * args.seconds, 1)
+                    cpu = (cpu_seconds(pid) - before) / answered * 1e6
+                    origin_cpu = (cpu_seconds(pids[""]) - origin_before) / answered * 1e6
+                    wrk_cpu = (_children_cpu() - wrk_before) / answered * 1e6
+                    result = Result(rps, p50, p99, cpu if row.server else 0.0, origin_cpu, wrk_cpu)
                     best = results.get(row.name)
                     if best is None or result[0] > best[0]:
                         results[row.name] = result
@@ -340,18 +348,45 @@ def main() -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def report(path: str, results: dict[str, tuple[float, float, float, float]]) -> None:
-    bare_rps, _, _, bare_cpu = results["bare aiohttp forwarding loop"]
+class Result(NamedTuple):
+    rps: float
+    p50: float
+    p99: float
+    cpu: float  # the server's CPU per request, us
+    origin: float  # the origin's
+    wrk: float  # the load generator's (wrk; 0 for the in-process client)
+
+
+def _children_cpu() -> float:
+    """User + system CPU time of the finished child processes (wrk runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def report(path: str, results: dict[str, Result]) -> None:
+    bare_rps, bare_cpu = results["bare aiohttp forwarding loop"][0::3]
     print(
         f"\n{path}  {'target':<44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'vs bare':>8} {'CPU us/req':>11} {'vs bare':>8}"
+        f"{'vs bare':>8} {'CPU us/req':>11} {'vs bare':>8} {'origin us':>10} {'wrk us':>7}"
     )
-    for name, (rps, p50, p99, cpu) in results.items():
+    for name, (rps, p50, p99, cpu, origin, load) in results.items():
         pad = " " * len(path)
         # CPU per request: a lower figure is better, so the ratio is bare / this.
         cpu_text = f"{cpu:11.0f} {bare_cpu / cpu:7.2f}x" if cpu else f"{'-':>11} {'':>8}"
         print(
             f"{pad}  {name:<44} {rps:9.0f} {p50:8.2f} {p99:8.2f} {rps / bare_rps:7.2f}x {cpu_text}"
+            f" {origin:10.0f} {load:7.0f}"
+        )
+    one = results.get("consent-proxy, undecided, cache miss")
+    two = results.get("consent-proxy --workers 2, undecided, miss")
+    if one is not None and two is not None and one.cpu:
+        # Two workers can use at most both cores, which the origin and wrk share: a
+        # request costs proxy + origin + wrk CPU. One worker uses at most one core.
+        ceiling = min(2 / (two.cpu + two.origin + two.wrk), 2 / two.cpu) / (1 / one.cpu)
+        print(
+            f"{' ' * len(path)}  --workers 2: {two.rps / one.rps:.2f}x one worker's req/s; "
+            f"CPU per request {one.cpu:.0f} us with one worker, {two.cpu:.0f} with two; "
+            f"the 2 cores allow at most {ceiling:.2f}x (origin and wrk included)"
         )
 
 
