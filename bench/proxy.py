@@ -380,9 +380,9 @@ def report(path: str, results: dict[str, Result]) -> None:
     one = results.get("consent-proxy, undecided, cache miss")
     two = results.get("consent-proxy --workers 2, undecided, miss")
     if one is not None and two is not None and one.cpu:
-        # Two workers can use at most both cores, which the origin and wrk share: a
-        # request costs proxy + origin + wrk CPU. One worker uses at most one core.
-        ceiling = min(2 / (two.cpu + two.origin + two.wrk), 2 / two.cpu) / (1 / one.cpu)
+        # One worker serves at most 1/P requests a second (one core); two, sharing both
+        # cores with the origin and wrk, at most 2/(P + origin + wrk).
+        ceiling = 2 * two.cpu / (two.cpu + two.origin + two.wrk)
         print(
             f"{' ' * len(path)}  --workers 2: {two.rps / one.rps:.2f}x one worker's req/s; "
             f"CPU per request {one.cpu:.0f} us with one worker, {two.cpu:.0f} with two; "
