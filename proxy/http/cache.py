@@ -29,8 +29,7 @@ what the proxy adds carries it), anything but a 200 to a GET, requests with cred
 variant (``BodyRewrite.cacheable``). Entries hold the output encoded for one coding
 (re-encoding on every hit would cost what the rewrite costs); they are bounded by their
 total size (LRU; the origin's bytes a digest entry keeps count too), each at most an
-eighth of it, and dropped whole when the rules
-generation changes.
+eighth of it, and dropped whole when the rules generation changes.
 """
 
 from __future__ import annotations
