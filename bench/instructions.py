@@ -125,11 +125,12 @@ def main() -> None:
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind is not installed (Debian package valgrind)")
     py = sys.executable
-    ports = {name: free_port() for name in ("", "proxy", "bare", "nginx", "mitmdump")}
+    ports = {name: free_port() for name in ("", "proxy", "passing", "bare", "nginx", "mitmdump")}
     origin = f"http://127.0.0.1:{ports['']}"
     tmp = Path(tempfile.mkdtemp(prefix="bench-callgrind-"))
     commands: dict[str, list[str]] = {
         "proxy": proxy_command(origin, ports["proxy"]),
+        "passing": proxy_command(origin, ports["passing"], extra=("--consent-mode", "off")),
         "bare": [py, "-c", BARE, str(ports["bare"]), origin],
     }
     nginx = nginx_binary()

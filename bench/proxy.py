@@ -11,8 +11,8 @@ brotli older than aiohttp decodes with: ``python3 -m venv .venv-bench &&
 loads them one after the other, round after round (each row's best round is kept: a
 shared machine drifts by tens of percent within a minute). consent-proxy's page rows:
 a visitor who accepted everything (whose page gets only Google Consent Mode's default,
-all granted, when Google's rules are in force: from the rewrite cache), one yet to
-decide and one
+all granted, when Google's rules are in force: from the rewrite cache; and, with
+``--consent-mode off``, the origin's bytes untouched), one yet to decide and one
 who refused, each on a cache miss (a new query on every request: the page is rewritten)
 and, for the undecided visitor, on a hit of the rewrite cache (the same URL again).
 CPU per request is the user + system time of the server's processes over the requests
@@ -118,12 +118,14 @@ def wait_port(port: int, timeout: float = 180) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def proxy_command(origin: str, port: int, workers: int = 1) -> list[str]:
+def proxy_command(
+    origin: str, port: int, workers: int = 1, extra: tuple[str, ...] = ()
+) -> list[str]:
     """consent-proxy in front of ``origin`` on ``port``, its logs going nowhere."""
     return [
         *(sys.executable, "-m", "proxy", "serve", "--upstream", origin),
         *("--listen", f"127.0.0.1:{port}", "--access-log", os.devnull),
-        *("--decision-log", os.devnull, "--workers", str(workers)),
+        *("--decision-log", os.devnull, "--workers", str(workers), *extra),
     ]
 
 
@@ -261,6 +263,8 @@ class Row(NamedTuple):
 PAGE_ROWS = [
     Row("origin direct", ""),
     Row("consent-proxy, accepted all (gtag default)", "proxy", ACCEPTED),
+    # Without Consent Mode's default the accepting visitor's page passes untouched.
+    Row("consent-proxy, accepted, consent mode off", "passing", ACCEPTED),
     Row("consent-proxy, undecided, cache miss", "proxy", "", True),
     Row("consent-proxy, undecided, cache hit", "proxy"),
     Row("consent-proxy, refused, cache miss", "proxy", REFUSED, True),
@@ -290,11 +294,13 @@ def main() -> None:
     args = parser.parse_args()
     load = wrk if shutil.which("wrk") else aiohttp_load
     py = sys.executable
-    ports = {name: free_port() for name in ("", "proxy", "proxy2", "bare", "nginx", "mitmdump")}
+    names = ("", "proxy", "proxy2", "passing", "bare", "nginx", "mitmdump")
+    ports = {name: free_port() for name in names}
     origin = f"http://127.0.0.1:{ports['']}"
     commands: dict[str, list[str]] = {
         "proxy": proxy_command(origin, ports["proxy"]),
         "proxy2": proxy_command(origin, ports["proxy2"], workers=2),
+        "passing": proxy_command(origin, ports["passing"], extra=("--consent-mode", "off")),
         "bare": [py, "-c", BARE, str(ports["bare"]), origin],
     }
     tmp = tempfile.mkdtemp(prefix="bench-nginx-")
