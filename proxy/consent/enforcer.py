@@ -58,10 +58,12 @@ class Enforcer:
         ruleset = self._rules.current  # one read: the whole request uses this set
         plan = self.plans.get(ruleset, consent)
         return_to = load_once = None
-        cookies = headers.getall("Cookie", ())
-        if any(name in c for c in cookies for name in self._short_lived):
-            return_to = returning.requested(headers, self._cookie)
-            load_once = once.requested(headers, self._cookie, path)
+        back, shown_once = self._short_lived
+        for cookies in headers.getall("Cookie", ()):
+            if back in cookies or shown_once in cookies:
+                return_to = returning.requested(headers, self._cookie)
+                load_once = once.requested(headers, self._cookie, path)
+                break
         page_host = host_name(host or headers.get("Host") or "")
         book = self.inventory
         return page_for(

@@ -36,7 +36,7 @@ def page_headers(headers: CIMultiDict[str], page: Page, *, complete: bool, debug
     if not debug:
         return
     headers["X-Consent"] = page.plan.consent_header(page.consent)
-    actions = actions_text(page) or "none"
+    actions = (actions_text(page) if page.counts else "") or "none"
     # Headers leave before a long page has streamed through: say when more may come.
     final = complete or not page.plan.acts
     headers["X-Consent-Actions"] = actions if final else f"{actions}; partial"
