@@ -89,6 +89,10 @@ class Run:
     loads: dict[str, dict[str, Load]]
     seconds: float
     origin: dict[str, bytes]
+    # Pages whose direct and accepting loads made different requests, loaded once more
+    # by those two (a page's timers fire or not within the settling time: a difference
+    # that does not come again is timing, not the proxy).
+    again: dict[str, dict[str, Load]] = field(default_factory=dict)
 
 
 class _ProxyServer(TestServer):
@@ -217,4 +221,14 @@ async def browse(
                     loads[name][visitor] = await _visit(chromium, base, f"/corpus/{name}", cookie)
 
         await asyncio.gather(*(one(n) for n in names))
-    return Run(dict(sorted(loads.items())), time.monotonic() - start, bodies)
+        again: dict[str, dict[str, Load]] = {}
+        for name, by in loads.items():
+            if set(by["direct"].external) != set(by["accepted"].external):
+                again[name] = {
+                    visitor: await _visit(chromium, base, f"/corpus/{name}", cookie)
+                    for visitor, base, cookie in (
+                        ("direct", direct, None),
+                        ("accepted", proxied, ACCEPTED),
+                    )
+                }
+    return Run(dict(sorted(loads.items())), time.monotonic() - start, bodies, again)

@@ -140,29 +140,37 @@ def icons(page: bytes) -> set[str]:
 _PORT = re.compile(r"127\.0\.0\.1(?::|%3A)\d+", re.I)
 
 
+def differences(page: bytes, by_visitor: dict[str, Load]) -> dict[str, set[str]]:
+    """The third-party requests only the direct load made, and only the accepting one."""
+    if by_visitor["direct"].failed or by_visitor["accepted"].failed:
+        return {}  # requests still coming when the load was given up: not comparable
+    own = icons(page)
+    # A page that puts its own address in a beacon's query names the origin's port
+    # when loaded directly and the proxy's through it: the same request.
+    direct, accepted = (
+        {
+            _PORT.sub("127.0.0.1:PORT", u)
+            for u in by_visitor[v].external
+            if urlsplit(u).path not in own
+        }
+        for v in ("direct", "accepted")
+    )
+    # The same URLs; how often one is asked for again (a retry, a second element with
+    # it) depends on timing. A load still making requests when it was given up may not
+    # have made them all.
+    return {
+        "direct only": direct - accepted if by_visitor["accepted"].settled else set(),
+        "accepted only": accepted - direct if by_visitor["direct"].settled else set(),
+    }
+
+
 def test_an_accepting_visitor_makes_the_direct_load_s_requests(run: Run) -> None:
     differ = {}
     for name, by_visitor in run.loads.items():
-        if by_visitor["direct"].failed or by_visitor["accepted"].failed:
-            continue  # requests still coming when the load was given up: not comparable
-        own = icons(run.origin[name])
-        # A page that puts its own address in a beacon's query names the origin's port
-        # when loaded directly and the proxy's through it: the same request.
-        direct, accepted = (
-            [
-                _PORT.sub("127.0.0.1:PORT", u)
-                for u in by_visitor[v].external
-                if urlsplit(u).path not in own
-            ]
-            for v in ("direct", "accepted")
-        )
-        # The same URLs; how often one is asked for again (a retry, a second
-        # element with it) depends on timing.
-        # A load still making requests when it was given up may not have made them all.
-        only = {
-            "direct only": set(direct) - set(accepted) if by_visitor["accepted"].settled else (),
-            "accepted only": set(accepted) - set(direct) if by_visitor["direct"].settled else (),
-        }
+        only = differences(run.origin[name], by_visitor)
+        if name in run.again:  # loaded again: what differs both times
+            twice = differences(run.origin[name], run.again[name])
+            only = {k: v & twice.get(k, set()) for k, v in only.items()}
         if any(only.values()):
             differ[name] = {k: sorted(v) for k, v in only.items()}
     assert not differ, differ
