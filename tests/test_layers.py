@@ -8,7 +8,7 @@
     http     the reverse proxy: never ui (what else it may import is decided when the
              HTTP layer gets its own treatment)
 
-The top level (app.py, server.py, cli.py, settings.py, demo.py, offline.py) may
+The top level (app.py, server.py, cli.py, settings/, demo.py, offline.py) may
 import everything; no layer imports the top level (settings included: what a layer
 needs of the settings reaches it as arguments, wired by app.py).
 """

@@ -1,131 +1,34 @@
-"""Frozen ``Settings`` from defaults, an optional TOML file, ``CONSENT_PROXY_*``
-environment variables and command-line flags (later sources win).
+"""Every setting declared once: the text it accepts, how that text is parsed, and the
+help the operator reads (``--help`` and ``check`` are built from this table).
 
-Every setting is declared once in ``FIELDS``: its type, default and help; the CLI
-builds its flags from the same table. A bad value raises ``SettingsError`` naming
-the key, the value, where it came from and what was expected.
+A parser takes the text of a flag, an environment variable or a TOML value and returns
+the typed value, or raises ``ValueError``; ``proxy.settings.loading`` turns that into a
+``SettingsError`` naming the source, the key and what was expected.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
-import os
-import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from yarl import URL
 
-from proxy.consent.consent_mode import CONSENT_MODES, ConsentModeSettings
+from proxy.consent.consent_mode import CONSENT_MODES
 from proxy.consent.inventory import MODES as UNKNOWN_MODES
-from proxy.consent.layers import Layers
-from proxy.consent.model import MAX_AGE_LIMIT, OPTIONAL, ConsentPolicy
-from proxy.consent.readers import OWN, SOURCES, check_sources
+from proxy.consent.model import MAX_AGE_LIMIT, OPTIONAL
+from proxy.consent.readers import SOURCES, check_sources
 from proxy.consent.readers.config import (
     DEFAULT_ONETRUST_GROUPS,
-    Keys,
     parse_klaro_services,
     parse_onetrust_groups,
     parse_tcf_purposes,
     parse_tcf_vendors,
-    readers_config,
 )
-from proxy.consent.readers.tcf import PurposeRule
 from proxy.consent.urls import normalize_host
 
-ENV_PREFIX = "CONSENT_PROXY_"
-# The program's exit codes, for every command: 0 done (or stopped gracefully).
-EXIT_FAILED = 1  # ran, and found problems (``check``: a rule example failed)
-EXIT_USAGE = 2  # did not run: a bad setting, flag, file or rule set
-
-
-class SettingsError(ValueError):
-    """A setting with a value outside what it accepts."""
-
-
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass(frozen=True)
-class Settings:
-    upstream: str = "http://127.0.0.1:8000"
-    listen: str = "127.0.0.1:8080"
-    preserve_host: bool = False
-    trusted_proxies: tuple[Network, ...] = ()
-    max_body: int = 10 * 1024 * 1024
-    rewrite_cache: int = 64 * 1024 * 1024
-    upstream_timeout: float = 30.0
-    read_timeout: float = 60.0
-    client_timeout: float = 30.0
-    shutdown_timeout: float = 15.0
-    workers: int = 1
-    access_log: str = "-"
-    log_flush: float = 0.1
-    rules: str = ""
-    disabled_rules: frozenset[str] = frozenset()
-    builtin_rules: bool = True
-    consent_cookie: str = "consent"
-    policy_version: int = 1
-    debug_headers: bool = True
-    decision_log: str = "-"
-    admin_token: str = ""
-    via: str = "consent-proxy"
-    default_granted: frozenset[str] = frozenset()
-    consent_max_age: int = 182 * 24 * 3600
-    templates: str = ""
-    privacy_url: str = ""
-    consent_sources: tuple[str, ...] = (OWN,)
-    onetrust_groups: Keys | None = None
-    klaro_services: Keys | None = None
-    tcf_vendors: Mapping[str, frozenset[int]] | None = None
-    tcf_purposes: Mapping[str, PurposeRule] | None = None
-    consent_mode: str = ""
-    ads_data_redaction: bool = False
-    url_passthrough: bool = False
-    surrogates: bool = True
-    first_party: tuple[str, ...] = ()
-    unknown_third_party: str = "allow"
-
-    @property
-    def consent_policy(self) -> ConsentPolicy:
-        readers = readers_config(
-            onetrust_groups=self.onetrust_groups,
-            klaro_services=self.klaro_services,
-            tcf_vendors=self.tcf_vendors,
-            tcf_purposes=self.tcf_purposes,
-        )
-        return ConsentPolicy(
-            self.consent_cookie,
-            self.policy_version,
-            self.default_granted,
-            self.consent_sources,
-            readers,
-        )
-
-    @property
-    def own_banner(self) -> bool:
-        """Whether the proxy asks with its own banner (its cookie is a consent source)."""
-        return OWN in self.consent_sources
-
-    @property
-    def rule_layers(self) -> Layers:
-        operator = Path(self.rules) if self.rules else None
-        return Layers(operator, self.builtin_rules, self.disabled_rules)
-
-    @property
-    def consent_mode_settings(self) -> ConsentModeSettings:
-        return ConsentModeSettings(self.consent_mode, self.ads_data_redaction, self.url_passthrough)
-
-    @property
-    def upstream_url(self) -> URL:
-        return URL(self.upstream)
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        return parse_listen(self.listen)
 
 
 @dataclass(frozen=True)
@@ -450,55 +353,3 @@ FIELDS: tuple[Field, ...] = (
         "advertising and social are granted",
     ),
 )
-_BY_NAME = {f.name: f for f in FIELDS}
-
-
-def _convert(name: str, raw: Any, source: str) -> Any:
-    spec = _BY_NAME.get(name)
-    if spec is None:
-        known = ", ".join(sorted(_BY_NAME))
-        raise SettingsError(f"{source}: unknown setting {name!r}; known settings: {known}")
-    if isinstance(raw, bool):
-        raw = "true" if raw else "false"
-    elif isinstance(raw, list):
-        raw = ",".join(str(x) for x in raw)
-    elif isinstance(raw, dict):  # a TOML table: key = value or key = [values]
-        raw = ",".join(
-            f"{key}={v}" for key, vs in raw.items() for v in (vs if isinstance(vs, list) else [vs])
-        )
-    try:
-        return spec.parse(str(raw))
-    except ValueError as exc:
-        why = f" ({exc})" if spec.explains else ""
-        raise SettingsError(
-            f"{source}: {name} = {raw!r} is not valid{why}; expected {spec.expected}"
-        ) from None
-
-
-def load_settings(
-    flags: Mapping[str, Any] | None = None,
-    env: Mapping[str, str] | None = None,
-    config: str | None = None,
-) -> Settings:
-    """Merge defaults < TOML file < environment < flags into one ``Settings``."""
-    env = os.environ if env is None else env
-    values: dict[str, Any] = {}
-    config = config or env.get(ENV_PREFIX + "CONFIG")
-    if config:
-        path = Path(config)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SettingsError(f"--config {config}: cannot read: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"--config {config}: not valid TOML: {exc}") from None
-        for key, raw in data.items():
-            values[key.replace("-", "_")] = _convert(key.replace("-", "_"), raw, str(path))
-    for key, raw in env.items():
-        if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "CONFIG":
-            name = key[len(ENV_PREFIX) :].lower()
-            values[name] = _convert(name, raw, f"environment {key}")
-    for name, raw in (flags or {}).items():
-        if raw is not None:
-            values[name] = _convert(name, raw, "--" + name.replace("_", "-"))
-    return dataclasses.replace(Settings(), **values)
