@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from proxy.html import lexer, spec
 from proxy.html.element import Element, Handler, Tag
 from proxy.html.matcher import OpenElements
+from proxy.html.output import Output
 from proxy.html.program import SKIP_ALL, HandlerSpec, Program, compile_program, program_keys
 
 
@@ -60,15 +61,6 @@ class DocumentInserts:
 
 
 DocumentHandlers = DocumentInserts  # its old name (it holds HTML, not handlers): deprecated
-
-
-@dataclass
-class _Watch:
-    """What to do when a watched element ends: it was removed, or content follows it."""
-
-    remove: bool
-    append: bytes = b""
-    after: bytes = b""
 
 
 @dataclass
@@ -132,13 +124,9 @@ class Rewriter:
         self._identity = not handlers and not any(self._doc.values()) and gate is None
         self._skip_fast = program.skip_doc if any(self._doc.values()) else program.skip
         self._buf = b""
-        self._out: list[bytes] = []
+        self._output = Output()
+        self._emit = self._output.emit  # bound once: called for every run of bytes
         self._elements = OpenElements(program.machine)  # tracked ones, for combinators
-        self._region: list[tuple[str, _Watch | None]] = []  # open elements around watches
-        # Entries of the region per name: the end tags and start tags that look for one
-        # find none at no cost, and a search always ends in popping what it passed.
-        self._in_region: dict[str, int] = {}
-        self._removing = 0
         self._raw: _Raw | None = None
         self._plaintext = False
 
@@ -158,7 +146,7 @@ class Rewriter:
                 f"an HTML construct longer than {self._buffer_limit} bytes is held back "
                 f"at {self._buf[:40]!r}; expected tags and comments to close sooner"
             )
-        return self._flush()
+        return self._output.flush()
 
     def close(self) -> bytes:
         """End of document: return the rest, with pending inserts at their fallbacks."""
@@ -172,10 +160,10 @@ class Rewriter:
         else:
             self._emit(rest)  # EOF inside a tag or comment: leave the bytes alone
         self._raw = None
-        self._pop_region(0, None)
+        self._output.close()
         for key in ("head_start", "head_end", "body_end"):
             self._insert(key)
-        return self._flush()
+        return self._output.flush()
 
     # -- scanning -----------------------------------------------------------------
 
@@ -192,7 +180,7 @@ class Rewriter:
                 continue
             slow = (
                 self._program.full
-                or self._region
+                or self._output.region
                 or self._doc["head_start"]
                 or self._doc["head_end"]
             )
@@ -224,32 +212,23 @@ class Rewriter:
                 self._start_tag(name, m.group(), m.start(3) - m.start())
         return pos
 
-    def _emit(self, data: bytes) -> None:
-        if data and not self._removing:
-            self._out.append(data)
-
-    def _flush(self) -> bytes:
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
-
     def _insert(self, key: str) -> None:
         data = self._doc[key]
         if data:
             self._doc[key] = b""
             if callable(data):
                 data = data().encode(self._encoding, "xmlcharrefreplace")
-            self._out.append(data)
+            self._output.write(data)
 
     # -- tags -----------------------------------------------------------------------
 
     def _start_tag(self, name: str, raw: bytes, name_end: int) -> None:
         if (self._doc["head_start"] or self._doc["head_end"]) and self._head_progress(name, raw):
             return
-        self._close_implied(name)
+        self._output.close_implied(name)
         el: Element | None = None
         deferred: list[Handler] = []
-        if not self._removing:
+        if not self._output.removing:
             el = self._match(name, raw, name_end, deferred)
             if self._gate is not None and (el is None or not el.removed) and self._gated(name):
                 if el is None:
@@ -265,15 +244,15 @@ class Rewriter:
                 limit = max(limit, self._gate_text_limit)
             self._raw = _Raw(name, name == "script", el, deferred, limit=limit)
             if el is None:
-                self._open(name, raw)
+                self._output.open(name, raw)
         elif el is not None:
             for handler in deferred:  # a raw-text element with no text
                 handler(el)
                 if el.removed:
                     break
-            self._apply(el, name, empty)
+            self._output.element(el, name, empty)
         else:
-            self._open(name, raw)
+            self._output.open(name, raw)
         if name == "plaintext" and not empty:
             self._plaintext = True
         if not empty:
@@ -289,29 +268,6 @@ class Rewriter:
         i = bisect.bisect_left(self._stops, start)
         return i < len(self._stops) and self._stops[i] < end
 
-    def _open(self, name: str, raw: bytes, watch: _Watch | None = None) -> None:
-        """Emit an unchanged start tag and follow it if a watch is open around it."""
-        self._emit(raw)
-        if watch is not None:
-            self._push_region(name, watch)
-            self._removing += watch.remove
-        elif self._region and name not in spec.VOID and not raw.endswith(b"/>"):
-            self._push_region(name, None)
-
-    def _push_region(self, name: str, watch: _Watch | None) -> None:
-        self._region.append((name, watch))
-        self._in_region[name] = self._in_region.get(name, 0) + 1
-
-    def _innermost(self, name: str) -> int:
-        """The index of the innermost region entry named ``name`` (-1: none)."""
-        if not self._in_region.get(name):
-            return -1
-        region = self._region
-        i = len(region) - 1
-        while region[i][0] != name:
-            i -= 1
-        return i
-
     def _end_tag(self, name: str, raw: bytes) -> None:
         if name == "head" and self._head_open:
             self._insert("head_end")
@@ -319,47 +275,8 @@ class Rewriter:
         elif name in ("body", "html"):
             for key in ("head_start", "head_end", "body_end"):
                 self._insert(key)
-        index = self._innermost(name)
-        if index >= 0:
-            self._pop_region(index, raw)
-        else:
-            if name in spec.SCOPE_CLOSERS:
-                keep = len(self._region)
-                while keep and self._region[keep - 1][0] in spec.IMPLIED_END:
-                    keep -= 1
-                self._pop_region(keep, None)
-            self._emit(raw)
+        self._output.end_tag(name, raw)
         self._elements.close(name)
-
-    def _close_implied(self, name: str) -> None:
-        """A start tag that implicitly ends open elements ends watches on them too."""
-        region = self._region
-        if not region:
-            return
-        if name in spec.P_CLOSERS:
-            index = self._innermost("p")
-            if index >= 0:
-                self._pop_region(index, None)
-                return
-        if spec.closes(region[-1][0], name):
-            self._pop_region(len(region) - 1, None)
-
-    def _pop_region(self, index: int, end_raw: bytes | None) -> None:
-        """Close ``region[index:]``; ``end_raw`` is the end tag that closed
-        ``region[index]`` (None when the elements ended without one)."""
-        while len(self._region) > index:
-            name, watch = self._region.pop()
-            self._in_region[name] -= 1
-            own = end_raw if len(self._region) == index else None
-            if watch is None:
-                if own is not None:
-                    self._emit(own)
-                continue
-            self._removing -= watch.remove
-            if watch.remove:
-                self._emit(watch.after)
-            else:
-                self._emit(watch.append + (own or b"") + watch.after)
 
     def _head_progress(self, name: str, raw: bytes) -> bool:
         """Place head inserts; True when the start tag was emitted here."""
@@ -429,25 +346,6 @@ class Rewriter:
                         break
         return el
 
-    def _apply(self, el: Element, name: str, empty: bool = False) -> None:
-        before = el._encode(el.before_html)
-        after = el._encode(el.after_html)
-        void = empty or name in spec.VOID
-        if el.removed:
-            self._emit(before + el._encode([el.replacement]))
-            if void:
-                self._emit(after)
-            else:
-                self._push_region(name, _Watch(remove=True, after=after))
-                self._removing += 1
-            return
-        head = before + el.start_tag() + el._encode(el.prepend_html)
-        append = el._encode(el.append_html)
-        if void:
-            self._emit(head + append + after)
-        else:
-            self._open(name, head, _Watch(False, append, after) if append or after else None)
-
     def _track(self, name: str, raw: bytes, name_end: int) -> None:
         if name in spec.VOID or not (self._program.full or name in self._program.tracked):
             return
@@ -503,7 +401,7 @@ class Rewriter:
             handler(el)
             if el.removed:
                 break
-        self._apply(el, raw.name)
+        self._output.element(el, raw.name)
         if el.new_text is not None:
             content = el._encode([el.new_text])
         self._emit(content)
