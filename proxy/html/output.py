@@ -1,4 +1,5 @@
-"""What leaves the rewriter: the bytes it emits, and the elements it follows to their end.
+"""What leaves the rewriter: the bytes it emits, matched elements as their handlers
+edited them, and the elements it follows to their end.
 
 A *watch* is an element whose end matters: a removed one (nothing is emitted until it
 ends, then the HTML a handler put after it) or one with HTML to add at its end
@@ -56,7 +57,8 @@ class Output:
         """Emit an unchanged start tag and follow it if a watch is open around it."""
         self.emit(raw)
         if watch is not None:
-            self._watch(name, watch)
+            self._push(name, watch)
+            self.removing += watch.remove
         elif self.region and name not in spec.VOID and not raw.endswith(b"/>"):
             self._push(name, None)
 
@@ -72,7 +74,8 @@ class Output:
             if void:
                 self.emit(after)
             else:
-                self._watch(name, Watch(remove=True, after=after))
+                self._push(name, Watch(remove=True, after=after))
+                self.removing += 1
             return
         head = before + el.start_tag() + el._encode(el.prepend_html)
         append = el._encode(el.append_html)
@@ -81,34 +84,26 @@ class Output:
         else:
             self.open(name, head, Watch(False, append, after) if append or after else None)
 
-    def _watch(self, name: str, watch: Watch) -> None:
-        """Follow the element just opened (or removed) until it ends."""
-        self._push(name, watch)
-        self.removing += watch.remove
-
     def end_tag(self, name: str, raw: bytes) -> None:
         """Emit an end tag, ending the region's elements it closes."""
-        index = self._innermost(name)
-        if index >= 0:
-            self._pop(index, raw)
-        else:
-            if name in spec.SCOPE_CLOSERS:
-                keep = len(self.region)
-                while keep and self.region[keep - 1][0] in spec.IMPLIED_END:
-                    keep -= 1
-                self._pop(keep, None)
-            self.emit(raw)
+        if self._in_region.get(name):
+            self._pop(self._innermost(name), raw)
+            return
+        if name in spec.SCOPE_CLOSERS:
+            keep = len(self.region)
+            while keep and self.region[keep - 1][0] in spec.IMPLIED_END:
+                keep -= 1
+            self._pop(keep, None)
+        self.emit(raw)
 
     def close_implied(self, name: str) -> None:
         """A start tag that implicitly ends open elements ends watches on them too."""
         region = self.region
         if not region:
             return
-        if name in spec.P_CLOSERS:
-            index = self._innermost("p")
-            if index >= 0:
-                self._pop(index, None)
-                return
+        if name in spec.P_CLOSERS and self._in_region.get("p"):
+            self._pop(self._innermost("p"), None)
+            return
         if spec.closes(region[-1][0], name):
             self._pop(len(region) - 1, None)
 
@@ -121,9 +116,7 @@ class Output:
         self._in_region[name] = self._in_region.get(name, 0) + 1
 
     def _innermost(self, name: str) -> int:
-        """The index of the innermost region entry named ``name`` (-1: none)."""
-        if not self._in_region.get(name):
-            return -1
+        """The index of the innermost region entry named ``name`` (there is one)."""
         region = self.region
         i = len(region) - 1
         while region[i][0] != name:

@@ -11,16 +11,21 @@ Bytes that no handler changes leave exactly as they came, whatever the chunking.
 Elements are found as a browser's tokenizer finds them (comments, raw text, script
 escapes, quoted attributes); only what a handler needs is held back. Knows nothing
 about consent.
+
+This module drives the parts over the bytes (skip patterns, tags, raw text, the
+document inserts, the gate): ``program`` is what the selectors and hints compile to,
+``dispatch`` decides which handlers a start tag gets and runs them, ``output`` emits
+what leaves (elements as their handlers edited them, nothing inside a removed one).
 """
 
 from __future__ import annotations
 
 import bisect
-import html as htmllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from proxy.html import lexer, spec
+from proxy.html.dispatch import Dispatcher
 from proxy.html.element import Element, Handler, Tag
 from proxy.html.matcher import OpenElements
 from proxy.html.output import Output
@@ -107,7 +112,6 @@ class Rewriter:
         if program is None:  # the key of the compiled program: plain tuples, compared in C
             program = compile_program(program_keys(handlers), examine_all)
         self._program = program
-        self._handlers = [h[1] for h in handlers]
         doc = document_handlers or DocumentInserts()
         self._doc: dict[str, bytes | Callable[[], str]] = {
             key: value if callable(value) else value.encode(encoding, "xmlcharrefreplace")
@@ -127,6 +131,8 @@ class Rewriter:
         self._output = Output()
         self._emit = self._output.emit  # bound once: called for every run of bytes
         self._elements = OpenElements(program.machine)  # tracked ones, for combinators
+        dispatcher = Dispatcher(program, [h[1] for h in handlers], self._elements, encoding)
+        self._match = dispatcher.start_tag  # bound once: called for every start tag
         self._raw: _Raw | None = None
         self._plaintext = False
 
@@ -212,14 +218,6 @@ class Rewriter:
                 self._start_tag(name, m.group(), m.start(3) - m.start())
         return pos
 
-    def _insert(self, key: str) -> None:
-        data = self._doc[key]
-        if data:
-            self._doc[key] = b""
-            if callable(data):
-                data = data().encode(self._encoding, "xmlcharrefreplace")
-            self._output.write(data)
-
     # -- tags -----------------------------------------------------------------------
 
     def _start_tag(self, name: str, raw: bytes, name_end: int) -> None:
@@ -296,55 +294,13 @@ class Rewriter:
             self._head_open = False
         return False
 
-    def _match(
-        self, name: str, raw: bytes, name_end: int, deferred: list[Handler]
-    ) -> Element | None:
-        """Run the handlers of matching selectors, once each (those of raw-text elements
-        wait for their text, in ``deferred``); return the element if any matched."""
-        candidates = self._program.by_tag.get(name, ())
-        anywhere = self._program.by_tag.get(None)
-        if anywhere:
-            candidates = (*candidates, *anywhere)
-        if not candidates:
-            return None
-        el: Element | None = None
-        probe = Element(name, raw, name_end, self._encoding)
-        elements = self._elements
-        active = -1  # the steps active here: computed when a candidate gets this far
-        # A literal every match contains must be in the tag (with character references
-        # decoded): a cheap test before any attribute is parsed.
-        text = raw
-        if b"&" in raw:
-            decoded = htmllib.unescape(raw.decode(self._encoding, "surrogateescape"))
-            try:
-                text = decoded.encode(self._encoding, "surrogateescape")
-            except UnicodeEncodeError:  # a reference to what the encoding lacks (&nbsp; in ASCII)
-                text = decoded.encode("utf-8", "surrogatepass")
-        lower = b""
-        union = self._program.union.get(name) if anywhere is None else None
-        if union is not None:
-            lower = text.lower()
-            if union.search(lower) is None:  # no filtered candidate can match
-                candidates = tuple(c for c in candidates if not c.filtered)
-        for cand in candidates:
-            if cand.filtered:
-                hit = cand.exact is not None and cand.exact.search(text) is not None
-                if not hit and cand.any_case is not None:
-                    lower = lower or text.lower()
-                    hit = cand.any_case.search(lower) is not None
-                if not hit:
-                    continue
-            if active < 0:
-                active = elements.active()
-            if any(elements.matches(i, probe, active) for i in cand.selectors):
-                el = probe
-                if name in spec.RAWTEXT:
-                    deferred.append(self._handlers[cand.index])
-                else:
-                    self._handlers[cand.index](el)
-                    if el.removed:
-                        break
-        return el
+    def _insert(self, key: str) -> None:
+        data = self._doc[key]
+        if data:
+            self._doc[key] = b""
+            if callable(data):
+                data = data().encode(self._encoding, "xmlcharrefreplace")
+            self._output.write(data)
 
     def _track(self, name: str, raw: bytes, name_end: int) -> None:
         if name in spec.VOID or not (self._program.full or name in self._program.tracked):
