@@ -6,7 +6,9 @@ loop, nginx and mitmdump.
 Wall-clock and CPU-time figures on a shared machine move by tens of percent between
 runs; the number of instructions a process executes barely moves (about 1%), so this
 is the benchmark to compare two versions of the code with. Each server is started once
-under ``valgrind --tool=callgrind`` and asked, row after row: a warm-up, then its
+under ``valgrind --tool=callgrind``, uninstrumented until it listens (start-up, where
+consent-proxy compiles its rules, runs a few times slower than native instead of
+fifty), and asked, row after row: a warm-up, then its
 counters zeroed, ``--requests`` requests and a dump, then zeroed again, twice as many
 and a dump (``callgrind_control``); the difference of the two dumps over the
 difference in requests is what one request costs, start-up, warm-up and the dumps
@@ -83,6 +85,10 @@ class Counter:
             timeout=300,
         )
 
+    def instrument(self) -> None:
+        """Count from now on (the server started with ``--instr-atstart=no``)."""
+        self._control("--instr=on")
+
     def count(self, url: str, requests: int, row: Row) -> int:
         """Instructions the server executes for ``requests`` requests (and one dump)."""
         self._control("--zero")
@@ -118,8 +124,8 @@ def main() -> None:
         default=[],
         help="rows whose name holds this text (repeat it for several)",
     )
-    # consent-proxy compiles its rules before it listens: a minute under callgrind on
-    # an idle machine, over ten on one loaded by other work.
+    # consent-proxy compiles its rules before it listens: seconds uninstrumented on an
+    # idle machine, minutes on one loaded by other work.
     parser.add_argument("--start-timeout", type=float, default=1800, help="seconds")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
@@ -162,9 +168,12 @@ def main() -> None:
             start = time.monotonic()
             out = tmp / server
             out.mkdir()
-            valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p"]
+            valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+            valgrind.append(f"--callgrind-out-file={out}/cg.%p")
             with started([*valgrind, *command], ports[server], args.start_timeout) as pid:
                 counter = Counter(pid, out)
+                counter.instrument()
+                print(f"  ({server}: listening after {time.monotonic() - start:.0f} s)")
                 for path, row in mine:
                     url = f"http://127.0.0.1:{ports[server]}{path}"
                     value = per_request(counter, url, args.requests, row)
