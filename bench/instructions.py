@@ -1,7 +1,7 @@
 """Instructions per request (valgrind callgrind): consent-proxy's rows next to the bare
 loop, nginx and mitmdump.
 
-    .venv/bin/python -m bench.instructions [--requests 200] [--only TEXT]
+    .venv/bin/python -m bench.instructions [--requests 200] [--only TEXT ...]
 
 Wall-clock and CPU-time figures on a shared machine move by tens of percent between
 runs; the number of instructions a process executes barely moves (about 1%), so this
@@ -55,7 +55,10 @@ _unique = itertools.count()
 
 async def _load(url: str, count: int, row: Row) -> None:
     headers = dict([row.header.split(": ", 1)]) if row.header else {}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4)) as session:
+    # No deadline: under callgrind on a loaded machine one page can take minutes.
+    timeout = aiohttp.ClientTimeout(total=None)
+    connector = aiohttp.TCPConnector(limit=4)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         gate = asyncio.Semaphore(4)
 
         async def one() -> None:
