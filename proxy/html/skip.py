@@ -13,7 +13,7 @@ literals: the tag names handlers act on, and the needles (``Needle``) that a tag
 filtered name must hold in an attribute value for a handler to care (``[src*=x]`` in
 a selector, or the rewriter's ``Hints``), and for raw-text elements the literals
 their text must hold. Python's ``re`` has no parameters, so each set of selectors and
-hints (each ``Program``, rewriter.py) gets a pattern generated for it, compiled once
+hints (each ``Program``, program.py) gets a pattern generated for it, compiled once
 (tens of milliseconds; ``skip_pattern`` keeps the last 256 by their arguments) and
 before any page needs it (the proxy compiles at start-up and in the rules reload).
 
@@ -36,8 +36,8 @@ part of a needle (``_RISKY_REF``): values are compared decoded.
 Why 64 needles. The checks at a pivot are alternatives that sre tries one by one, and
 every pivot character is one more stop of the fast loop: the cost per byte of a
 filtered tag grows with the number of needles, while a tag that stops costs one
-search of all its literals at once in Python (rewriter.py's candidates, a prefix
-tree from ``literals_pattern``). Past a point the pattern is the slower way; a tag
+search of all its literals at once in Python (the candidates' union in dispatch.py,
+a prefix tree from ``literals_pattern``). Past a point the pattern is the slower way; a tag
 name with more than ``_MAX_NEEDLES`` distinct needles (or raw-text literals) is not
 filtered by the pattern and always stops. The figure is a bound, not a measured
 optimum: it was raised from 8 so that the built-in rules' largest sets fit (about 50
