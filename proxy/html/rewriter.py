@@ -129,10 +129,9 @@ class Rewriter:
         self._skip_fast = program.skip_doc if any(self._doc.values()) else program.skip
         self._buf = b""
         self._output = Output()
-        self._emit = self._output.emit  # bound once: called for every run of bytes
         self._elements = OpenElements(program.machine)  # tracked ones, for combinators
         dispatcher = Dispatcher(program, [h[1] for h in handlers], self._elements, encoding)
-        self._match = dispatcher.start_tag  # bound once: called for every start tag
+        self._dispatcher = dispatcher
         self._raw: _Raw | None = None
         self._plaintext = False
 
@@ -164,7 +163,7 @@ class Rewriter:
             self._raw_content(raw, rest)
             self._release_raw(raw, truncated=False)
         else:
-            self._emit(rest)  # EOF inside a tag or comment: leave the bytes alone
+            self._output.emit(rest)  # EOF inside a tag or comment: leave the bytes alone
         self._raw = None
         self._output.close()
         for key in ("head_start", "head_end", "body_end"):
@@ -177,7 +176,7 @@ class Rewriter:
         pos, n = 0, len(buf)
         while pos < n:
             if self._plaintext:
-                self._emit(buf[pos:])
+                self._output.emit(buf[pos:])
                 return n
             if self._raw is not None:
                 pos = self._run_raw(self._raw, buf, pos)
@@ -200,7 +199,7 @@ class Rewriter:
                 limit = stops[i] if i < len(stops) else n
             end = skip.match(buf, pos, limit).end()  # type: ignore[union-attr]
             if end > pos:
-                self._emit(buf[pos:end])
+                self._output.emit(buf[pos:end])
                 pos = end
                 continue
             m = lexer.TAG.match(buf, pos)
@@ -227,7 +226,7 @@ class Rewriter:
         el: Element | None = None
         deferred: list[Handler] = []
         if not self._output.removing:
-            el = self._match(name, raw, name_end, deferred)
+            el = self._dispatcher.start_tag(name, raw, name_end, deferred)
             if self._gate is not None and (el is None or not el.removed) and self._gated(name):
                 if el is None:
                     el = Element(name, raw, name_end, self._encoding)
@@ -283,7 +282,7 @@ class Rewriter:
         if name == "head":
             if self._head_open or (not self._doc["head_start"] and not self._doc["head_end"]):
                 return False
-            self._emit(raw)
+            self._output.emit(raw)
             self._insert("head_start")
             self._head_open = True
             return True
@@ -338,7 +337,7 @@ class Rewriter:
 
     def _raw_content(self, raw: _Raw, data: bytes) -> None:
         if raw.element is None:
-            self._emit(data)
+            self._output.emit(data)
             return
         raw.held += data
         if len(raw.held) > raw.limit:
@@ -360,4 +359,4 @@ class Rewriter:
         self._output.element(el, raw.name)
         if el.new_text is not None:
             content = el._encode([el.new_text])
-        self._emit(content)
+        self._output.emit(content)
