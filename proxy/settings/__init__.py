@@ -2,8 +2,9 @@
 environment variables and command-line flags (later sources win).
 
 Every setting is a field of ``Settings`` (its type and default) and an entry of
-``FIELDS`` (its parser and help); the CLI builds its flags from that table. A bad value raises ``SettingsError`` naming
-the key, the value, where it came from and what was expected.
+``FIELDS`` (its parser and help); the CLI builds its flags from that table. A bad
+value raises ``SettingsError`` naming the key, the value, where it came from and
+what was expected.
 
     record   ``Settings``, the typed frozen record, and its views for the layers
     fields   ``FIELDS``: each setting's parser, what it accepts and its help
