@@ -138,6 +138,20 @@ def find_script_end(buf: bytes, pos: int, state: int) -> tuple[int, int, int]:
             pos = m.end() - 1
 
 
+def self_closing(tag: bytes) -> bool:
+    """Whether a start tag ends with the self-closing "/>" (WHATWG tokenizer): not when
+    the "/" ends an unquoted attribute value (``<script src=/x/>``), which takes it."""
+    if not tag.endswith(b"/>"):
+        return False
+    last = None
+    for m in ATTR.finditer(tag, 1, len(tag) - 1):
+        last = m
+    if last is None or last.end() != len(tag) - 1:
+        return True  # the "/" follows a space, a quote or the name
+    value = last.group(2)
+    return value is None or value[:1] in (b'"', b"'")
+
+
 @dataclass(frozen=True)
 class Attribute:
     """One attribute of a tag: decoded name and value, and its byte span in the tag."""

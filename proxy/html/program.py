@@ -184,9 +184,11 @@ def compile_program(keys: ProgramKeys, examine_all: bool = False) -> Program:
     doc_names = {"head", "body", "html"}
     skip: tuple[Any, ...] | None = None  # full: every tag stops (_run uses SKIP_ALL)
     skip_doc: tuple[Any, ...] | None = None
-    if not full:
-        skip = (always, needles, named, in_text)
-        skip_doc = (always | doc_names, needles, named | doc_names, in_text)
+    if not full:  # foreign content changes what a self-closing tag is (rewriter.py)
+        stops = always | spec.FOREIGN_STOPS
+        ends = named | spec.FOREIGN_STOPS
+        skip = (stops, needles, ends, in_text)
+        skip_doc = (stops | doc_names, needles, ends | doc_names, in_text)
     union = {
         tag: _alternation({x for cand in candidates for x in cand.literals})
         for tag, candidates in by_tag.items()

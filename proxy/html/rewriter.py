@@ -21,6 +21,7 @@ what leaves (elements as their handlers edited them, nothing inside a removed on
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -49,6 +50,12 @@ class Gate:
     handler: Handler
     texts: frozenset[str] = frozenset()
     text_limit: int = 4 * 1024 * 1024  # the longest text of ``texts`` read whole
+
+
+# An annotation-xml start tag whose content is HTML (an HTML integration point).
+_HTML_ENCODING = re.compile(
+    rb"encoding[\t\n\f\r ]*=[\t\n\f\r ]*[\"']?(?:text/html|application/xhtml\+xml)"
+)
 
 
 class RewriteLimitError(ValueError):
@@ -134,6 +141,8 @@ class Rewriter:
         self._dispatcher = dispatcher
         self._raw: _Raw | None = None
         self._plaintext = False
+        # Open svg/math elements and HTML integration points in them (spec.FOREIGN).
+        self._foreign: list[str] = []
 
     # -- public ---------------------------------------------------------------
 
@@ -234,7 +243,10 @@ class Rewriter:
                     deferred.append(self._gate.handler)
                 else:
                     self._gate.handler(el)
-        empty = self._xml and raw.endswith(b"/>")  # XHTML: nothing inside, no end tag
+        if name in spec.FOREIGN_STOPS:
+            self._enter(name, raw)
+        # XHTML, or foreign content: a self-closing tag has nothing inside, no end tag.
+        empty = raw.endswith(b"/>") and (self._xml or self._in_foreign(raw))
         if name in spec.RAWTEXT and not empty:
             limit = self._text_limit
             if el is not None and name in self._gate_texts:
@@ -255,6 +267,22 @@ class Rewriter:
         if not empty:
             self._track(name, raw, name_end)
 
+    def _enter(self, name: str, raw: bytes) -> None:
+        """Follow a start tag of spec.FOREIGN_STOPS (foreign content and its HTML
+        integration points)."""
+        if lexer.self_closing(raw):
+            return
+        foreign = bool(self._foreign) and self._foreign[-1] in spec.FOREIGN
+        point = name == "foreignobject" or _HTML_ENCODING.search(raw.lower()) is not None
+        if name in spec.FOREIGN or (foreign and point):
+            self._foreign.append(name)
+
+    def _in_foreign(self, raw: bytes) -> bool:
+        """Whether a start tag ending in "/>" is a whole element: self-closing in
+        foreign content (not in one of its HTML integration points)."""
+        foreign = self._foreign
+        return bool(foreign) and foreign[-1] in spec.FOREIGN and lexer.self_closing(raw)
+
     def _gated(self, name: str) -> bool:
         """Whether the gate sees this start tag: a stop lies in it, or it is a script
         or one of the gate's ``texts`` (one that reaches here was not passed whole:
@@ -272,6 +300,9 @@ class Rewriter:
         elif name in ("body", "html"):
             for key in ("head_start", "head_end", "body_end"):
                 self._insert(key)
+        if name in spec.FOREIGN_STOPS and name in self._foreign:
+            while self._foreign.pop() != name:
+                pass
         self._output.end_tag(name, raw)
         self._elements.close(name)
 

@@ -288,11 +288,11 @@ def _skip_pattern(
         for name, needles in sorted(filtered.items()):
             tag = ci(name) + rb"(?=[\t\n\f\r />])" + _tag_rest(needles)
             if name in RAWTEXT:
-                tag += _raw_body(name, _texts(in_text.get(name, [])))
+                tag += _SELF_CLOSING + _raw_body(name, _texts(in_text.get(name, [])))
             tags.append(tag)
         for name in sorted(PLAIN_RAWTEXT - always - set(filtered)):
             start = ci(name) + rb"(?=[\t\n\f\r />])" + _tag_rest()
-            tags.append(start + _raw_body(name))
+            tags.append(start + _SELF_CLOSING + _raw_body(name))
     others = [
         rb"!--(?:>|->|.*?--!?>)",
         rb"!(?!--)[^>]*+>",
@@ -303,6 +303,11 @@ def _skip_pattern(
     token = b"<(?:" + b"|".join(tags + others) + b")"
     # Unrolled: one turn of the loop per token, the text after it taken along.
     return re.compile(rb"[^<]*+" + many(token + rb"[^<]*+"), re.DOTALL)
+
+
+# A raw-text start tag ending in "/>" stops: in foreign content it has no text (the
+# rewriter knows where it is; the pattern does not).
+_SELF_CLOSING = rb"(?<!/>)"
 
 
 def _raw_body(name: str, needles: list[tuple[str, bool]] | None = None) -> bytes:

@@ -126,3 +126,15 @@ def closes(open_name: str, start_name: str) -> bool:
 # Raw-text elements whose content ends at the first matching end tag (script's end
 # is found through the script data escape states instead: lexer.find_script_end).
 PLAIN_RAWTEXT = frozenset({"style", "textarea", "title", "xmp", "iframe", "noembed", "noframes"})
+
+
+# Foreign content (SVG, MathML): there a self-closing tag is a whole element, so
+# ``<svg><script href="x"/>`` has no text and no end tag, while in HTML the "/" is
+# ignored and ``<script/>`` starts raw text. Inside an HTML integration point of
+# foreign content (svg's foreignObject, an annotation-xml holding HTML), tags are
+# HTML again. The rewriter follows these start and end tags (the skip patterns
+# stop at them); the text integration points (svg desc, MathML mi, mo, ...) are not
+# followed: a self-closing raw-text tag right inside one is read as empty.
+FOREIGN = frozenset({"svg", "math"})
+HTML_POINTS = frozenset({"foreignobject", "annotation-xml"})
+FOREIGN_STOPS = FOREIGN | HTML_POINTS

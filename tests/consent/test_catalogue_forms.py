@@ -217,8 +217,7 @@ BIG_CSS = "p{margin:0}\n" * 8000  # about 96 KB: more than the rewriter holds of
         "<video><source src='//cdn.taboola.com/v15.mp4'></video>",
         "<iframe srcdoc=\"<iframe srcdoc='<img src=//cdn.taboola.com/v16.gif>'></iframe>\">"
         "</iframe>",
-        # (A self-closing svg <script/> is read as the start of a script by the rewriter,
-        # which knows no foreign content: what follows would go with it, fail closed.)
+        # (A self-closing svg <script/>: test_a_self_closing_svg_script_is_a_whole_element.)
         "<svg><image href='//cdn.taboola.com/v17.png'/>"
         "<script href='//cdn.taboola.com/v18.js'></script></svg>",
         "<svg><a><image xlink:href='//cdn.taboola.com/v19.png'></image></a></svg>",
@@ -232,6 +231,22 @@ def test_text_and_nesting_leave_nothing_to_contact(body: str) -> None:
         out = through_proxy(body, chunk=chunk)
         assert judge(out) == [], out
         assert BEFORE.encode() in out and AFTER.encode() in out
+
+
+def test_a_self_closing_svg_script_is_a_whole_element() -> None:
+    """In svg, ``<script .../>`` has no text and no end tag: a tracker's goes alone,
+    the site's own stays, and what follows each is the page's, not script text (read
+    as one, it went with the script up to the next ``</script>``)."""
+    body = (
+        "<svg><script href='//cdn.taboola.com/a.js'/><circle r='5'/></svg><p>kept 1</p>"
+        "<svg><script href='/own.js'/></svg><p>kept 2</p>"
+        "<script>var s = '//cdn.taboola.com/b.js'</script>"
+    )
+    kept = "<svg><circle r='5'/></svg><p>kept 1</p><svg><script href='/own.js'/></svg><p>kept 2</p>"
+    for chunk in (0, 5):
+        out = through_proxy(body, chunk=chunk)
+        assert f"{BEFORE}{kept}{AFTER}".encode() in out, out
+        assert judge(out) == []
 
 
 def test_a_style_keeps_its_rules_and_loses_the_tracker_s_url() -> None:

@@ -313,6 +313,31 @@ def test_operations(name: str, html: str, handler: Handler, expected: str) -> No
         ("<img src=x&#X2e;gif><img src=x&amp;gif>", "img[src*='x.gif']", "<img src=x&amp;gif>"),
         ("<a class='fb&#45;like'>x</a><a title='&quot;' class=fb-like>y</a>.", "a.fb-like", "."),
         ("<img src='//doubleclick.net/p?a=1&amp;b=2'>.", "img[src*='doubleclick.net']", "."),
+        # Foreign content: a self-closing tag is a whole element (an svg script has
+        # no text); in HTML, and in an HTML integration point, "/>" starts raw text.
+        (
+            "<svg><script href=/a.js /><circle/></svg><p>x</p><script>t()</script>.",
+            "script",
+            "<svg><circle/></svg><p>x</p>.",
+        ),
+        ("<SVG><Script/>t()</svg><p>x</p></script>.", "script", "<SVG>t()</svg><p>x</p></script>."),
+        ("<math><style/></math><p>x</p><p>y</p>", "p", "<math><style/></math>"),
+        ("<svg><title/></svg><p>x</p><title>t</title>", "p", "<svg><title/></svg><title>t</title>"),
+        ("<script src=a.js /><p>x</p></script>.", "script", "."),
+        ("<svg/><script/><p>x</p></script>.", "script", "<svg/>."),
+        ("<svg></svg><script/><p>x</p></script>.", "script", "<svg></svg>."),
+        ("<svg><script src=/a/><p>x</p></script></svg>.", "script", "<svg></svg>."),
+        (
+            "<svg><foreignObject><script/><p>x</p></script></foreignObject><script/>.</svg>",
+            "script",
+            "<svg><foreignObject></foreignObject>.</svg>",
+        ),
+        (
+            "<math><annotation-xml encoding='text/html'><style/>p</style></annotation-xml>"
+            "<style/>.</math>",
+            "style",
+            "<math><annotation-xml encoding='text/html'></annotation-xml>.</math>",
+        ),
     ],
 )
 def test_tokenizer_context(html: str, selector: str, expected: str) -> None:
