@@ -32,6 +32,8 @@ PLACEHOLDER = "placeholder"
 SURROGATE = "surrogate"  # a stand-in put in where a script was removed or cut
 ONCE = "once"  # an embed shown this once after its "Load this"
 _EMBEDS = frozenset({"iframe", "frame", "embed", "object"})
+# Why a running script too long to be read whole goes (nothing in it was found).
+UNREAD = Hit(TEXT, "(text too long to read whole)", "", "", REMOVE)
 
 
 @cache
@@ -181,6 +183,8 @@ class CatalogueGate:
             strips.append(hit)
         text = el.text if el.new_text is None else el.new_text  # a rule may have cut it
         if el.tag == "script" and text and script_runs(el.get):
+            if el.text_truncated:  # longer than the rewriter reads (Gate.text_limit)
+                return Verdict(REMOVE, (UNREAD,))  # fail closed: it may hold anything
             for hit in text_hits(text, self._catalogue):
                 if hit.category in denied and hit.entity not in exempt:
                     return Verdict(REMOVE, (hit,))

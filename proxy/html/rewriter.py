@@ -43,8 +43,9 @@ class Gate:
     pattern runs with ``endpos`` at the next stop, so no needle is tested in it.
     ``texts``: the raw-text elements (besides <script>) whose text the handler reads
     too: one the skip pattern does not pass whole (a stop may lie in its text) goes
-    to it with its text, as a script does, read whole up to ``text_limit`` (a
-    page's whole stylesheet can be inline: a handler that edits it needs all of it)."""
+    to it with its text, as a script does. Both are read whole up to ``text_limit``
+    (a page's whole stylesheet can be inline: a handler that edits it needs all of
+    it; a script's tracker may come after a long first part)."""
 
     stops: Callable[[bytes], list[int]]
     handler: Handler
@@ -249,7 +250,9 @@ class Rewriter:
         empty = raw.endswith(b"/>") and (self._xml or self._in_foreign(raw))
         if name in spec.RAWTEXT and not empty:
             limit = self._text_limit
-            if el is not None and name in self._gate_texts:
+            # What the gate reads, it reads whole (a script's tracker may come after
+            # its first 64 KB): up to its own limit.
+            if el is not None and (name == "script" or name in self._gate_texts):
                 limit = max(limit, self._gate_text_limit)
             self._raw = _Raw(name, name == "script", el, deferred, limit=limit)
             if el is None:

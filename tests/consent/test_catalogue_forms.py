@@ -268,6 +268,32 @@ def test_a_long_style_is_read_whole() -> None:
     assert f'<style>{BIG_CSS}.a{{background:url("")}}</style>'.encode() in out
 
 
+def test_a_long_script_is_read_whole() -> None:
+    """A tracker's URL or loader signature past a script's first 64 KB: the script
+    goes (it was read only that far); a script as long without one stays."""
+    filler = "var a = 1;\n" * 7000  # 77 KB
+    kept = f"<script>{filler}</script>"
+    for tail in ("var s = '//cdn.taboola.com/x.js';", "_taboola.push({article:'auto'});"):
+        body = f"<script>{filler}{tail}</script>{kept}"
+        for chunk in (0, 4096):
+            out = through_proxy(body, chunk=chunk)
+            assert f"{BEFORE}{kept}{AFTER}".encode() in out, tail
+            assert judge(out) == []
+
+
+def test_a_running_script_too_long_to_read_whole_goes() -> None:
+    """A running script that arrives in pieces and is longer than the rewriter reads
+    of a text (Gate.text_limit, 4 MB) cannot be checked whole: it goes (fail closed);
+    a data block stays. Whole in one buffer, the catalogue's pass over the buffer
+    read all of it and found nothing: it stays."""
+    filler = "var a = 1;\n" * 400_000  # 4.4 MB
+    script = f"<script>{filler}</script>"
+    assert f"{BEFORE}{AFTER}".encode() in through_proxy(script, chunk=65536)
+    assert f"{BEFORE}{script}{AFTER}".encode() in through_proxy(script)
+    data = f'<script type="application/json">{filler}</script>'
+    assert f"{BEFORE}{data}{AFTER}".encode() in through_proxy(data, chunk=65536)
+
+
 def test_a_style_whose_url_is_escaped_goes_whole() -> None:
     out = through_proxy("<style>.a{background:\\75 rl(//cdn.taboola.com/x.png)}</style>")
     assert b"<style" not in out.split(b"<body>")[1]
