@@ -65,6 +65,14 @@ class Catalogue:
     file: str
     digest: str
 
+    def own_entities(self, hosts: Iterable[str | None]) -> frozenset[str]:
+        """The entities of the site's own ``hosts`` (the page's, ``first_party``): the
+        catalogue leaves them alone, and the inventory lists them as first-party (a
+        publisher the catalogue files under a tracking category names its own
+        static hosts)."""
+        entries = (self.lookup(h) for h in hosts if h)
+        return frozenset(e.entity for e in entries if e is not None)
+
     def lookup(self, host: str, path: str = "/") -> Entry | None:
         """The entry for a URL's host (as ``url_target`` gives it) and path, or None
         when it is not catalogued, switched off or allowed. An entry with a path

@@ -85,9 +85,7 @@ class CatalogueGate:
         self._placeholder = placeholder
         self._host = page_host
         self._scheme = scheme
-        own = {page_host, *first_party} - {None, ""}
-        entries = (catalogue.lookup(h) for h in own if h)
-        self._exempt = exempt | {e.entity for e in entries if e is not None}
+        self._exempt = exempt | catalogue.own_entities((page_host, *first_party))
         self._scan = catalogue.prefilter.scan
         self._shown = shown
         self.counts = counts

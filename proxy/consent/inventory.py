@@ -89,6 +89,23 @@ class Classifier:
             for host in block.hosts
         )
         self._written: dict[bytes, tuple[str, Cover] | None] = {}
+        # The site's own entities, as the catalogue's gate exempts them (coverage.py):
+        # those of first_party, and per page those of its host (``page_entities``).
+        catalogue = ruleset.catalogue
+        self._own = catalogue.own_entities(first_party) if catalogue is not None else frozenset()
+        self._pages: dict[str, frozenset[str]] = {}
+
+    def page_entities(self, page_host: str | None) -> frozenset[str]:
+        """The entity of a page's host (remembered), which a page's own hosts share."""
+        catalogue = self.ruleset.catalogue
+        if not page_host or catalogue is None:
+            return frozenset()
+        found = self._pages.get(page_host)
+        if found is None:
+            if len(self._pages) >= _MAX_CACHE:
+                self._pages.clear()
+            found = self._pages[page_host] = catalogue.own_entities((page_host,))
+        return found
 
     def classify(self, host: str, path: str = "/") -> Cover:
         """A host (as ``url_target`` gives it) and path."""
@@ -106,6 +123,8 @@ class Classifier:
         rule = self._rules.lookup(host)
         if rule is not None:
             return Cover("rule", rule[1], entity, category, source)
+        if entity in self._own:  # a first_party host's entity: the gate's exemption
+            return FIRST_PARTY
         if entity:
             return Cover("catalogue", "", entity, category, source)
         if catalogue is not None and catalogue.allow.lookup(host) is not None:
@@ -226,7 +245,9 @@ class InventoryBook:
         holds = self.mode != ALLOW and not all(consent.allows(c) for c in HELD_UNTIL)
         category = next((c for c in HELD_UNTIL if not consent.allows(c)), HELD_UNTIL[0])
         own = normalize_host(page_host) if page_host else None
-        watch = PageWatch(self, classifier, self.current, own, self.mode if holds else "", category)
+        mode = self.mode if holds else ""
+        entities = classifier.page_entities(own)
+        watch = PageWatch(self, classifier, self.current, own, mode, category, entities)
         if len(self._watches) >= _MAX_WATCHES:  # hosts are the site's few; else start over
             self._watches.clear()
         self._watches[key] = watch
@@ -244,3 +265,12 @@ class PageWatch:
     own: str | None
     hold: str
     category: str
+    entities: frozenset[str] = frozenset()  # the catalogue's entity of ``own``
+
+    def mine(self, host: str, cover: Cover) -> bool:
+        """Whether ``host`` (covered by ``cover``) is the site's own: first_party, the
+        page's host or a subdomain, or a host the catalogue files under the page
+        host's entity (which the catalogue's gate leaves alone)."""
+        if cover is FIRST_PARTY or owned(host, self.own):
+            return True
+        return cover.by == "catalogue" and cover.entity in self.entities

@@ -29,7 +29,6 @@ from proxy.consent.contacts import (
 )
 from proxy.consent.coverage import ONCE, CatalogueGate, Held
 from proxy.consent.inventory import (
-    FIRST_PARTY,
     INLINE,
     PLACEHOLDER,
     RULE_ID,
@@ -97,7 +96,7 @@ class InventoryGate:
         if not self._read:
             self._read = True
             watch.inventory.pages += 1
-        written, own, hold = watch.classifier.written, watch.own, watch.hold
+        written, mine, hold = watch.classifier.written, watch.mine, watch.hold
         held: list[int] = []
         starts = self._inner.stops(buf) if self._inner is not None else _suspects(buf)
         for pattern in (*_AUTHORITIES, *_SCHEME_ONLY) if hold else _AUTHORITIES:
@@ -106,7 +105,7 @@ class InventoryGate:
                 if found is None:
                     continue
                 host, cover = found
-                if cover is FIRST_PARTY or owned(host, own):
+                if mine(host, cover):
                     continue
                 if cover is not UNCOVERED:
                     if host not in self._covered:

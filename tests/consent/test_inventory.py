@@ -187,6 +187,44 @@ async def test_a_trusted_fronts_host_is_the_sites_own(
     assert (f"static.{HOST}" in hosts) is not trusted
 
 
+@pytest.mark.parametrize("own", ["host", "first_party"])
+async def test_the_sites_own_entity_is_first_party_as_the_catalogue_has_it(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy, own: str
+) -> None:
+    """Chartbeat's own site (by its Host, or by naming another of Chartbeat's domains
+    in first_party): the catalogue keeps static.chartbeat.com on the page, and the
+    inventory says the same: it lists that host as nobody's third party (a
+    rule-covered host stays listed: hand-written rules know no first party)."""
+    page = (
+        '<!doctype html><html><body><script src="https://static.chartbeat.com/js/c.js">'
+        '</script><img src="https://cdn.optimizely.com/p.gif" alt=""></body></html>'
+    )
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", serve)
+    site = await aiohttp_server(app)
+    first_party = ("chartbeat.net",) if own == "first_party" else ()
+    host = "www.chartbeat.com" if own == "host" else HOST
+    proxy = await make_proxy(
+        str(site.make_url("/")), rewrite=None, ruleset=RULES, first_party=first_party
+    )
+    _, body, _ = await fetch(proxy, "/", Host=host)
+    assert b"static.chartbeat.com" in body  # the catalogue's exemption
+    assert b"cdn.optimizely.com" not in body
+    doc = await inventory(proxy, Host=host)
+    assert [c["host"] for c in doc["covered"]] == ["cdn.optimizely.com"]
+    assert doc["uncovered"] == []
+    # On another site's page it is a covered third party, held as the catalogue has it.
+    other = await make_proxy(str(site.make_url("/")), rewrite=None, ruleset=RULES)
+    _, body, _ = await fetch(other, "/")
+    assert b"static.chartbeat.com" not in body
+    covered = {c["host"]: c for c in (await inventory(other))["covered"]}
+    assert covered["static.chartbeat.com"]["entity"] == "Chartbeat"
+
+
 async def test_block_holds_unknown_hosts_until_all_three_are_granted(
     aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy, tmp_path: Path
 ) -> None:
