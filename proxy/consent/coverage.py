@@ -6,40 +6,34 @@ place a host could hide from a literal scan (``prefilter.SUSPECT``'s cases); the
 at tags holding one of those, and at scripts it does not pass whole. ``handle``
 then reads the element as a browser would (``decide_element``; a script that runs
 is searched with ``decide_text`` too) and removes it, strips the attributes that
-contact a denied host, or, for an iframe of ``media``, has it replaced by a
-click-to-load placeholder. A <style> element's text loses the url() values that
-would load a denied host (``clean_css``). The hand-written rules have acted before it.
+contact a denied host, or, for an iframe of ``media`` (or the Maps API's script,
+facades.py), has it replaced by a click-to-load placeholder. A <style> element's text
+loses the url() values that would load a denied host (``clean_css``). The
+hand-written rules have acted before it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from functools import cache
 
 from proxy.consent import suspects
 from proxy.consent.catalogue import Catalogue
 from proxy.consent.contacts import REMOVE, STRIP, attribute_names, script_runs
 from proxy.consent.cuts import PageCuts
-from proxy.consent.rules import Rule
+from proxy.consent.facades import embed_script
+from proxy.consent.holding import ONCE as ONCE
+from proxy.consent.holding import PLACEHOLDER as PLACEHOLDER
+from proxy.consent.holding import RULE_ID as RULE_ID
 from proxy.consent.sizing import embed_size
 from proxy.consent.verdicts import TEXT, Hit, Verdict, clean_css, element_hits, text_hits
 from proxy.html import Element
 
-RULE_ID = "catalogue"  # how headers, logs and counts name the catalogue
 TEXTS = frozenset({"style"})  # raw-text elements whose text the gate reads, besides scripts
-PLACEHOLDER = "placeholder"
 SURROGATE = "surrogate"  # a stand-in put in where a script was removed or cut
-ONCE = "once"  # an embed shown this once after its "Load this"
 _EMBEDS = frozenset({"iframe", "frame", "embed", "object"})
 # Why a running script too long to be read whole goes (nothing in it was found).
 UNREAD = Hit(TEXT, "(text too long to read whole)", "", "", REMOVE)
-
-
-@cache
-def catalogue_rule(entity: str, category: str) -> Rule:
-    """What a placeholder says of a catalogued embed: the entity, under the catalogue."""
-    return Rule(RULE_ID, entity, category, True, "", (), (), (), (), "catalogue.toml")
 
 
 @dataclass(frozen=True)
@@ -50,6 +44,11 @@ class Held:
     entity: str
     category: str
     size: str
+
+
+def _embed(el: Element) -> bool:
+    """An element held behind an embed placeholder while media is denied."""
+    return el.tag in _EMBEDS or embed_script(el)
 
 
 class CatalogueGate:
@@ -99,7 +98,7 @@ class CatalogueGate:
 
     def handle(self, el: Element) -> None:
         verdict = self.verdict(el)
-        if verdict is None and self._shown is not None and el.tag in _EMBEDS:
+        if verdict is None and self._shown is not None and _embed(el):
             self._show(el, *self._shown)
             return
         if verdict is not None and verdict.action == STRIP:
@@ -108,7 +107,7 @@ class CatalogueGate:
             self._count(STRIP)
         elif verdict is not None:
             hit = verdict.hits[0]
-            if hit.category == "media" and el.tag in _EMBEDS:
+            if hit.category == "media" and _embed(el):
                 held = self._placeholder(el, Held(hit.entity, hit.category, embed_size(el.get)))
                 self._count(PLACEHOLDER if held else ONCE)
             elif hit.attribute == TEXT and self.cuts is not None:
@@ -156,9 +155,11 @@ class CatalogueGate:
         return hit.category in self._denied and hit.entity not in self._exempt
 
     def _show(self, el: Element, category: str, callback: Callable[[Element], None]) -> None:
-        hits = element_hits(
-            el.tag, el.get, self._catalogue, scheme=self._scheme, page_host=self._host
+        hits = list(
+            element_hits(el.tag, el.get, self._catalogue, scheme=self._scheme, page_host=self._host)
         )
+        if el.tag == "script":  # the Maps API's inline loader (facades.embed_script)
+            hits += text_hits(el.text, self._catalogue)
         if any(h.category == category and h.entity not in self._exempt for h in hits):
             callback(el)
 

@@ -20,11 +20,12 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from types import MappingProxyType
 
-from proxy.consent import cuts, once, returning, standins
+from proxy.consent import cuts, facades, once, returning, standins
 from proxy.consent.consent_mode import PageDefault
-from proxy.consent.coverage import ONCE, TEXTS, CatalogueGate, Held, catalogue_rule
+from proxy.consent.coverage import ONCE, TEXTS, CatalogueGate, Held
+from proxy.consent.facades import PageFacades
 from proxy.consent.furniture import Furniture
-from proxy.consent.holding import PagePlaceholders
+from proxy.consent.holding import PagePlaceholders, catalogue_rule
 from proxy.consent.inventory import PageWatch
 from proxy.consent.matching import applies
 from proxy.consent.model import Consent
@@ -212,11 +213,15 @@ class EnforcedPage:
                 for slot in scan.ahead
             ]
             handlers.append((META_CSP, self._meta_csp))
-            handlers.append(("body", self._body_start if self._banner_wanted else _idle))
+            handlers.append(("body", self._body_start))
             handlers += [
                 (slot.selector, self._mark_handler(slot, next(acting)), slot.hints)
                 for slot in scan.marks
             ]
+            posts = PageFacades(scan, plan.catalogue, plan.exempt, self.consent, self._holding)
+            handlers += zip(
+                facades.SELECTORS, posts.handlers(self._count), facades.HINTS, strict=True
+            )
             static = plan.inserts.body_end if isinstance(plan.inserts.body_end, str) else ""
             inserts = dataclasses.replace(plan.inserts, body_end=lambda: static + self._body_end())
             default = self._default
@@ -327,10 +332,11 @@ class EnforcedPage:
 
     def _body_start(self, el: Element) -> None:
         """The banner first in <body>: the first thing keyboard and screen-reader users
-        meet (its CSS shows it at the bottom of the window)."""
-        banner = self._banner()
-        if banner:
-            el.prepend(banner)
+        meet (its CSS shows it at the bottom of the window); then what scripts held in
+        <head> left for the body (holding.py)."""
+        first = self._banner() + self._holding.body_started()
+        if first:
+            el.prepend(first)
 
     def _banner(self) -> str:
         """The banner, once per page, for a visitor who has not decided, on whole pages

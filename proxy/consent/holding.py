@@ -12,20 +12,23 @@ at the end of <body> (or right after a placeholder that comes later).
 
 from __future__ import annotations
 
+import html
+from functools import cache
+
 from proxy.consent import returning
 from proxy.consent.furniture import Furniture
 from proxy.consent.rules import Rule
 from proxy.html import Element
 
+RULE_ID = "catalogue"  # how headers, logs and counts name the catalogue (coverage.py)
+PLACEHOLDER = "placeholder"  # an element held behind a placeholder (what counts say)
+ONCE = "once"  # an embed shown this once after its "Load this"
 
-def mark(el: Element, anchor: str) -> None:
-    """Give a shown element the id ``anchor``, so the browser lands on it: as its own
-    id, or, for one with an id (or a script, never shown), on an empty element just
-    before it."""
-    if el.tag != "script" and el.get("id") is None:
-        el.set_attribute("id", anchor)
-    else:
-        el.before(f'<span id="{anchor}"></span>')
+
+@cache
+def catalogue_rule(entity: str, category: str) -> Rule:
+    """What a placeholder says of a catalogued embed: the entity, under the catalogue."""
+    return Rule(RULE_ID, entity, category, True, "", (), (), (), (), "catalogue.toml")
 
 
 class PagePlaceholders:
@@ -50,6 +53,36 @@ class PagePlaceholders:
         self._embeds = False  # an embed placeholder is on the page ("Load this")
         self._styled = False
         self._forms_placed = False
+        self.in_body = False  # <body> has started (enforce.py tells)
+        self._pending = ""  # what a script in <head> left for the start of <body>
+
+    def body_started(self) -> str:
+        """At <body>: what scripts held in <head> left for it (placeholders, anchors)."""
+        self.in_body = True
+        out, self._pending = self._pending, ""
+        return out
+
+    def mark(self, el: Element, anchor: str) -> None:
+        """Give a shown element the id ``anchor``, so the browser lands on it: as its
+        own id, or, for one with an id (or a script, never shown), on an empty element
+        just before it (at the start of <body> for a script in <head>)."""
+        if el.tag != "script" and el.get("id") is None:
+            el.set_attribute("id", anchor)
+        else:
+            self._put(el, f'<span id="{anchor}"></span>', replace=False)
+
+    def _put(self, el: Element, markup: str, *, replace: bool) -> None:
+        """``markup`` in ``el``'s place (``replace``) or before it; a script in
+        <head> goes, or stays, and the markup waits for <body> (text in <head> would
+        end it there)."""
+        if el.tag == "script" and not self.in_body:
+            self._pending += markup
+            if replace:
+                el.remove()
+        elif replace:
+            el.replace(markup)
+        else:
+            el.before(markup)
 
     def number(self, category: str) -> int:
         """The next number of ``category`` on this page."""
@@ -62,7 +95,7 @@ class PagePlaceholders:
         the anchor (``mark``)."""
         n = self.number(category)
         if self.return_to == (category, n):
-            mark(el, returning.anchor_id(category, n))
+            self.mark(el, returning.anchor_id(category, n))
 
     def hold(self, rule: Rule) -> str:
         """The placeholder for an element ``rule`` holds (the caller puts it in place)."""
@@ -77,9 +110,29 @@ class PagePlaceholders:
         anchor = returning.anchor_id(rule.category, n)
         if self.once == (rule.category, n) and self.kept is None:
             self.kept = el
-            mark(el, anchor)
+            self.mark(el, anchor)
             return False
-        el.replace(self._markup(rule, anchor, size, embed=True))
+        self._put(el, self._markup(rule, anchor, size, embed=True), replace=True)
+        return True
+
+    def hold_post(self, el: Element, rule: Rule, script: str, classes: tuple[str, ...]) -> bool:
+        """A post's markup (a <blockquote>) whose vendor ``rule`` holds: it stays, the
+        embed placeholder after it (True); or, when it is the one to load once, the
+        vendor's ``script`` after it instead (False). While a post loads once, the
+        others held lose ``classes`` (what the vendor's script looks for)."""
+        n = self.number(rule.category)
+        anchor = returning.anchor_id(rule.category, n)
+        if self.once == (rule.category, n) and self.kept is None:
+            self.kept = el
+            self.mark(el, anchor)
+            el.after(f'<script async src="{html.escape(script)}" charset="utf-8"></script>')
+            return False
+        if self.once is not None:
+            tokens = (el.get("class") or "").split()
+            el.set_attribute(
+                "class", " ".join(f"cp-held-{t}" if t in classes else t for t in tokens)
+            )
+        el.after(self._markup(rule, anchor, "", embed=True))
         return True
 
     def _markup(self, rule: Rule, anchor: str, size: str, *, embed: bool) -> str:
@@ -108,7 +161,8 @@ class PagePlaceholders:
         return out
 
     def forms(self) -> str:
-        """At the end of <body>: the forms the placeholders so far post."""
+        """At the end of <body>: the forms the placeholders so far post (after what
+        waited for a <body> start tag the page left out)."""
         self._forms_placed = True
-        out = "".join(self._furniture.grant_form(c) for c in self._held)
+        out = self.body_started() + "".join(self._furniture.grant_form(c) for c in self._held)
         return out + (self._furniture.once_form() if self._embeds else "")

@@ -16,7 +16,8 @@ Slots, in the order the rewriter gets their handlers (the program's keys):
 - a text slot per selector of the blocks that look at script text (one search for all
   of their snippets),
 - the page's Content-Security-Policy ``<meta>`` and ``<body>`` (for the banner),
-- a mark slot per placeholder block (the widget a visitor comes back to).
+- a mark slot per placeholder block (the widget a visitor comes back to),
+- a slot per kind of embed that is no iframe (facades.py: posts, lite-youtube).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from proxy.consent import consent_mode
+from proxy.consent import consent_mode, facades
 from proxy.consent.consent_mode import ConsentModeSettings
 from proxy.consent.matching import hints_of, host_hints, snippets
 from proxy.consent.rules import Block, Rule, RuleSet
@@ -57,10 +58,10 @@ class Scan:
     @cached_property
     def keys(self) -> tuple[tuple[str, Hints | None], ...]:
         """The program's keys: the slots ahead, the CSP ``<meta>`` and ``<body>``, the
-        mark slots."""
+        mark slots, the embeds that are no iframe (facades.py)."""
         ahead = [(s.selector, s.hints) for s in self.ahead]
         marks = [(s.selector, s.hints) for s in self.marks]
-        return (*ahead, (META_CSP, None), ("body", None), *marks)
+        return (*ahead, (META_CSP, None), ("body", None), *marks, *facades.KEYS)
 
     @cached_property
     def program(self) -> Program:
