@@ -126,7 +126,7 @@ def test_lite_youtube_is_held_like_an_iframe() -> None:
 def test_the_maps_api_gets_a_placeholder_where_its_script_was(script: str) -> None:
     body = f'<div id="map" style="height:400px"></div>{script}<p>end</p>'
     out = rewrite(body)
-    assert f'<div id="map" style="height:400px"></div><style>' in out
+    assert '<div id="map" style="height:400px"></div><style>' in out
     assert placeholders(out) == [("cp-media-1", "Google Maps")]
     assert "maps.googleapis.com" not in out
     # In <head>: the placeholder at the start of <body>, the head left whole.
