@@ -312,20 +312,17 @@ class EnforcedPage:
             self.counts[(rule_id, action)] = self.counts.get((rule_id, action), 0) + n
 
     def _shown_embed(self, el: Element) -> None:
-        """A catalogued media embed shown to a visitor who just granted media at a
-        placeholder (unless a rule's placeholder block counted it, ``_mark``)."""
+        """A catalogued embed shown to one who just granted media (unless ``_mark`` was)."""
         if el is not self._numbered:
             self._holding.shown(el, MEDIA)
 
     def _held_embed(self, el: Element, held: Held) -> bool:
-        """A catalogued embed of a denied category: the placeholder, sized like it
-        (True), or the embed itself, shown this once (False)."""
+        """A denied catalogued embed: its placeholder (True), or itself this once (False)."""
         rule = catalogue_rule(held.entity, held.category)
         return self._holding.hold_embed(el, rule, held.size)
 
     def _mark(self, rule: Rule, block: Block, el: Element) -> None:
-        """A widget now shown, where a placeholder stood: numbered as it was, the one
-        returned to marked with its id (holding.py)."""
+        """A widget shown where a placeholder stood: numbered as it was (holding.py)."""
         if applies(block, el):
             self._numbered = el
             self._holding.shown(el, rule.category)
@@ -339,8 +336,7 @@ class EnforcedPage:
             el.prepend(first)
 
     def _banner(self) -> str:
-        """The banner, once per page, for a visitor who has not decided, on whole pages
-        only (not on HTML fragments)."""
+        """The banner, once, for a visitor yet to decide, on whole pages (not fragments)."""
         if not self._banner_wanted or self._banner_placed or not self._document():
             return ""
         self._banner_placed = True
@@ -351,8 +347,7 @@ class EnforcedPage:
         return any(t in head for t in (b"<html", b"<body", b"<!doctype html"))
 
     def _body_end(self) -> str:
-        """At the end of <body>: the forms placeholders post, and the banner of a page
-        whose <body> start tag was left out (or never came)."""
+        """The forms placeholders post, and the banner if <body>'s start tag never came."""
         return self._holding.forms() + self._banner()
 
     def _meta_csp(self, el: Element) -> None:
@@ -385,8 +380,7 @@ def page_for(
     load_once: tuple[str, int] | None = None,
 ) -> Page:
     """The page ``plan`` makes of a page at ``path`` for a visitor with ``consent``:
-    untouched unless the plan changes pages, the visitor gets the banner, or comes
-    back to a widget (see ``EnforcedPage``)."""
+    untouched unless something changes it (a rule, banner, return; ``EnforcedPage``)."""
     banner = furniture.banner and not consent.decided
     holds = inventory is not None and inventory.hold
     if not plan.changes and not banner and return_to is None and not holds and load_once is None:
