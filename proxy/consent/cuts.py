@@ -30,6 +30,8 @@ property chain. The names the shipped surrogates define are left to them.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +42,10 @@ from proxy.consent.jsparts import NAME, PUNCT, STRING, Statement, Token, stateme
 from proxy.html import Element
 
 CUT = "cut"  # the action counted for a script kept without its tracker statements
+# Scripts longer than this are not split into statements (Python, ~14 calls a token:
+# a 4 MB bundle would take seconds): never cut, removed whole, their stand-in's names
+# found by the patterns alone (window.NAME = function, the queue stub idiom).
+MAX_SPLIT = 256 * 1024
 _ID = r"[A-Za-z_$][\w$]*"
 _GLOBAL = r"\b(?:window|self|globalThis|top)"
 _FUNCTION = rf"(?:async\s+)?(?:function\b|\([^()]*\)\s*=>|{_ID}\s*=>)"
@@ -186,6 +192,9 @@ def functions(text: str, part: Statement | None = None) -> list[str]:
     defines: top-level function declarations, window.NAME = function, the queue
     stub idiom X.NAME = X.NAME || function, and NAME = function."""
     found: list[str] = []
+    if part is None and len(text) > MAX_SPLIT:
+        found += [m.group(1) or m.group(3) for m in _WINDOW_FUNCTION.finditer(text)]
+        return found + [m.group(2) for m in _MEMBER_STUB.finditer(text)]
     parts = [part] if part is not None else statements(text) or []
     for p in parts:
         toks = p.tokens
@@ -198,9 +207,11 @@ def functions(text: str, part: Statement | None = None) -> list[str]:
     # variable: only outside braces (Krux's `window.Krux || ((Krux = function...`).
     base = part.start if part is not None else 0
     braces = [(t.start - base, t.text) for p in parts for t in p.tokens if t.text in ("{", "}")]
+    at_brace = [pos for pos, _ in braces]
+    # Depth after each brace, so the depth at a match is one bisection (not a sum).
+    depth = [0, *itertools.accumulate(1 if b == "{" else -1 for _, b in braces)]
     for m in _BARE_FUNCTION.finditer(text):
-        at = m.start(1)
-        if sum(1 if b == "{" else -1 for pos, b in braces if pos < at) == 0:
+        if depth[bisect.bisect_left(at_brace, m.start(1))] == 0:
             found.append(m.group(1))
     return found
 
@@ -263,6 +274,8 @@ class PageCuts:
 
     def _cut(self, el: Element) -> Cut | None:
         if self.xml or not _inline(el) or el.text_truncated or "\ufffd" in el.text:
+            return None
+        if len(el.text) > MAX_SPLIT:
             return None
         if self.hashed and el.get("nonce") is None:
             return None

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from proxy.consent import cuts
-from proxy.consent.cuts import cut, stand_in_names
+from proxy.consent.cuts import MAX_SPLIT, cut, stand_in_names
 from proxy.consent.enforce import EnforcedPage, page_for
 from proxy.consent.jsparts import statements
 from proxy.consent.model import ConsentPolicy, parse_consent_arg
@@ -140,6 +140,18 @@ def test_a_site_bootstrap_keeps_its_functions_and_loses_the_loader_and_queue() -
 def test_a_queue_loader_goes_whole_and_names_its_function() -> None:
     assert cut(KRUX, blocked) is None
     assert stand_in_names(KRUX) == ("Krux",)
+
+
+def test_a_script_too_long_to_split_is_named_by_the_patterns_alone() -> None:
+    """Past MAX_SPLIT a script is not tokenized (seconds of Python for a bundle):
+    window.NAME = function and the queue stub idiom still name its functions, a bare
+    NAME = function (whose brace depth needs the tokens) does not."""
+    filler = "var a = {b: 1};\n" * (MAX_SPLIT // 16 + 1)
+    text = f"window.track = function(){{}}; q.push = q.push || function(){{}};{filler}f = function(){{}}"
+    assert len(text) > MAX_SPLIT
+    assert stand_in_names(text) == ("track", "push")
+    short = text.replace(filler, "var a = {b: 1};\n")
+    assert stand_in_names(short) == ("track", "push", "f")
 
 
 @pytest.mark.parametrize(
