@@ -86,15 +86,24 @@ class CatalogueGate:
         self._scheme = scheme
         self._exempt = exempt | catalogue.own_entities((page_host, *first_party))
         self._scan = catalogue.prefilter.scan
+        self._found: list[int] = []  # the last stops: the prefilter's hits
+        self._stops: list[int] = []  # and the hidden hosts
         self._shown = shown
         self.counts = counts
         self.cuts: PageCuts | None = None  # set by the page: scripts cut, not removed
 
     def stops(self, buf: bytes) -> list[int]:
         """Where, in ``buf``, a catalogued host, a signature or a hidden host may be."""
-        starts = {start for start, _, _ in self._scan(buf)}
-        starts.update(suspects.starts(buf))
-        return sorted(starts)
+        found = self._found = sorted({start for start, _, _ in self._scan(buf)})
+        hidden = suspects.starts(buf)
+        self._stops = sorted({*found, *hidden}) if hidden else found
+        return self._stops
+
+    def text_stops(self, name: str) -> list[int]:
+        """Of the last ``stops``, those that count in the text of a raw-text element
+        ``name``: in a script's, the catalogued hosts and signatures only (its text
+        is read for them, literally: ``text_hits``); in a style's, all of them."""
+        return self._found if name == "script" else self._stops
 
     def handle(self, el: Element) -> None:
         verdict = self.verdict(el)

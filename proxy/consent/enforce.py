@@ -240,7 +240,9 @@ class EnforcedPage:
                 xml=self._xml,
                 examine_all=self._examine_all,
                 program=None if self._examine_all else scan.program,
-                gate=Gate(gate.stops, self._gated, TEXTS) if gate is not None else None,
+                gate=None
+                if gate is None
+                else Gate(gate.stops, self._gated, TEXTS, text_stops=gate.text_stops),
             )
         return self._rewriter
 

@@ -115,6 +115,11 @@ class InventoryGate:
                     held.append(m.start())
         return sorted({*starts, *held}) if held else starts
 
+    def text_stops(self, name: str) -> list[int]:
+        """Of the last ``stops``, those that count in the text of a raw-text element
+        ``name``: the catalogue's (``handle`` reads start tags only)."""
+        return self._inner.text_stops(name) if self._inner is not None else []
+
     def _sighted(self, buf: bytes, at: int, host: str, starts: list[int]) -> bool:
         """Record an unknown host written at ``at``; True when ``handle`` must read
         the start tag it is in instead: holding, or a tag one of ``starts`` (the

@@ -38,19 +38,30 @@ class Gate:
     """A handler for elements that a pass over the bytes finds, rather than a selector:
     ``stops(buf)`` gives sorted offsets in a buffer where something the handler looks
     for may be written (hits of a multi-literal prefilter, say). A start tag holding a
-    stop, and every <script> the skip pattern does not pass whole, goes to
-    ``handler`` (after the selector handlers, unless they removed it); the skip
-    pattern runs with ``endpos`` at the next stop, so no needle is tested in it.
-    ``texts``: the raw-text elements (besides <script>) whose text the handler reads
-    too: one the skip pattern does not pass whole (a stop may lie in its text) goes
-    to it with its text, as a script does. Both are read whole up to ``text_limit``
-    (a page's whole stylesheet can be inline: a handler that edits it needs all of
-    it; a script's tracker may come after a long first part)."""
+    stop goes to ``handler`` (after the selector handlers, unless they removed it);
+    the skip pattern runs with ``endpos`` at the next stop, so no needle is tested in
+    it. ``texts``: the raw-text elements (besides <script>) whose text the handler
+    reads too. A <script> or one of ``texts`` that the skip pattern does not pass
+    whole goes to the handler with its text when a stop lies in its start tag or its
+    text, or when its end is not in the buffer yet (its text may hold a stop in bytes
+    not scanned); one with no stop in it passes as it came, held for nobody. Texts
+    are read whole up to ``text_limit`` (a page's whole stylesheet can be inline: a
+    handler that edits it needs all of it; a script's tracker may come after a long
+    first part). ``text_stops(name)``: the offsets, among those the last ``stops``
+    call gave, that matter inside the text of a raw-text element ``name`` (a stop
+    that only counts in a tag, say); None: all of them."""
 
     stops: Callable[[bytes], list[int]]
     handler: Handler
     texts: frozenset[str] = frozenset()
     text_limit: int = 4 * 1024 * 1024  # the longest text of ``texts`` read whole
+    text_stops: Callable[[str], list[int]] | None = None
+
+
+def _stop_between(stops: list[int], start: int, end: int) -> bool:
+    """Whether one of ``stops`` (sorted) lies in ``[start, end)``."""
+    i = bisect.bisect_left(stops, start)
+    return i < len(stops) and stops[i] < end
 
 
 # An annotation-xml start tag whose content is HTML (an HTML integration point).
@@ -288,13 +299,25 @@ class Rewriter:
 
     def _gated(self, name: str) -> bool:
         """Whether the gate sees this start tag: a stop lies in it, or it is a script
-        or one of the gate's ``texts`` (one that reaches here was not passed whole:
-        its text may hold a stop, or may continue in bytes not yet scanned)."""
-        if name == "script" or name in self._gate_texts:
-            return True
+        or one of the gate's ``texts`` with a stop in its text (the ``text_stops``
+        for its name), or whose end is not in the buffer yet."""
         start, end = self._tag_at
-        i = bisect.bisect_left(self._stops, start)
-        return i < len(self._stops) and self._stops[i] < end
+        if _stop_between(self._stops, start, end):
+            return True
+        if name != "script" and name not in self._gate_texts:
+            return False
+        buf = self._buf
+        if name == "script":
+            text_end = lexer.find_script_end(buf, end, lexer.SCRIPT_DATA)[0]
+        else:
+            m = lexer.RAW_END[name].search(buf, end)
+            text_end = m.start() if m else -1
+        if text_end < 0 or lexer.TAG.match(buf, text_end) is None:
+            return True  # its text may continue in bytes not scanned yet
+        gate = self._gate
+        assert gate is not None
+        stops = self._stops if gate.text_stops is None else gate.text_stops(name)
+        return _stop_between(stops, end, text_end)
 
     def _end_tag(self, name: str, raw: bytes) -> None:
         if name == "head" and self._head_open:
