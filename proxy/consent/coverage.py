@@ -132,7 +132,12 @@ class CatalogueGate:
         """A <style> loses the url() values and strings that load a denied host (the
         rest of its rules stay); it goes whole when one cannot be cleared in place,
         or when its text was too long to be read whole."""
-        if not self.stops(el.text.encode("utf-8", "surrogateescape")):
+        data = el.text.encode("utf-8", "surrogateescape")
+        if (
+            not self._scan(data)
+            and b"\\" not in data  # a CSS escape, hex or not, can spell any byte
+            and not suspects.in_raw_text(data, suspects.starts(data))
+        ):
             return  # no catalogued domain and no hidden host in it
         text, hits = clean_css(
             el.text, self._catalogue, self._blocks, scheme=self._scheme, page_host=self._host
