@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from proxy.consent import contacts
 from proxy.consent.catalogue import Catalogue, load_catalogue
 from proxy.consent.contacts import REMOVE, STRIP, refresh_url, script_runs
 from proxy.consent.prefilter import SUSPECT
@@ -320,6 +321,21 @@ def test_style_urls_decode_css_escapes(catalogue: Catalogue) -> None:
         decide_element("p", {"style": "font-family: 'ad.doubleclick.net'"}.get, catalogue, DENIED)
         is None
     )
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("uUrRlL()\"'\\\n x3a\u0130\uf101")), max_size=40))
+def test_css_readings_find_what_the_patterns_find_everywhere(text: str) -> None:
+    """The CSS readings jump between the places a url() or a string can begin
+    (``contacts._finditer``): the same matches as the patterns tried everywhere,
+    in any letter case, with escapes, and where lowering moves offsets (U+0130)."""
+    for pattern, starts in [
+        (contacts._CSS_TOKEN, ('"', "'", "url(")),
+        (contacts._CSS_URL, ("url(",)),
+        (contacts._CSS_STRING, ('"', "'")),
+    ]:
+        spans = [m.span() for m in contacts._finditer(pattern, text, starts)]
+        assert spans == [m.span() for m in pattern.finditer(text)]
 
 
 @pytest.mark.parametrize(
