@@ -144,6 +144,7 @@ class Rewriter:
         self._stops: list[int] = []
         self._next_stop = 0  # index into _stops of the first stop not passed yet
         self._tag_at = (0, 0)  # the start tag being handled, as offsets in the buffer
+        self._text_end = -1  # where its raw text ends, when _gated found it
         self._identity = not handlers and not any(self._doc.values()) and gate is None
         self._skip_fast = program.skip_doc if any(self._doc.values()) else program.skip
         self._buf = b""
@@ -243,6 +244,7 @@ class Rewriter:
     def _start_tag(self, name: str, raw: bytes, name_end: int) -> None:
         if (self._doc["head_start"] or self._doc["head_end"]) and self._head_progress(name, raw):
             return
+        self._text_end = -1
         self._output.close_implied(name)
         el: Element | None = None
         deferred: list[Handler] = []
@@ -266,6 +268,8 @@ class Rewriter:
             if el is not None and (name == "script" or name in self._gate_texts):
                 limit = max(limit, self._gate_text_limit)
             self._raw = _Raw(name, name == "script", el, deferred, limit=limit)
+            if self._text_end >= 0:  # found by _gated: the text is not searched twice
+                self._raw.scan = self._text_end - self._tag_at[1]
             if el is None:
                 self._output.open(name, raw)
         elif el is not None:
@@ -314,6 +318,7 @@ class Rewriter:
             text_end = m.start() if m else -1
         if text_end < 0 or lexer.TAG.match(buf, text_end) is None:
             return True  # its text may continue in bytes not scanned yet
+        self._text_end = text_end
         gate = self._gate
         assert gate is not None
         stops = self._stops if gate.text_stops is None else gate.text_stops(name)
