@@ -27,7 +27,7 @@ from proxy.consent.holding import PLACEHOLDER as PLACEHOLDER
 from proxy.consent.holding import RULE_ID as RULE_ID
 from proxy.consent.sizing import embed_size
 from proxy.consent.verdicts import TEXT, Hit, Verdict, clean_css, element_hits, text_hits
-from proxy.html import Element
+from proxy.html import Element, Gate, Handler
 
 TEXTS = frozenset({"style"})  # raw-text elements whose text the gate reads, besides scripts
 SURROGATE = "surrogate"  # a stand-in put in where a script was removed or cut
@@ -98,6 +98,10 @@ class CatalogueGate:
         hidden = suspects.starts(buf)
         self._stops = sorted({*found, *hidden}) if hidden else found
         return self._stops
+
+    def rewriter_gate(self, handler: Handler) -> Gate:
+        """What the rewriter is given of this gate: ``handler`` reads what it stops at."""
+        return Gate(self.stops, handler, TEXTS, text_stops=self.text_stops)
 
     def text_stops(self, name: str) -> list[int]:
         """Of the last ``stops``, those that count in the text of a raw-text element
