@@ -20,7 +20,6 @@ what leaves (elements as their handlers edited them, nothing inside a removed on
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,41 +27,10 @@ from dataclasses import dataclass, field
 from proxy.html import lexer, spec
 from proxy.html.dispatch import Dispatcher
 from proxy.html.element import Element, Handler, Tag
+from proxy.html.gate import Gate, sees
 from proxy.html.matcher import OpenElements
 from proxy.html.output import Output
 from proxy.html.program import SKIP_ALL, HandlerSpec, Program, compile_program, program_keys
-
-
-@dataclass(frozen=True)
-class Gate:
-    """A handler for elements that a pass over the bytes finds, rather than a selector:
-    ``stops(buf)`` gives sorted offsets in a buffer where something the handler looks
-    for may be written (hits of a multi-literal prefilter, say). A start tag holding a
-    stop goes to ``handler`` (after the selector handlers, unless they removed it);
-    the skip pattern runs with ``endpos`` at the next stop, so no needle is tested in
-    it. ``texts``: the raw-text elements (besides <script>) whose text the handler
-    reads too. A <script> or one of ``texts`` that the skip pattern does not pass
-    whole goes to the handler with its text when a stop lies in its start tag or its
-    text, or when its end is not in the buffer yet (its text may hold a stop in bytes
-    not scanned); one with no stop in it passes as it came, held for nobody. Texts
-    are read whole up to ``text_limit`` (a page's whole stylesheet can be inline: a
-    handler that edits it needs all of it; a script's tracker may come after a long
-    first part). ``text_stops(name)``: the offsets, among those the last ``stops``
-    call gave, that matter inside the text of a raw-text element ``name`` (a stop
-    that only counts in a tag, say); None: all of them."""
-
-    stops: Callable[[bytes], list[int]]
-    handler: Handler
-    texts: frozenset[str] = frozenset()
-    text_limit: int = 4 * 1024 * 1024  # the longest text of ``texts`` read whole
-    text_stops: Callable[[str], list[int]] | None = None
-
-
-def _stop_between(stops: list[int], start: int, end: int) -> bool:
-    """Whether one of ``stops`` (sorted) lies in ``[start, end)``."""
-    i = bisect.bisect_left(stops, start)
-    return i < len(stops) and stops[i] < end
-
 
 # An annotation-xml start tag whose content is HTML (an HTML integration point).
 _HTML_ENCODING = re.compile(
@@ -302,27 +270,11 @@ class Rewriter:
         return bool(foreign) and foreign[-1] in spec.FOREIGN and lexer.self_closing(raw)
 
     def _gated(self, name: str) -> bool:
-        """Whether the gate sees this start tag: a stop lies in it, or it is a script
-        or one of the gate's ``texts`` with a stop in its text (the ``text_stops``
-        for its name), or whose end is not in the buffer yet."""
-        start, end = self._tag_at
-        if _stop_between(self._stops, start, end):
-            return True
-        if name != "script" and name not in self._gate_texts:
-            return False
-        buf = self._buf
-        if name == "script":
-            text_end = lexer.find_script_end(buf, end, lexer.SCRIPT_DATA)[0]
-        else:
-            m = lexer.RAW_END[name].search(buf, end)
-            text_end = m.start() if m else -1
-        if text_end < 0 or lexer.TAG.match(buf, text_end) is None:
-            return True  # its text may continue in bytes not scanned yet
-        self._text_end = text_end
-        gate = self._gate
-        assert gate is not None
-        stops = self._stops if gate.text_stops is None else gate.text_stops(name)
-        return _stop_between(stops, end, text_end)
+        """Whether the gate sees this start tag (gate.py's ``sees``); the end of its
+        raw text, when found, is kept for ``_run_raw``."""
+        assert self._gate is not None
+        seen, self._text_end = sees(self._gate, self._stops, self._buf, name, self._tag_at)
+        return seen
 
     def _end_tag(self, name: str, raw: bytes) -> None:
         if name == "head" and self._head_open:
