@@ -27,7 +27,7 @@ from proxy.consent.holding import PLACEHOLDER as PLACEHOLDER
 from proxy.consent.holding import RULE_ID as RULE_ID
 from proxy.consent.sizing import embed_size
 from proxy.consent.verdicts import TEXT, Hit, Verdict, clean_css, element_hits, text_hits
-from proxy.html import Element
+from proxy.html import Element, Gate, Handler
 
 TEXTS = frozenset({"style"})  # raw-text elements whose text the gate reads, besides scripts
 SURROGATE = "surrogate"  # a stand-in put in where a script was removed or cut
@@ -86,15 +86,28 @@ class CatalogueGate:
         self._scheme = scheme
         self._exempt = exempt | catalogue.own_entities((page_host, *first_party))
         self._scan = catalogue.prefilter.scan
+        self._found: list[int] = []  # the last stops: the prefilter's hits
+        self._stops: list[int] = []  # and the hidden hosts
         self._shown = shown
         self.counts = counts
         self.cuts: PageCuts | None = None  # set by the page: scripts cut, not removed
 
     def stops(self, buf: bytes) -> list[int]:
         """Where, in ``buf``, a catalogued host, a signature or a hidden host may be."""
-        starts = {start for start, _, _ in self._scan(buf)}
-        starts.update(suspects.starts(buf))
-        return sorted(starts)
+        found = self._found = sorted({start for start, _, _ in self._scan(buf)})
+        hidden = suspects.starts(buf)
+        self._stops = sorted({*found, *hidden}) if hidden else found
+        return self._stops
+
+    def rewriter_gate(self, handler: Handler) -> Gate:
+        """What the rewriter is given of this gate: ``handler`` reads what it stops at."""
+        return Gate(self.stops, handler, TEXTS, text_stops=self.text_stops)
+
+    def text_stops(self, name: str) -> list[int]:
+        """Of the last ``stops``, those that count in the text of a raw-text element
+        ``name``: in a script's, the catalogued hosts and signatures only (its text
+        is read for them, literally: ``text_hits``); in a style's, all of them."""
+        return self._found if name == "script" else self._stops
 
     def handle(self, el: Element) -> None:
         verdict = self.verdict(el)
@@ -123,7 +136,12 @@ class CatalogueGate:
         """A <style> loses the url() values and strings that load a denied host (the
         rest of its rules stay); it goes whole when one cannot be cleared in place,
         or when its text was too long to be read whole."""
-        if not self.stops(el.text.encode("utf-8", "surrogateescape")):
+        data = el.text.encode("utf-8", "surrogateescape")
+        if (
+            not self._scan(data)
+            and b"\\" not in data  # a CSS escape, hex or not, can spell any byte
+            and not suspects.in_raw_text(data, suspects.starts(data))
+        ):
             return  # no catalogued domain and no hidden host in it
         text, hits = clean_css(
             el.text, self._catalogue, self._blocks, scheme=self._scheme, page_host=self._host

@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 from proxy.consent import cuts, facades, once, returning, standins
 from proxy.consent.consent_mode import PageDefault
-from proxy.consent.coverage import ONCE, TEXTS, CatalogueGate, Held
+from proxy.consent.coverage import ONCE, CatalogueGate, Held
 from proxy.consent.facades import PageFacades
 from proxy.consent.furniture import Furniture
 from proxy.consent.holding import PagePlaceholders, catalogue_rule
@@ -34,7 +34,7 @@ from proxy.consent.rules import Block, Rule
 from proxy.consent.scan import META_CSP, Member, Slot
 from proxy.consent.sightings import InventoryGate
 from proxy.consent.sizing import embed_size
-from proxy.html import Element, Gate, Handler, HandlerSpec, Rewriter
+from proxy.html import Element, Handler, HandlerSpec, Rewriter
 
 Counts = Mapping[tuple[str, str], int]  # (rule id, action) → elements
 MEDIA = "media"  # the category whose embeds the catalogue holds behind placeholders
@@ -240,7 +240,7 @@ class EnforcedPage:
                 xml=self._xml,
                 examine_all=self._examine_all,
                 program=None if self._examine_all else scan.program,
-                gate=Gate(gate.stops, self._gated, TEXTS) if gate is not None else None,
+                gate=None if gate is None else gate.rewriter_gate(self._gated),
             )
         return self._rewriter
 

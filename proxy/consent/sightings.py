@@ -27,7 +27,7 @@ from proxy.consent.contacts import (
     plain_attributes,
     script_runs,
 )
-from proxy.consent.coverage import ONCE, CatalogueGate, Held
+from proxy.consent.coverage import ONCE, TEXTS, CatalogueGate, Held
 from proxy.consent.inventory import (
     INLINE,
     PLACEHOLDER,
@@ -38,7 +38,7 @@ from proxy.consent.inventory import (
 )
 from proxy.consent.sizing import embed_size
 from proxy.consent.urls import url_target
-from proxy.html import Element, lexer
+from proxy.html import Element, Gate, Handler, lexer
 
 # What block and placeholder hold: scripts, frames and embeds, images (pixels).
 _FRAMES = frozenset({"iframe", "frame", "embed", "object"})
@@ -114,6 +114,15 @@ class InventoryGate:
                 elif self._sighted(buf, m.start(), host, starts):  # handle reads the tag
                     held.append(m.start())
         return sorted({*starts, *held}) if held else starts
+
+    def rewriter_gate(self, handler: Handler) -> Gate:
+        """What the rewriter is given of this gate: ``handler`` reads what it stops at."""
+        return Gate(self.stops, handler, TEXTS, text_stops=self.text_stops)
+
+    def text_stops(self, name: str) -> list[int]:
+        """Of the last ``stops``, those that count in the text of a raw-text element
+        ``name``: the catalogue's (``handle`` reads start tags only)."""
+        return self._inner.text_stops(name) if self._inner is not None else []
 
     def _sighted(self, buf: bytes, at: int, host: str, starts: list[int]) -> bool:
         """Record an unknown host written at ``at``; True when ``handle`` must read

@@ -116,6 +116,32 @@ class _Hyperscan:
         return sorted(found)
 
 
+_SCHEME_ENDS = frozenset(b"sSpP")  # the last letter of https, wss, ws; http, ftp
+_SPECIAL = (b"https", b"http", b"wss", b"ws", b"ftp")
+
+
+def in_raw_text(data: bytes, found: list[int]) -> list[int]:
+    """Of ``found`` (``starts(data)``), the offsets where a host can hide in raw text
+    (a <style>'s: no character reference is decoded there, and no srcdoc read): a CSS
+    escape, a hiding byte in an authority, and ``s:`` or ``p:`` only where a special
+    scheme's name ends (``https:host``; tabs and newlines in the name count for
+    nothing, as a URL parser drops them). CSS is full of the other ``s:`` and ``p:``
+    (``a:hover``, ``top:50%``): each would make a whole stylesheet be read."""
+    kept = []
+    for at in found:
+        byte = data[at]
+        if byte == 0x26:  # '&': a character reference, not decoded in raw text
+            continue
+        if byte in _SCHEME_ENDS and data[at + 1 : at + 2] == b":":
+            name = data[max(0, at - 24) : at + 1].translate(None, b"\t\n\r")
+            if not name.lower().endswith(_SPECIAL):
+                continue
+        elif byte in b"sS":  # srcdoc
+            continue
+        kept.append(at)
+    return kept
+
+
 def _engine() -> Callable[[bytes], list[int]]:
     try:
         return _Hyperscan().starts

@@ -9,6 +9,7 @@ with the same selectors and hints.
 """
 
 from proxy.html.element import Element, Handler
+from proxy.html.gate import Gate
 from proxy.html.program import (
     HandlerSpec,
     Hints,
@@ -17,7 +18,7 @@ from proxy.html.program import (
     compile_program,
     program_keys,
 )
-from proxy.html.rewriter import DocumentHandlers, DocumentInserts, Gate, RewriteLimitError, Rewriter
+from proxy.html.rewriter import DocumentHandlers, DocumentInserts, RewriteLimitError, Rewriter
 
 __all__ = [
     "DocumentHandlers",

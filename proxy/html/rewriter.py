@@ -20,7 +20,6 @@ what leaves (elements as their handlers edited them, nothing inside a removed on
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,30 +27,10 @@ from dataclasses import dataclass, field
 from proxy.html import lexer, spec
 from proxy.html.dispatch import Dispatcher
 from proxy.html.element import Element, Handler, Tag
+from proxy.html.gate import Gate, sees
 from proxy.html.matcher import OpenElements
 from proxy.html.output import Output
 from proxy.html.program import SKIP_ALL, HandlerSpec, Program, compile_program, program_keys
-
-
-@dataclass(frozen=True)
-class Gate:
-    """A handler for elements that a pass over the bytes finds, rather than a selector:
-    ``stops(buf)`` gives sorted offsets in a buffer where something the handler looks
-    for may be written (hits of a multi-literal prefilter, say). A start tag holding a
-    stop, and every <script> the skip pattern does not pass whole, goes to
-    ``handler`` (after the selector handlers, unless they removed it); the skip
-    pattern runs with ``endpos`` at the next stop, so no needle is tested in it.
-    ``texts``: the raw-text elements (besides <script>) whose text the handler reads
-    too: one the skip pattern does not pass whole (a stop may lie in its text) goes
-    to it with its text, as a script does. Both are read whole up to ``text_limit``
-    (a page's whole stylesheet can be inline: a handler that edits it needs all of
-    it; a script's tracker may come after a long first part)."""
-
-    stops: Callable[[bytes], list[int]]
-    handler: Handler
-    texts: frozenset[str] = frozenset()
-    text_limit: int = 4 * 1024 * 1024  # the longest text of ``texts`` read whole
-
 
 # An annotation-xml start tag whose content is HTML (an HTML integration point).
 _HTML_ENCODING = re.compile(
@@ -133,6 +112,7 @@ class Rewriter:
         self._stops: list[int] = []
         self._next_stop = 0  # index into _stops of the first stop not passed yet
         self._tag_at = (0, 0)  # the start tag being handled, as offsets in the buffer
+        self._text_end = -1  # where its raw text ends, when _gated found it
         self._identity = not handlers and not any(self._doc.values()) and gate is None
         self._skip_fast = program.skip_doc if any(self._doc.values()) else program.skip
         self._buf = b""
@@ -232,6 +212,7 @@ class Rewriter:
     def _start_tag(self, name: str, raw: bytes, name_end: int) -> None:
         if (self._doc["head_start"] or self._doc["head_end"]) and self._head_progress(name, raw):
             return
+        self._text_end = -1
         self._output.close_implied(name)
         el: Element | None = None
         deferred: list[Handler] = []
@@ -255,6 +236,8 @@ class Rewriter:
             if el is not None and (name == "script" or name in self._gate_texts):
                 limit = max(limit, self._gate_text_limit)
             self._raw = _Raw(name, name == "script", el, deferred, limit=limit)
+            if self._text_end >= 0:  # found by _gated: the text is not searched twice
+                self._raw.scan = self._text_end - self._tag_at[1]
             if el is None:
                 self._output.open(name, raw)
         elif el is not None:
@@ -287,14 +270,11 @@ class Rewriter:
         return bool(foreign) and foreign[-1] in spec.FOREIGN and lexer.self_closing(raw)
 
     def _gated(self, name: str) -> bool:
-        """Whether the gate sees this start tag: a stop lies in it, or it is a script
-        or one of the gate's ``texts`` (one that reaches here was not passed whole:
-        its text may hold a stop, or may continue in bytes not yet scanned)."""
-        if name == "script" or name in self._gate_texts:
-            return True
-        start, end = self._tag_at
-        i = bisect.bisect_left(self._stops, start)
-        return i < len(self._stops) and self._stops[i] < end
+        """Whether the gate sees this start tag (gate.py's ``sees``); the end of its
+        raw text, when found, is kept for ``_run_raw``."""
+        assert self._gate is not None
+        seen, self._text_end = sees(self._gate, self._stops, self._buf, name, self._tag_at)
+        return seen
 
     def _end_tag(self, name: str, raw: bytes) -> None:
         if name == "head" and self._head_open:

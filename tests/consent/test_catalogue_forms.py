@@ -249,6 +249,42 @@ def test_a_self_closing_svg_script_is_a_whole_element() -> None:
         assert judge(out) == []
 
 
+def test_every_variant_in_a_style_among_pseudo_classes_and_percentages() -> None:
+    """Every way of writing a host that means it in CSS, in a <style> whose other
+    rules are full of ``s:`` and ``p:`` (``a:hover``, ``top:50%``: not schemes):
+    the url goes, however the style is quoted, and the rules stay."""
+    rules = ".links:hover{color:red}\n.box{top:50%;left:0}\n"
+    failures = []
+    for host in HOSTS:
+        for v in variants(host):
+            if not v.css or "&" in v.url:  # no reference is decoded in a <style>
+                continue
+            for quote in ("'", '"', ""):
+                if not quote and (v.spaces or "'" in v.url):
+                    continue
+                body = f"<style>{rules}.a{{background:url({quote}{v.url}{quote})}}</style>"
+                if not judge(f"<body>{body}"):
+                    failures.append(f"the judge cannot read {v.name}: {body!r}")
+                    continue
+                out = through_proxy(body)
+                if judge(out) or rules.encode() not in out:
+                    failures.append(f"{v.name} ({host}, quote {quote!r}): {out!r}")
+    assert not failures, "\n".join(failures)
+
+
+def test_a_script_after_a_style_is_read_as_well() -> None:
+    """What the gate reads in a style's text does not change what it reads in the
+    rest of the page."""
+    body = (
+        "<p>x</p><style>.a{background:url(//cdn.taboola.com/v1.png)}</style>"
+        + "<p>long enough to be after any offset in the style</p>" * 3
+        + "<script>var s = '//cdn.taboola.com/v2.js'; load(s)</script>"
+    )
+    out = through_proxy(body)
+    assert judge(out) == [], out
+    assert b"<script" not in out.split(b"<body>")[1]
+
+
 def test_a_style_keeps_its_rules_and_loses_the_tracker_s_url() -> None:
     body = (
         "<style>p{color:red}.ad{background:url('//cdn.taboola.com/x.png') no-repeat}"

@@ -45,6 +45,29 @@ def test_cases(data: bytes, found: list[int]) -> None:
         assert suspects.starts(data) == found
 
 
+@pytest.mark.parametrize(
+    ("css", "hides"),
+    [
+        # Pseudo-classes and percentages: an s: or p: with a hiding byte after it.
+        (b".links:hover{color:red}\n.a{top:50%}.b:active{x:1}\n", False),
+        (b".a{background:url(x.png)}.b{width:100%}", False),
+        (b".x{content:'a&#100;b'}", False),  # no reference is decoded in a <style>
+        (b"url(https:ad.double%63lick.net/x)", True),
+        (b"url(HTTP:ad.doubleclick\xef\xbc\x8enet/x)", True),
+        (b"url('ht\ttps:ad.double%63lick.net/x')", True),  # a URL parser drops the tab
+        (b"url('wss:ad.double\tclick.net/x')", True),
+        (b"url(ftp:ad.double%63lick.net/x)", True),
+        (b"url(//ad.double%63lick.net/x)", True),
+        (b"url('\\\\ad.double\tclick.net/x')", True),
+        (b"url(\\64 oubleclick.net)", True),
+    ],
+)
+def test_in_raw_text_keeps_what_hides_a_host_in_css(css: bytes, hides: bool) -> None:
+    """The stops that count in a <style>'s text: every way a host hides there, and
+    not the ``s:`` and ``p:`` of selectors and declarations."""
+    assert bool(suspects.in_raw_text(css, suspects.starts(css))) is hides
+
+
 def test_reference_pattern_is_the_lookahead_spelled_out() -> None:
     """The pattern Hyperscan gets, run by ``re`` (overlapping matches, as Hyperscan
     reports them all), finds the references the lookahead pattern finds."""

@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from proxy.consent import contacts
 from proxy.consent.catalogue import Catalogue, load_catalogue
 from proxy.consent.contacts import REMOVE, STRIP, refresh_url, script_runs
 from proxy.consent.prefilter import SUSPECT
@@ -320,6 +321,33 @@ def test_style_urls_decode_css_escapes(catalogue: Catalogue) -> None:
         decide_element("p", {"style": "font-family: 'ad.doubleclick.net'"}.get, catalogue, DENIED)
         is None
     )
+
+
+@example("'a url(x) b'")  # a string across a url(): read with one space there
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("uUrRlL()\"'\\\n x3a\u0130\uf101")), max_size=40))
+def test_css_readings_find_what_the_patterns_find_everywhere(text: str) -> None:
+    """The CSS readings jump between the places a url() or a string can begin
+    (``contacts._finditer``): the same matches as the patterns tried everywhere,
+    in any letter case, with escapes, and where lowering moves offsets (U+0130)."""
+    for pattern, starts in [
+        (contacts._CSS_TOKEN, ('"', "'", "url(")),
+        (contacts._CSS_URL, ("url(",)),
+        (contacts._CSS_STRING, ('"', "'")),
+    ]:
+        spans = [m.span() for m in contacts._finditer(pattern, text, starts, jump_from=0)]
+        assert spans == [m.span() for m in pattern.finditer(text)]
+    long = "p{background:url(/a.png)}" * 20 + text  # long enough to be read by jumps
+    decoded = contacts._CSS_ESCAPE.sub(contacts._css_unescape, long)
+    urls = [
+        next(g for g in m.groups() if g is not None) for m in contacts._CSS_URL.finditer(decoded)
+    ]
+    rest = contacts._CSS_URL.sub(" ", decoded)
+    urls += [
+        m.group(1) if m.group(1) is not None else m.group(2)
+        for m in contacts._CSS_STRING.finditer(rest)
+    ]
+    assert list(contacts.style_urls(long)) == urls
 
 
 @pytest.mark.parametrize(

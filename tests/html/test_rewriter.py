@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from proxy.html import (
     DocumentHandlers,
+    DocumentInserts,
     Element,
     Gate,
     Handler,
@@ -660,6 +661,50 @@ def test_a_gate_reads_the_text_of_the_raw_text_elements_it_names() -> None:
         else:
             assert out == page
     assert len(seen) == 1
+
+
+def test_a_gate_sees_only_the_raw_text_elements_with_a_stop_in_them() -> None:
+    """A script the skip pattern does not pass whole (here: every tag stops, the page
+    has head inserts) reaches the gate's handler only when a stop lies in its start
+    tag or in its text (those ``text_stops`` names for scripts), or when its end has
+    not arrived yet; the others pass as they came, without a look."""
+    page = (
+        b"<html><head><script>var a = 1;</script><script>load('//t.example/x')</script>"
+        b"<script>var u = '&amp;ref';</script><script data-t='t.example'>1</script>"
+        b"</head><body><p>x</p><script>var b = 2; // the end comes later"
+    )
+    rest = b"</script></body></html>"
+
+    def stops(buf: bytes) -> list[int]:
+        return sorted(m.start() for m in re.finditer(rb"t\.example|&amp;", buf))
+
+    seen: list[str] = []
+    last: list[int] = []
+    held = [b""]
+
+    def gate_stops(buf: bytes) -> list[int]:
+        held[0], last[:] = buf, stops(buf)
+        return last
+
+    def text_stops(name: str) -> list[int]:  # in text, only the hosts count
+        return [at for at in last if held[0][at : at + 1] == b"t"]
+
+    def handle(el: Element) -> None:
+        seen.append(el.start_tag().decode() + el.text)
+
+    for narrow in (True, False):
+        seen.clear()
+        gate = Gate(gate_stops, handle, text_stops=text_stops if narrow else None)
+        rw = Rewriter([], DocumentInserts(head_end="<i>"), gate=gate)
+        out = rw.feed(page) + rw.feed(rest) + rw.close()
+        assert out == page.replace(b"</head>", b"<i></head>") + rest
+        expected = [
+            "<script>load('//t.example/x')",
+            *([] if narrow else ["<script>var u = '&amp;ref';"]),
+            "<script data-t='t.example'>1",
+            "<script>var b = 2; // the end comes later",
+        ]
+        assert seen == expected
 
 
 def test_set_text_refuses_a_truncated_text() -> None:
