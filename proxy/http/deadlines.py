@@ -43,30 +43,30 @@ class Watchdog:
         self.read_pause = read_pause
         self.client_pause = client_pause
         self.tick = min(0.25, answer / 4, read_pause / 4, client_pause / 4)
-        self._active: set[Pacing] = set()
+        self._active: set[RequestDeadlines] = set()
         self._handle: asyncio.TimerHandle | None = None
 
-    def start(self, request: web.BaseRequest) -> Pacing:
+    def start(self, request: web.BaseRequest) -> RequestDeadlines:
         """The deadlines of ``request``, from now; in the request's own task."""
         loop = asyncio.get_running_loop()
-        pacing = Pacing(self, request, loop.time() + self.answer)
-        self._active.add(pacing)
+        deadlines = RequestDeadlines(self, request, loop.time() + self.answer)
+        self._active.add(deadlines)
         if self._handle is None:
             self._handle = loop.call_later(self.tick, self._look)
-        return pacing
+        return deadlines
 
-    def stop(self, pacing: Pacing) -> None:
-        self._active.discard(pacing)
+    def stop(self, deadlines: RequestDeadlines) -> None:
+        self._active.discard(deadlines)
 
     def _look(self) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        for pacing in [p for p in self._active if not p.look(now)]:
-            self._active.discard(pacing)  # cut: nothing more to watch
+        for deadlines in [p for p in self._active if not p.look(now)]:
+            self._active.discard(deadlines)  # cut: nothing more to watch
         self._handle = loop.call_later(self.tick, self._look) if self._active else None
 
 
-class Pacing:
+class RequestDeadlines:
     """One request's deadlines (made by ``Watchdog.start``): call ``answered()`` when
     the origin's headers arrive and ``close()`` when done. ``turns`` goes up when the
     proxy starts waiting for a chunk of the origin's body and when the chunk comes: it

@@ -8,7 +8,7 @@ import aiohttp
 from aiohttp import web
 
 from proxy.http import mime
-from proxy.http.deadlines import Pacing
+from proxy.http.deadlines import RequestDeadlines
 from proxy.http.hook import BodyRewrite
 from proxy.http.response_headers import UNTOUCHED, response_headers
 from proxy.http.responses import NO_BODY_STATUS, response, truncate
@@ -23,7 +23,7 @@ async def passthrough(
     upstream: aiohttp.ClientResponse,
     ctype: mime.ResponseType,
     first: bytes,
-    pacing: Pacing,
+    deadlines: RequestDeadlines,
     validated: str | None,
     page: BodyRewrite | None = None,
 ) -> web.StreamResponse:
@@ -50,21 +50,21 @@ async def passthrough(
     await out.prepare(request)
     try:
         if first:
-            pacing.sent += len(first)
+            deadlines.sent += len(first)
             await out.write(first)
-        while True:  # pacing.read(), inlined: the hottest loop of the proxy
-            pacing.turns += 1
+        while True:  # deadlines.read(), inlined: the hottest loop of the proxy
+            deadlines.turns += 1
             chunk = await content.readany()
-            pacing.turns += 1
+            deadlines.turns += 1
             if not chunk:
                 break
-            pacing.sent += len(chunk)
+            deadlines.sent += len(chunk)
             await out.write(chunk)
         await out.write_eof()
     except (aiohttp.ClientError, TimeoutError) as exc:
         return truncate(request, out, exc)
     if page is not None:
         # The decision-log line of a page that passed untouched (most pages).
-        fields = page.untouched_members(pacing.sent)
+        fields = page.untouched_members(deadlines.sent)
         pipe.decisions.untouched(request.method, request.raw_path, out.status, fields)
     return out

@@ -18,7 +18,7 @@ from yarl import URL
 
 from proxy.http import mime, pages, pool, websocket
 from proxy.http.cache import RewriteCache
-from proxy.http.deadlines import Pacing, Watchdog
+from proxy.http.deadlines import RequestDeadlines, Watchdog
 from proxy.http.hook import RequestInfo, RewriteFactory
 from proxy.http.passthrough import passthrough
 from proxy.http.responses import NO_BODY_STATUS
@@ -127,18 +127,18 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
     translated = rewrite is not None and translate_if_none_match(headers, rewrite.variant)
     has_body = request.body_exists and request.method not in ("GET", "HEAD")
     body = BodyStream(request, settings.max_body, settings.client_timeout) if has_body else None
-    pacing = pipe.watchdog.start(request)
+    deadlines = pipe.watchdog.start(request)
     try:
         try:
-            upstream = await _send(request, session, url, headers, body, pacing)
+            upstream = await _send(request, session, url, headers, body, deadlines)
             ctype = _content_type(upstream)
             if upstream.status == 206 and ctype.html and request.method in ("GET", "HEAD"):
                 # A slice of a page cannot be rewritten: ask for the whole page instead.
                 upstream.close()
                 headers.popall("Range", None)
                 headers.popall("If-Range", None)
-                pacing.expect_answer()  # a new request: a new deadline
-                upstream = await _send(request, session, url, headers, None, pacing)
+                deadlines.expect_answer()  # a new request: a new deadline
+                upstream = await _send(request, session, url, headers, None, deadlines)
                 ctype = _content_type(upstream)
         except BodyTooLarge:
             return pages.error(413, close=True)
@@ -165,24 +165,24 @@ async def handle(pipe: Pipeline, request: web.Request) -> web.StreamResponse:
             first = b""  # what was read to sniff the type: it goes first
             if html is None:
                 try:
-                    first, html = await _sniff(upstream, pacing)
+                    first, html = await _sniff(upstream, deadlines)
                 except (aiohttp.ClientError, TimeoutError):
                     return pages.error(502)
             if html and upstream.status not in NO_BODY_STATUS:
                 page = rewrite or pipe.rewrite(info)
                 if page.passes_through and request.method != "HEAD":
                     return await passthrough(
-                        pipe, request, upstream, ctype, first, pacing, None, page
+                        pipe, request, upstream, ctype, first, deadlines, None, page
                     )
-                return await rewrite_body(pipe, request, upstream, ctype, first, pacing, page)
+                return await rewrite_body(pipe, request, upstream, ctype, first, deadlines, page)
             variant = rewrite.variant if rewrite is not None and translated else None
-            return await passthrough(pipe, request, upstream, ctype, first, pacing, variant)
+            return await passthrough(pipe, request, upstream, ctype, first, deadlines, variant)
         finally:
             upstream.release()
             if body is not None:
                 await upstream.wait_for_close()  # the request body's writer
     finally:
-        pacing.close()
+        deadlines.close()
 
 
 async def _send(
@@ -191,12 +191,12 @@ async def _send(
     url: URL,
     headers: CIMultiDict[str],
     body: BodyStream | None,
-    pacing: Pacing,
+    deadlines: RequestDeadlines,
 ) -> aiohttp.ClientResponse:
     """The origin's answer (its headers); TimeoutError when it does not come in time."""
     data = body.__aiter__() if body is not None else None
     if body is not None:
-        body.pacing = pacing  # the answer is due from the last body byte sent
+        body.deadlines = deadlines  # the answer is due from the last body byte sent
         if request.content_length is None:
             headers.popall("Content-Length", None)
     retry = pool.safe_to_retry(request.method, data is not None)
@@ -223,10 +223,10 @@ async def _send(
                 break
     except asyncio.CancelledError:
         task = asyncio.current_task()
-        if pacing.expired and task is not None and task.uncancel() == 0:
+        if deadlines.expired and task is not None and task.uncancel() == 0:
             raise TimeoutError("no answer from the origin in time") from None
         raise
-    pacing.answered(upstream)
+    deadlines.answered(upstream)
     return upstream
 
 
@@ -234,12 +234,14 @@ def _content_type(upstream: aiohttp.ClientResponse) -> mime.ResponseType:
     return mime.response_type(tuple(upstream.headers.getall("Content-Type", ())))
 
 
-async def _sniff(upstream: aiohttp.ClientResponse, pacing: Pacing) -> tuple[bytes, bool]:
+async def _sniff(
+    upstream: aiohttp.ClientResponse, deadlines: RequestDeadlines
+) -> tuple[bytes, bool]:
     """The first bytes of an untyped body (enough to tell), and whether a browser
     might render it as HTML."""
     sniffer = mime.Sniffer(upstream.headers.get("Content-Encoding"))
     first = b""
-    while chunk := await pacing.read():
+    while chunk := await deadlines.read():
         first += chunk
         if sniffer.feed(chunk):
             break

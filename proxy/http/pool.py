@@ -186,7 +186,7 @@ def origin_session(settings: Settings) -> aiohttp.ClientSession:
     its own (``request_class``), connections checked as above, no retries by aiohttp."""
     connector = OriginConnector(limit=0, limit_per_host=256, ttl_dns_cache=60)
     timeout = aiohttp.ClientTimeout(
-        # No sock_read: it re-arms a timer on every packet; Pacing keeps one per
+        # No sock_read: it re-arms a timer on every packet; RequestDeadlines keeps one per
         # request for the wait for headers and for pauses inside a body.
         total=None,
         sock_connect=settings.upstream_timeout,

@@ -21,7 +21,7 @@ from proxy.html import RewriteLimitError
 from proxy.html.charset import CharsetError
 from proxy.http import codec, mime, pages
 from proxy.http.cache import Status, Stored, Ticket
-from proxy.http.deadlines import Pacing
+from proxy.http.deadlines import RequestDeadlines
 from proxy.http.hook import BodyRewrite
 from proxy.http.response_headers import Body, response_headers
 from proxy.http.responses import response, truncate
@@ -45,7 +45,7 @@ async def rewrite_body(
     upstream: aiohttp.ClientResponse,
     ctype: mime.ResponseType,
     first: bytes,
-    pacing: Pacing,
+    deadlines: RequestDeadlines,
     rewrite: BodyRewrite,
 ) -> web.StreamResponse:
     """The rewritten page (from the cache when the origin vouches for the same bytes)."""
@@ -66,18 +66,20 @@ async def rewrite_body(
         return _decided(pipe, request, out, rewrite)
     ticket = pipe.cache.ticket(request, upstream, ctype, rewrite, coding)
     if ticket.hit is not None:  # the origin vouches for the same bytes as before
-        out = await _from_cache(pipe, request, upstream, ctype, coding, rewrite, ticket.hit, pacing)
-        await _drain(upstream, pacing)
+        out = await _from_cache(
+            pipe, request, upstream, ctype, coding, rewrite, ticket.hit, deadlines
+        )
+        await _drain(upstream, deadlines)
         return out
     text = sliced = window = None
     try:
         # The bytes the cache's page was made from: nothing more to make.
-        same, first = await read_same(pacing, ticket, first)
+        same, first = await read_same(deadlines, ticket, first)
         if not same:
             text = PageText(rewrite, ctype.charset, ctype.xml)  # in the page's encoding
             # The rewrite gives other requests their turns meanwhile (however slow).
             sliced = Timesliced(text.feed)
-            window = await first_window(pacing, decoder, sliced, text, ticket, first)
+            window = await first_window(deadlines, decoder, sliced, text, ticket, first)
     except (codec.DecodeError, CharsetError, RewriteLimitError) as exc:
         log.warning("cannot rewrite HTML: %s: %s", log_path(request.raw_path), exc)
         return _decided(pipe, request, pages.error(502), rewrite, ticket.status)
@@ -86,7 +88,7 @@ async def rewrite_body(
     if window is None or window.same:
         stored = ticket.candidate
         assert stored is not None
-        return await _from_cache(pipe, request, upstream, ctype, coding, rewrite, stored, pacing)
+        return await _from_cache(pipe, request, upstream, ctype, coding, rewrite, stored, deadlines)
     assert text is not None and sliced is not None  # made with the window
     if window.whole:
         whole = encoder.feed(b"".join(window.pending)) + encoder.finish()
@@ -94,7 +96,7 @@ async def rewrite_body(
         headers = response_headers(upstream.headers, upstream.status, ctype, via, body, rewrite)
         out = response(upstream.status, upstream.reason, headers, ready=len(whole))
         await out.prepare(request)
-        pacing.sent += len(whole)
+        deadlines.sent += len(whole)
         await out.write(whole)
         await out.write_eof()
         _keep(pipe, ticket, whole, rewrite, decoder)
@@ -106,9 +108,9 @@ async def rewrite_body(
     await out.prepare(request)
     try:
         ticket.collect(data)
-        pacing.sent += len(data)
+        deadlines.sent += len(data)
         await out.write(data)
-        while chunk := await pacing.read():
+        while chunk := await deadlines.read():
             ticket.receive(chunk)
             data = decoder.feed(chunk)
             ticket.digest(data)
@@ -116,14 +118,14 @@ async def rewrite_body(
             if data:
                 data = encoder.feed(data)
                 ticket.collect(data)
-                pacing.sent += len(data)
+                deadlines.sent += len(data)
                 await out.write(data)
         data = decoder.flush()
         ticket.digest(data)
         data = await sliced.feed(data) + text.close()
         data = encoder.feed(data) + encoder.finish()
         ticket.collect(data)
-        pacing.sent += len(data)
+        deadlines.sent += len(data)
         await out.write(data)
         with contextlib.suppress(ConnectionResetError):
             await out.write_eof()
@@ -161,7 +163,7 @@ async def _from_cache(
     coding: str | None,
     rewrite: BodyRewrite,
     stored: Stored,
-    pacing: Pacing,
+    deadlines: RequestDeadlines,
 ) -> web.StreamResponse:
     """A page rewritten before, from the cache: its headers made for this visitor."""
     length = len(stored.body)
@@ -171,19 +173,19 @@ async def _from_cache(
     )
     out = response(upstream.status, upstream.reason, headers, ready=len(stored.body))
     await out.prepare(request)
-    pacing.sent += len(stored.body)
+    deadlines.sent += len(stored.body)
     await out.write(stored.body)
     with contextlib.suppress(ConnectionResetError):
         await out.write_eof()
     return _decided(pipe, request, out, rewrite, "hit", stored.decision)
 
 
-async def _drain(upstream: aiohttp.ClientResponse, pacing: Pacing) -> None:
+async def _drain(upstream: aiohttp.ClientResponse, deadlines: RequestDeadlines) -> None:
     """Read the rest of a body that is not needed, so its connection can carry the
     next request; one longer than ``_DRAIN`` is left (its connection is closed)."""
     left = _DRAIN
     with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-        while left > 0 and (chunk := await pacing.read()):
+        while left > 0 and (chunk := await deadlines.read()):
             left -= len(chunk)
 
 

@@ -18,7 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.http import codec
-from proxy.http.deadlines import Pacing
+from proxy.http.deadlines import RequestDeadlines
 from proxy.http.forwarded import Authority, Origin, claimed_host, claimed_scheme, parse_authority
 from proxy.settings import Network, Settings
 
@@ -209,7 +209,7 @@ class BodyStream:
         self.stalled = False
         # The request's deadlines: the origin's time to answer counts from the end of
         # the body, not from its start.
-        self.pacing: Pacing | None = None
+        self.deadlines: RequestDeadlines | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         seen = 0
@@ -227,6 +227,6 @@ class BodyStream:
             if seen > self._limit:
                 self.exceeded = True
                 raise BodyTooLarge(f"request body exceeds {self._limit} bytes")
-            if self.pacing is not None:
-                self.pacing.expect_answer()
+            if self.deadlines is not None:
+                self.deadlines.expect_answer()
             yield chunk

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from proxy.http.cache import Ticket
 from proxy.http.codec import Decoder
-from proxy.http.deadlines import Pacing
+from proxy.http.deadlines import RequestDeadlines
 from proxy.http.timeslice import Timesliced
 from proxy.http.transcode import PageText
 
@@ -38,7 +38,7 @@ class Window:
 
 
 async def first_window(
-    pacing: Pacing,
+    deadlines: RequestDeadlines,
     decoder: Decoder,
     sliced: Timesliced,
     text: PageText,
@@ -52,7 +52,7 @@ async def first_window(
     candidate = ticket.candidate
     ahead: list[bytes] | None = [] if candidate is not None else None  # read, not rewritten
     while True:
-        chunk, first = first or await pacing.read(), b""
+        chunk, first = first or await deadlines.read(), b""
         if not chunk:
             break
         ticket.receive(chunk)
@@ -61,16 +61,16 @@ async def first_window(
         if ahead is not None:
             ahead.append(data)
             assert candidate is not None
-            if decoder.total <= candidate.decoded and not pacing.waiting():
+            if decoder.total <= candidate.decoded and not deadlines.waiting():
                 continue
             data, ahead = b"".join(ahead), None  # paused, or longer: not the same page
         rewritten += len(data)
         data = await sliced.feed(data)
         if data:
             pending.append(data)
-        if pacing.ended():
+        if deadlines.ended():
             continue  # the next read says so: a whole page
-        if rewritten >= WINDOW or (pending and pacing.waiting()):
+        if rewritten >= WINDOW or (pending and deadlines.waiting()):
             return Window(pending, False, False)
     rest = decoder.flush()
     ticket.digest(rest)
@@ -82,7 +82,9 @@ async def first_window(
     return Window(pending, True, False)
 
 
-async def read_same(pacing: Pacing, ticket: Ticket, first: bytes) -> tuple[bool, bytes]:
+async def read_same(
+    deadlines: RequestDeadlines, ticket: Ticket, first: bytes
+) -> tuple[bool, bytes]:
     """Read the body while it matches, byte for byte, what the cache's candidate page
     was made from as received (``first``: bytes already read). (True, b""): it ended
     the same. Else (False, every byte read, ``first`` included): other bytes came,
@@ -94,11 +96,11 @@ async def read_same(pacing: Pacing, ticket: Ticket, first: bytes) -> tuple[bool,
         return False, first
     matched = 0
     while True:
-        chunk, first = first or await pacing.read(), b""
+        chunk, first = first or await deadlines.read(), b""
         if not chunk:
             return (True, b"") if matched == len(same) else (False, same[:matched])
         if not same.startswith(chunk, matched):
             return False, same[:matched] + chunk
         matched += len(chunk)
-        if pacing.waiting():
+        if deadlines.waiting():
             return False, same[:matched]
