@@ -27,7 +27,9 @@ _HARMLESS = (b"amp;", b"quot;", b"lt;", b"gt;", b"apos;", b"nbsp;")
 _AUTHORITY_STARTS = (b"//", b"\\\\", b"/\\", b"\\/", b"s:", b"S:", b"p:", b"P:")
 _AUTHORITY_RUN = rb"[^/\\?#\"'<> \f\t\n\r%\x80-\xff]*"
 _AUTHORITY_END = rb"[\t\n\r%\x80-\xff]"
-_CSS_ESCAPE = rb"\\[0-9A-Fa-f]"
+# A CSS escape: hex (\6f) or a backslash before any other character, which stands for
+# it (doub\leclick.net): any that a host name can hold.
+_CSS_ESCAPE = rb"\\[0-9A-Za-z.\-]"
 
 # The re engine's patterns (a possessive run: the run and its end share no byte).
 PATTERNS = (

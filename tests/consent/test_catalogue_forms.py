@@ -205,6 +205,10 @@ BIG_CSS = "p{margin:0}\n" * 8000  # about 96 KB: more than the rewriter holds of
         '<style>.a{background:image-set("//cdn.taboola.com/v5.png" 1x)}</style>',
         '<style>.a{background:url("//cdn.tab\\6f ola.com/v6.png")}</style>',
         "<style>.a{background:\\75 rl(//cdn.taboola.com/v7.png)}</style>",
+        # A backslash before a character that is no hex digit stands for that character.
+        "<style>.a{background:url(//cdn.tab\\oola.com/v22.png)}</style>",
+        "<style>.a{background:url(//cdn.taboola\\.com/v23.png)}</style>",
+        "<div style='background:url(//cdn.tab\\oo\\la.com/v24.png)'>x</div>",
         f"<style>{BIG_CSS}.a{{background:url(//cdn.taboola.com/v8.png)}}</style>",
         "<style>.fb{background:url(https://static.xx.fbcdn.net/rsrc/v9.png)}</style>",
         # Inline scripts that name a catalogued host or carry a loader's signature.
