@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from proxy.consent import standins
 from proxy.consent.contacts import REMOVE, script_runs
-from proxy.consent.jsparts import NAME, PUNCT, STRING, Statement, Token, statements
+from proxy.consent.jsparts import NAME, PUNCT, STRING, Statement, TextMemo, Token, statements
 from proxy.html import Element
 
 CUT = "cut"  # the action counted for a script kept without its tracker statements
@@ -123,11 +123,11 @@ def cut(text: str, blocked: Callable[[str], bool]) -> Cut | None:
     if blocked(kept):
         return None
     own = set().union(*(_declared(parts[i]) for i in range(len(parts)) if i not in gone))
-    names = [n for i in sorted(gone) for n in functions(pieces[i], parts[i])]
+    names = [n for i in sorted(gone) for n in _defined(pieces[i], parts[i])]
     return Cut(kept, len(gone), _usable(names, own))
 
 
-def _also_cut(parts: list[Statement], pieces: list[str], gone: set[int]) -> set[int]:
+def _also_cut(parts: Sequence[Statement], pieces: list[str], gone: set[int]) -> set[int]:
     """The statements kept so far that belong to the cut ones (module docstring)."""
     kept = [i for i in range(len(parts)) if i not in gone]
     own = set().union(*(_declared(parts[i]) for i in kept))
@@ -216,6 +216,15 @@ def functions(text: str, part: Statement | None = None) -> list[str]:
     return found
 
 
+def _defined(piece: str, part: Statement) -> list[str]:
+    """``functions`` of one statement, remembered by its text (its positions count
+    from its own start)."""
+    return _PIECES.get(piece, lambda text: functions(text, part))
+
+
+_PIECES: TextMemo[list[str]] = TextMemo(256 * 1024)
+
+
 def _usable(names: list[str], own: set[str]) -> tuple[str, ...]:
     """Names for the absorbing stand-in: once each, not the page's own (kept), not
     a surrogate's, not a word JavaScript reserves."""
@@ -225,7 +234,10 @@ def _usable(names: list[str], own: set[str]) -> tuple[str, ...]:
 
 def stand_in_names(text: str) -> tuple[str, ...]:
     """The names the absorbing stand-in takes for a script removed whole."""
-    return _usable(functions(text), set())
+    return _NAMES.get(text, lambda t: _usable(functions(t), set()))
+
+
+_NAMES: TextMemo[tuple[str, ...]] = TextMemo(1024 * 1024)
 
 
 _RESERVED = frozenset(

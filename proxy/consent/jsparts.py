@@ -18,7 +18,9 @@ outside a string, HTML-like comments (``<!--``, ``-->``). The caller treats None
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 NAME, NUMBER, STRING, TEMPLATE = "name", "number", "string", "template"
 REGEX, PUNCT = "regex", "punct"
@@ -55,6 +57,9 @@ _GOES_ON = frozenset({"else", "catch", "finally", "in", "instanceof", "of"})
 # The heads whose "(...)" a statement follows: no semicolon is inserted after its ")".
 _HEADS = frozenset({"if", "for", "while", "with", "switch", "catch"})
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -197,8 +202,41 @@ def _starts_statement(t: Token) -> bool:
     return (t.kind == NAME and t.text not in _GOES_ON) or t.kind in (STRING, NUMBER)
 
 
-def statements(text: str) -> list[Statement] | None:
+class TextMemo(Generic[T]):
+    """Answers remembered by script text: a site sends the same few scripts with every
+    page, and reading one again costs ~14 Python calls a token. Bounded by the text
+    held (texts over an eighth of ``budget`` are not kept); forgotten all at once when
+    full."""
+
+    def __init__(self, budget: int) -> None:
+        self._answers: dict[str, T] = {}
+        self._budget = budget
+        self._held = 0
+
+    def get(self, text: str, make: Callable[[str], T]) -> T:
+        try:
+            return self._answers[text]
+        except KeyError:
+            pass
+        answer = make(text)
+        if len(text) <= self._budget // 8:
+            if self._held + len(text) > self._budget:
+                self._answers.clear()
+                self._held = 0
+            self._answers[text] = answer
+            self._held += len(text)
+        return answer
+
+
+_SPLIT: TextMemo[tuple[Statement, ...] | None] = TextMemo(512 * 1024)  # the tokens: ~30x
+
+
+def statements(text: str) -> tuple[Statement, ...] | None:
     """The top-level statements of ``text`` in order, or None where unsure."""
+    return _SPLIT.get(text, _statements)
+
+
+def _statements(text: str) -> tuple[Statement, ...] | None:
     found = tokens(text)
     if found is None:
         return None
@@ -211,7 +249,7 @@ def statements(text: str) -> list[Statement] | None:
             first = i + 1
     if first < len(found):
         out.append(Statement(found[first].start, found[-1].end, tuple(found[first:])))
-    return out
+    return tuple(out)
 
 
 def _ends_here(first: Token, t: Token, after: Token | None) -> bool:

@@ -11,7 +11,7 @@ import pytest
 from proxy.consent import cuts
 from proxy.consent.cuts import MAX_SPLIT, cut, stand_in_names
 from proxy.consent.enforce import EnforcedPage, page_for
-from proxy.consent.jsparts import statements
+from proxy.consent.jsparts import TextMemo, statements
 from proxy.consent.model import ConsentPolicy, parse_consent_arg
 from proxy.consent.plans import compile_plan
 from proxy.consent.rules import RuleSet, load_rules
@@ -305,3 +305,23 @@ def test_a_script_a_policy_lets_in_by_its_hash_is_not_cut(
         out = (page.feed(html.encode()) + page.close()).decode()
         assert ("function _asyncStyles" in out) is cut_it, (policy, header)
         assert "google-analytics.com" not in out
+
+
+def test_text_memo_is_bounded_by_the_text_it_holds() -> None:
+    """Scripts split once per text (a site repeats its scripts on every page); the
+    memo keeps at most its budget of text, none over an eighth of it."""
+    made: list[str] = []
+
+    def make(text: str) -> int:
+        made.append(text)
+        return len(text)
+
+    memo: TextMemo[int] = TextMemo(80)
+    assert memo.get("a" * 10, make) == 10 and memo.get("a" * 10, make) == 10
+    assert made == ["a" * 10]  # the second answer was remembered
+    memo.get("b" * 11, make), memo.get("b" * 11, make)
+    assert made[-2:] == ["b" * 11] * 2  # over an eighth: not kept
+    for i in range(9):  # 9 texts of 10 characters: the memo starts over once
+        memo.get(str(i) * 10, make)
+    memo.get("a" * 10, make)
+    assert made[-1] == "a" * 10  # forgotten when the memo was full
