@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, ConsoleMessage, Route
+from playwright.async_api import Browser
 
 from proxy.consent import cuts
 from proxy.consent.enforce import page_for
@@ -34,7 +34,7 @@ from tests.support.browsing import FIRST_PARTY, REFUSED
 from tests.support.corpus import page as corpus_page
 from tests.support.corpus import pages
 from tests.ui.test_browser import RULES, MakeProxy, chromium
-from tests.ui.test_surrogates import WATCH, Visit
+from tests.ui.test_surrogates import Visit, watch
 
 NONCE = "n0nc3"
 HEAD = f"""<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
@@ -107,27 +107,7 @@ async def open_page(browser: Browser, base: str, path: str, cookie: str | None =
     if cookie is not None:
         await context.add_cookies([{"name": "consent", "value": cookie, "url": base}])
     page = await context.new_page()
-    seen = Visit(page, context, ())
-
-    async def route(route: Route) -> None:
-        if route.request.url.startswith(base + "/"):
-            await route.continue_()
-        else:
-            await route.fulfill(status=204, body="")
-
-    await context.route("**/*", route)
-    await context.expose_function("__note", lambda what: seen.writes.append(what))
-    await context.add_init_script(WATCH)
-    page.on("request", lambda r: seen.requests.append(r.url))
-    page.on("pageerror", lambda e: seen.page_errors.append(str(e)))
-
-    def console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            seen.console_errors.append(message.text)
-
-    page.on("console", console)
-    await page.goto(base + path, wait_until="load")
-    return seen
+    return await watch(Visit(page, context, ()), base, path)
 
 
 async def test_the_stand_in_absorbs_every_call_under_a_strict_policy(

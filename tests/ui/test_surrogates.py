@@ -502,6 +502,33 @@ async def browser() -> AsyncIterator[Browser]:
         await browser.close()
 
 
+async def watch(seen: Visit, base: str, path: str) -> Visit:
+    """Load ``base + path`` in ``seen``'s page, watched: every request outside ``base``
+    is answered here with an empty 204 (and recorded), the page's writes to ``__note``,
+    its page errors and console errors are kept."""
+    page, context = seen.page, seen.context
+
+    async def route(route: Route) -> None:
+        if route.request.url.startswith(base + "/"):
+            await route.continue_()
+        else:  # never leaves the machine; the request is recorded below
+            await route.fulfill(status=204, body="")
+
+    await context.route("**/*", route)
+    await context.expose_function("__note", lambda what: seen.writes.append(what))
+    await context.add_init_script(WATCH)
+    page.on("request", lambda r: seen.requests.append(r.url))
+    page.on("pageerror", lambda e: seen.page_errors.append(str(e)))
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            seen.console_errors.append(message.text)
+
+    page.on("console", console)
+    await page.goto(base + path, wait_until="load")
+    return seen
+
+
 @pytest.fixture
 async def visit(browser: Browser, origin: Origin) -> AsyncIterator[Open]:
     contexts: list[BrowserContext] = []
@@ -512,27 +539,7 @@ async def visit(browser: Browser, origin: Origin) -> AsyncIterator[Open]:
         context = await browser.new_context()
         contexts.append(context)
         page = await context.new_page()
-        seen = Visit(page, context, scripts)
-
-        async def route(route: Route) -> None:
-            if route.request.url.startswith(base + "/"):
-                await route.continue_()
-            else:  # never leaves the machine; the request is recorded below
-                await route.fulfill(status=204, body="")
-
-        await context.route("**/*", route)
-        await context.expose_function("__note", lambda what: seen.writes.append(what))
-        await context.add_init_script(WATCH)
-        page.on("request", lambda r: seen.requests.append(r.url))
-        page.on("pageerror", lambda e: seen.page_errors.append(str(e)))
-
-        def console(message: ConsoleMessage) -> None:
-            if message.type == "error":
-                seen.console_errors.append(message.text)
-
-        page.on("console", console)
-        await page.goto(base + path, wait_until="load")
-        return seen
+        return await watch(Visit(page, context, scripts), base, path)
 
     yield open_page
     for context in contexts:

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, ConsoleMessage, Route
+from playwright.async_api import Browser
 
 from proxy.consent.rules import RuleSet, parse_rule
 from tests.support.browsing import REFUSED
 from tests.ui.test_browser import RULES, MakeProxy, chromium
-from tests.ui.test_surrogates import NAMES, WATCH, Visit, page_html
+from tests.ui.test_surrogates import NAMES, Visit, page_html, watch
 
 CMP_RULE = """name = "Test CMP"
 category = "preferences"
@@ -249,27 +249,7 @@ async def visit(browser: Browser, proxy: TestServer, name: str) -> Visit:
     context = await browser.new_context()
     await context.add_cookies([{"name": "consent", "value": REFUSED, "url": base}])
     page = await context.new_page()
-    seen = Visit(page, context, ())
-
-    async def route(route: Route) -> None:
-        if route.request.url.startswith(base + "/"):
-            await route.continue_()
-        else:  # never leaves the machine; the request is recorded below
-            await route.fulfill(status=204, body="")
-
-    await context.route("**/*", route)
-    await context.expose_function("__note", lambda what: seen.writes.append(what))
-    await context.add_init_script(WATCH)
-    page.on("request", lambda r: seen.requests.append(r.url))
-    page.on("pageerror", lambda e: seen.page_errors.append(str(e)))
-
-    def console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            seen.console_errors.append(message.text)
-
-    page.on("console", console)
-    await page.goto(f"{base}/page/{name}", wait_until="load")
-    return seen
+    return await watch(Visit(page, context, ()), base, f"/page/{name}")
 
 
 async def assert_clean(v: Visit, proxy: TestServer, name: str, *more: str) -> None:
