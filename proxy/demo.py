@@ -55,11 +55,13 @@ def origin_app() -> web.Application:
                 text=render("index").replace("Handmade bicycles since 1987", "Not found", 1),
                 content_type="text/html",
             )
-        return web.Response(
+        response = web.Response(
             text=render(name),
             content_type="text/html",
             headers={"Cache-Control": "public, max-age=60"},
         )
+        response.enable_compression()  # as most web servers do for HTML (gzip or deflate)
+        return response
 
     async def static(request: web.Request) -> web.StreamResponse:
         name = request.match_info["file"]

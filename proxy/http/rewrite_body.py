@@ -54,7 +54,12 @@ async def rewrite_body(
     except codec.DecodeError as exc:
         log.warning("cannot decode HTML: %s: %s", log_path(request.raw_path), exc)
         return _decided(pipe, request, pages.error(502), rewrite)
-    encoder = codec.Encoder(codec.choose_encoding(request.headers.get("Accept-Encoding")))
+    # The origin's choice stands: a page it sent unencoded leaves unencoded (encoding
+    # it would add CPU on every rewrite the origin chose not to spend); a page it
+    # encoded is encoded again in the client's preferred coding of ours.
+    encoded = upstream.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity")
+    accept = request.headers.get("Accept-Encoding") if encoded else None
+    encoder = codec.Encoder(codec.choose_encoding(accept) if encoded else None)
     coding = encoder.coding
     via = pipe.settings.via
     rewrite.begin(upstream.headers)

@@ -356,6 +356,18 @@ async def test_garbage_from_origin_is_502(
             assert r.status == 502, response
 
 
+async def test_unencoded_html_leaves_unencoded(proxy: TestServer) -> None:
+    """A page the origin sent without Content-Encoding is rewritten and leaves without
+    one, whatever the client accepts (the origin chose not to spend that CPU)."""
+    async with aiohttp.ClientSession(auto_decompress=False) as s:
+        async with s.get(url(proxy, "/html"), headers={"Accept-Encoding": "identity"}) as r:
+            plain = await r.read()
+        async with s.get(url(proxy, "/html"), headers={"Accept-Encoding": "gzip, br"}) as r:
+            assert "Content-Encoding" not in r.headers
+            assert await r.read() == plain
+            assert r.headers["ETag"].startswith("W/")  # rewritten, not passed through
+
+
 @pytest.mark.parametrize("coding", ["gzip", "br", "zstd", "deflate"])
 async def test_encoded_html_round_trip(proxy: TestServer, coding: str) -> None:
     async with aiohttp.ClientSession(auto_decompress=False) as s:

@@ -42,10 +42,14 @@ class Origin:
         self.headers: dict[str, str] = {}
         self.filler = 50
         self.raw: bytes | None = None  # sent as it is instead of the page
+        self.gzip = False  # the page gzip-encoded
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         body = page(self.version, self.filler) if self.raw is None else self.raw
         headers = {"Content-Type": "text/html; charset=utf-8", **self.headers}
+        if self.gzip:
+            body = gzip.compress(body, mtime=0)
+            headers["Content-Encoding"] = "gzip"
         if request.match_info["kind"] == "etag":
             headers["ETag"] = f'"{self.version}"'
         elif request.match_info["kind"] == "modified":
@@ -149,7 +153,8 @@ async def test_never_across_consent_variants(client: Client) -> None:
     assert status == "hit" and b'id="cp-banner"' in undecided
 
 
-async def test_each_coding_its_own_entry(client: Client) -> None:
+async def test_each_coding_its_own_entry(client: Client, origin: tuple[Origin, TestServer]) -> None:
+    origin[0].gzip = True  # an unencoded page would leave unencoded for every client
     assert (await client.get("/digest", coding="br"))[0] == "miss"
     assert (await client.get("/digest", coding="identity"))[0] == "miss"
     status, packed, r = await client.get("/digest", coding="br")
