@@ -102,7 +102,7 @@ class EnforcedPage:
         self._return_cookie = return_cookie
         self._furniture = furniture
         self._load_once = load_once
-        self._holding = PagePlaceholders(furniture, path, load_once, return_to)
+        self._holding = PagePlaceholders(furniture, path, load_once, return_to, self.consent)
         self._numbered: Element | None = None  # the last element _mark counted
         self._banner_wanted = furniture.banner and not self.consent.decided
         self._start = b""  # the first 4 KB: whether this is a whole page (not a fragment)

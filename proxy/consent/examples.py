@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from proxy.consent.enforce import page_for
-from proxy.consent.model import ConsentPolicy, parse_consent_arg
+from proxy.consent.model import ChangeAt, ConsentPolicy, parse_consent_arg
 from proxy.consent.plans import compile_plan
 from proxy.consent.rules import Example, Rule, RuleSet
 
@@ -30,10 +30,14 @@ class Markers:
     def banner_html(self, path: str) -> str:
         return ""
 
-    def placeholder(self, rule: Rule, anchor: str, path: str, size: str = "") -> str:
+    def placeholder(
+        self, rule: Rule, anchor: str, path: str, size: str = "", change: ChangeAt | None = None
+    ) -> str:
         return f"[placeholder:{rule.id}]"
 
-    def embed_placeholder(self, rule: Rule, anchor: str, path: str, size: str) -> str:
+    def embed_placeholder(
+        self, rule: Rule, anchor: str, path: str, size: str, change: ChangeAt | None = None
+    ) -> str:
         return f"[placeholder:{rule.id}]"
 
     def once_form(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from proxy.consent.model import ChangeAt
 from proxy.consent.rules import Rule
 
 
@@ -31,16 +32,23 @@ class Furniture(Protocol):
         """The banner of a page at ``path`` (it returns there after a choice)."""
         ...
 
-    def placeholder(self, rule: Rule, anchor: str, path: str, size: str = "") -> str:
+    def placeholder(
+        self, rule: Rule, anchor: str, path: str, size: str = "", change: ChangeAt | None = None
+    ) -> str:
         """What stands in for an element ``rule`` holds: phrasing content with the id
         ``anchor``, whose button grants the rule's category and returns to
-        ``path#anchor`` through the form ``grant_form`` makes."""
+        ``path#anchor`` through the form ``grant_form`` makes. With ``change`` (the
+        proxy's cookie would not count for this visitor): no button, and words saying
+        where the choice is changed."""
         ...
 
-    def embed_placeholder(self, rule: Rule, anchor: str, path: str, size: str) -> str:
+    def embed_placeholder(
+        self, rule: Rule, anchor: str, path: str, size: str, change: ChangeAt | None = None
+    ) -> str:
         """What stands in for an embed ``rule`` holds (an iframe, say), sized by
         ``size`` (CSS declarations): as ``placeholder``, with a "Load this" button too,
-        which posts the form ``once_form`` makes with ``next=path#anchor``."""
+        which posts the form ``once_form`` makes with ``next=path#anchor`` (with
+        ``change`` too: the once cookie counts whatever the consent's source)."""
         ...
 
     def once_form(self) -> str:

@@ -7,7 +7,10 @@ grant (returning.py) and an embed shown once after its "Load this" (once.py) tak
 the number its placeholder had. An embed (once.EMBED_TAGS: an element that shows
 itself, such as an iframe) gets the embed placeholder: sized like the element, with
 "Load this" besides the button granting its category. The forms the buttons post go
-at the end of <body> (or right after a placeholder that comes later).
+at the end of <body> (or right after a placeholder that comes later). For a visitor
+whose consent the proxy's own cookie cannot change (``Consent.change_at``), a grant
+would do nothing: placeholders say where the choice is changed instead, and no grant
+form is placed ("Load this" stays: its cookie counts whatever the consent's source).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from functools import cache
 
 from proxy.consent import returning
 from proxy.consent.furniture import Furniture
+from proxy.consent.model import Consent
 from proxy.consent.rules import Rule
 from proxy.html import Element
 
@@ -34,7 +38,8 @@ def catalogue_rule(entity: str, category: str) -> Rule:
 class PagePlaceholders:
     """The placeholders of one page at ``path`` (with its query); ``once``: the embed
     (category, n) this visitor asked to load once; ``return_to``: the placeholder
-    (category, n) they come back to after granting its category; or None."""
+    (category, n) they come back to after granting its category; or None.
+    ``consent``: this visitor's (None: grants count, as the proxy's own cookie does)."""
 
     def __init__(
         self,
@@ -42,9 +47,11 @@ class PagePlaceholders:
         path: str,
         once: tuple[str, int] | None = None,
         return_to: tuple[str, int] | None = None,
+        consent: Consent | None = None,
     ) -> None:
         self._furniture = furniture
         self._path = path
+        self._consent = consent if consent is not None and consent.elsewhere else None
         self.once = once
         self.return_to = return_to
         self.kept: Element | None = None  # the embed shown once, when it came
@@ -139,10 +146,11 @@ class PagePlaceholders:
         furniture = self._furniture
         markup = "" if self._styled else furniture.placeholder_style()
         self._styled = True
+        change = None if self._consent is None else self._consent.change_at(rule.category)
         if embed:
-            markup += furniture.embed_placeholder(rule, anchor, self._path, size)
+            markup += furniture.embed_placeholder(rule, anchor, self._path, size, change)
         else:
-            markup += furniture.placeholder(rule, anchor, self._path, size)
+            markup += furniture.placeholder(rule, anchor, self._path, size, change)
         if self._forms_placed:  # the end of <body> has passed already
             markup += self._new_forms(rule.category, embed)
         else:
@@ -154,8 +162,11 @@ class PagePlaceholders:
             self._held.append(category)
         self._embeds = self._embeds or embed
 
+    def _grant_form(self, category: str) -> str:
+        return "" if self._consent is not None else self._furniture.grant_form(category)
+
     def _new_forms(self, category: str, embed: bool) -> str:
-        out = "" if category in self._held else self._furniture.grant_form(category)
+        out = "" if category in self._held else self._grant_form(category)
         out += self._furniture.once_form() if embed and not self._embeds else ""
         self._note(category, embed)
         return out
@@ -164,5 +175,5 @@ class PagePlaceholders:
         """At the end of <body>: the forms the placeholders so far post (after what
         waited for a <body> start tag the page left out)."""
         self._forms_placed = True
-        out = self.body_started() + "".join(self._furniture.grant_form(c) for c in self._held)
+        out = self.body_started() + "".join(self._grant_form(c) for c in self._held)
         return out + (self._furniture.once_form() if self._embeds else "")

@@ -9,7 +9,10 @@ The choice is looked for in the policy's ``sources``, in order (``own``: the pro
 consent cookie; the others: another banner's cookie, read by ``proxy.consent.readers``);
 the first that holds a decision wins and is named as the consent's source. A source may
 speak of some categories only (a US opt-out signal: advertising and social); GPC and
-the default decide the others.
+the default decide the others. Where the proxy's own cookie cannot change a visitor's
+consent (another source listed before ``own`` decided, or ``own`` is not listed), the
+consent names where it can be changed (``elsewhere``): placeholders then point there
+instead of offering a grant that would do nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +57,20 @@ class ConsentPolicy:
         return self.sources == (OWN,)
 
 
+SITE = "site"  # ``Consent.elsewhere`` when the site's banner is meant but not which
+
+
+@dataclass(frozen=True)
+class ChangeAt:
+    """Where a visitor changes their choice of one category, the proxy's own cookie
+    not counting for them: ``source`` (a consent source's name, or ``SITE``), and
+    whether that source ``states`` the category (False: GPC or the default decides it,
+    and no choice made there changes that)."""
+
+    source: str
+    states: bool
+
+
 @dataclass(frozen=True)
 class Consent:
     """For each category: granted or not, and why ("always", "cookie" for the proxy's
@@ -61,7 +78,10 @@ class Consent:
 
     ``decided_by``: where the visitor's choice was read ("cookie" or a source name such
     as "tcf"), when ``decided``. ``notes``: what each source asked before it said, for
-    QA (``/_consent``); never a cookie's value, and no part of equality or logs."""
+    QA (``/_consent``); never a cookie's value, and no part of equality or logs.
+    ``elsewhere``: "" when a post to /_consent (the proxy's own cookie) changes this
+    consent; else where the visitor changes it: a source's name, or ``SITE`` (the
+    site's own banner, which of several sources unknown)."""
 
     granted: frozenset[str]
     sources: tuple[tuple[str, str], ...]
@@ -69,6 +89,7 @@ class Consent:
     gpc: bool = False
     decided_by: str = "cookie"
     notes: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    elsewhere: str = ""
 
     def allows(self, category: str) -> bool:
         return category in self.granted
@@ -84,11 +105,30 @@ class Consent:
             return self.decided_by
         return "gpc" if self.gpc else "default"
 
+    def change_at(self, category: str) -> ChangeAt | None:
+        """Where this visitor changes their choice of ``category`` when the proxy's own
+        cookie would not change it (what its placeholders say); None when it would."""
+        if not self.elsewhere:
+            return None
+        # Undecided: the visitor has yet to choose there, every category included.
+        states = not self.decided or dict(self.sources).get(category) == self.decided_by
+        return ChangeAt(self.elsewhere, states)
+
     @cached_property  # a Consent is often shared (ConsentReader remembers them)
     def variant(self) -> str:
-        """Names everything the rewritten page depends on (used in ETags and caches)."""
+        """Names everything the rewritten page depends on (used in ETags and caches):
+        the categories granted, whether decided, and where placeholders point when
+        the proxy's own cookie would not change the consent (``change_at``)."""
         bits = "".join("1" if c in self.granted else "0" for c in OPTIONAL)
-        return f"c{bits}{'d' if self.decided else 'n'}"
+        variant = f"c{bits}{'d' if self.decided else 'n'}"
+        if self.elsewhere:
+            stated = "".join("1" if self._states(c) else "0" for c in OPTIONAL)
+            variant += f"-{self.elsewhere}{stated}"
+        return variant
+
+    def _states(self, category: str) -> bool:
+        change = self.change_at(category)
+        return change is not None and change.states
 
     def header(self) -> str:
         """The X-Consent header value, for QA with curl."""
@@ -261,6 +301,7 @@ def _consent(
     if decision is None or not decision.decided:
         decision = SourceDecision(OWN)
     by = "cookie" if decision.source == OWN else decision.source
+    elsewhere = "" if policy.own_only else _elsewhere(policy.sources, decision)
     granted = {"necessary"}
     sources = [("necessary", "always")]
     for category in OPTIONAL:
@@ -275,7 +316,20 @@ def _consent(
         if ok:
             granted.add(category)
         sources.append((category, why))
-    return Consent(frozenset(granted), tuple(sources), decision.decided, gpc, by, notes)
+    return Consent(frozenset(granted), tuple(sources), decision.decided, gpc, by, notes, elsewhere)
+
+
+def _elsewhere(sources: tuple[str, ...], decision: SourceDecision) -> str:
+    """``Consent.elsewhere`` for ``decision`` (the winning source's, or an undecided
+    one): "" when a post to /_consent would change the consent, as ``own`` is asked
+    before the source that decided (or nobody decided and ``own`` is listed)."""
+    decided = decision.source if decision.decided else None
+    if OWN in sources:
+        before_own = sources[: sources.index(OWN)]
+        return decided if decided is not None and decided in before_own else ""
+    if decided is not None:
+        return decided
+    return sources[0] if len(sources) == 1 else SITE
 
 
 def parse_consent_arg(text: str, policy: ConsentPolicy) -> Consent:

@@ -5,7 +5,10 @@ A placeholder stands in for a held element (``placeholder.html``, styled by
 ``placeholder.css``); its button posts the form ``placeholder-form.html`` makes at the
 end of <body>, which grants its category. An embed's (an iframe's) placeholder,
 ``embed-placeholder.html``, also has "Load this", which posts ``once-form.html``'s
-form (proxy/consent/once.py). The banner is banner.py's. Surrogates
+form (proxy/consent/once.py). For a visitor whose choice the proxy's own cookie cannot
+change (another banner decided it, ``ChangeAt``), ``placeholder-elsewhere.html`` and
+``embed-placeholder-elsewhere.html`` say where to change it instead of offering a
+grant ("Load this" stays). The banner is banner.py's. Surrogates
 (surrogates.py) stand in for a removed tracker's script. ``make_room`` gives a page's
 Content-Security-Policy the hashes of these inline styles and scripts (csp.py).
 """
@@ -18,9 +21,10 @@ from functools import lru_cache
 from string import Template
 
 from proxy.consent.consent_mode import usable_nonce
+from proxy.consent.model import ChangeAt
 from proxy.consent.rules import Rule
 from proxy.ui import csp, surrogates
-from proxy.ui.banner import banner_css, banner_html, safe_next
+from proxy.ui.banner import SOURCE_LABELS, banner_css, banner_html, safe_next
 from proxy.ui.templates import LABELS, Templates
 
 
@@ -40,6 +44,8 @@ class PageFurniture:
         self._placeholder = Template(templates.text("placeholder.html").strip())
         self._form = Template(templates.text("placeholder-form.html").strip())
         self._embed = Template(templates.text("embed-placeholder.html").strip())
+        self._pointer = Template(templates.text("placeholder-elsewhere.html").strip())
+        self._embed_pointer = Template(templates.text("embed-placeholder-elsewhere.html").strip())
         self._once_form = templates.text("once-form.html").strip()
         # Inline styles the proxy may add to any page (the injects' come with the plan).
         self._own_styles = (self._css,) + ((banner_css(templates),) if banner else ())
@@ -47,15 +53,23 @@ class PageFurniture:
     def banner_html(self, path: str) -> str:
         return banner_html(self.templates, path)
 
-    def placeholder(self, rule: Rule, anchor: str, path: str, size: str = "") -> str:
+    def placeholder(
+        self, rule: Rule, anchor: str, path: str, size: str = "", change: ChangeAt | None = None
+    ) -> str:
         next_path = f"{safe_next(path)}#{anchor}"  # /_consent checks it again
+        template = self._placeholder if change is None else self._pointer
         return _placeholder(
-            self._placeholder, rule.name, rule.id, rule.category, anchor, next_path, size
+            template, rule.name, rule.id, rule.category, anchor, next_path, size, change
         )
 
-    def embed_placeholder(self, rule: Rule, anchor: str, path: str, size: str) -> str:
+    def embed_placeholder(
+        self, rule: Rule, anchor: str, path: str, size: str, change: ChangeAt | None = None
+    ) -> str:
         next_path = f"{safe_next(path)}#{anchor}"
-        return _placeholder(self._embed, rule.name, rule.id, rule.category, anchor, next_path, size)
+        template = self._embed if change is None else self._embed_pointer
+        return _placeholder(
+            template, rule.name, rule.id, rule.category, anchor, next_path, size, change
+        )
 
     def once_form(self) -> str:
         return self._once_form
@@ -87,6 +101,7 @@ def _placeholder(
     anchor: str,
     next_path: str,
     size: str = "",
+    change: ChangeAt | None = None,
 ) -> str:
     esc = html.escape
     return template.safe_substitute(
@@ -97,7 +112,19 @@ def _placeholder(
         category_label=esc(LABELS[category].lower()),
         anchor=esc(anchor),
         next=esc(next_path),
+        change=esc(change_text(category, change)) if change is not None else "",
     )
+
+
+def change_text(category: str, change: ChangeAt) -> str:
+    """Where the visitor allows ``category`` when the proxy's own cookie does not count
+    for them (plain words: opening another banner takes its vendor's script, which a
+    link could only call as inline script, refused by strict policies)."""
+    where = SOURCE_LABELS.get(change.source, "this site's cookie banner")
+    label = LABELS[category].lower()
+    if change.states:
+        return f"To allow {label}, change your choice in {where}."
+    return f"Your choice in {where} does not cover {label}, so it cannot be allowed here."
 
 
 @lru_cache(maxsize=64)
