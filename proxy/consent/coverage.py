@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from proxy.consent import suspects
 from proxy.consent.catalogue import Catalogue
 from proxy.consent.contacts import REMOVE, STRIP, attribute_names, script_runs
+from proxy.consent.cutmemo import TextJudge
 from proxy.consent.cuts import PageCuts
 from proxy.consent.facades import embed_script
 from proxy.consent.holding import ONCE as ONCE
@@ -85,6 +86,8 @@ class CatalogueGate:
         self._host = page_host
         self._scheme = scheme
         self._exempt = exempt | catalogue.own_entities((page_host, *first_party))
+        # The judge of a script's text (cuts.py's, remembered by its value: cutmemo.py).
+        self.text_judge = TextJudge(catalogue, self._denied, self._exempt)
         self._scan = catalogue.prefilter.scan
         self._found: list[int] = []  # the last stops: the prefilter's hits
         self._stops: list[int] = []  # and the hidden hosts
@@ -167,7 +170,7 @@ class CatalogueGate:
     def blocks_text(self, text: str) -> bool:
         """Whether a script with ``text`` names a host or signature this visitor's
         page loses (the judge of what cuts.py keeps)."""
-        return any(self._blocks(hit) for hit in text_hits(text, self._catalogue))
+        return self.text_judge(text)
 
     def _blocks(self, hit: Hit) -> bool:
         return hit.category in self._denied and hit.entity not in self._exempt

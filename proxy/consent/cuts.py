@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from proxy.consent import standins
 from proxy.consent.contacts import REMOVE, script_runs
+from proxy.consent.cutmemo import Book, CutMemo
 from proxy.consent.jsparts import NAME, PUNCT, STRING, Statement, TextMemo, Token, statements
 from proxy.html import Element
 
@@ -257,15 +258,37 @@ class PageCuts:
     def __init__(self, patterns: tuple[re.Pattern[str], ...], absorbing: str) -> None:
         self._patterns = patterns
         self._absorbing = absorbing
-        self.catalogue: Callable[[str], bool] | None = None
+        self._catalogue: Callable[[str], bool] | None = None
+        self._book: Book[Cut | None] | None = None  # this page's in the memo, at the first cut
         self.xml = False  # XHTML: scripts are not cut (an XML parser reads their text)
         self.hashed = False  # a policy allows scripts by hash: only those with a nonce are cut
+
+    @property
+    def catalogue(self) -> Callable[[str], bool] | None:
+        """The catalogue's judge of a text (cutmemo.py: a ``TextJudge``, or any
+        callable that compares equal only where it answers alike)."""
+        return self._catalogue
+
+    @catalogue.setter
+    def catalogue(self, judge: Callable[[str], bool] | None) -> None:
+        self._catalogue = judge
+        self._book = None  # another judge: other cuts
 
     def blocked(self, text: str) -> bool:
         """Whether a script with ``text`` would be removed for it."""
         if any(p.search(text) for p in self._patterns):
             return True
-        return self.catalogue is not None and self.catalogue(text)
+        return self._catalogue is not None and self._catalogue(text)
+
+    def cut(self, text: str) -> Cut | None:
+        """``cut(text, self.blocked)``, remembered per text and judge (cutmemo.py)."""
+        if self._book is None:
+            patterns = tuple((p.pattern, p.flags) for p in self._patterns)
+            self._book = _CUTS.book((patterns, self._catalogue))
+        return self._book.get(text, self._cut_text)
+
+    def _cut_text(self, text: str) -> Cut | None:
+        return cut(text, self.blocked)
 
     def remove(self, el: Element, before: str = "", cut: bool = True) -> tuple[str, int]:
         """``el`` removed, ``before`` (its rule's surrogates) in its place; or, when
@@ -291,7 +314,7 @@ class PageCuts:
             return None
         if self.hashed and el.get("nonce") is None:
             return None
-        return cut(el.text, self.blocked)
+        return self.cut(el.text)
 
     def stand_in(self, el: Element) -> str:
         """The absorbing stand-in for the global functions ``el`` defines, when it is
@@ -300,6 +323,10 @@ class PageCuts:
             return ""
         return standins.absorbing_markup(stand_in_names(el.text), self._absorbing, self.xml)
 
+
+# Cuts of ~1 MB of script text (a site's ~20 inline scripts cut per page, a few hundred
+# KB over its pages), for up to 64 judges (generations, variants and sites).
+_CUTS: CutMemo[Cut | None] = CutMemo(1024 * 1024, 64)
 
 _HASHES = re.compile(
     r"(?:^|;)\s*(?:script-src(?:-elem)?|default-src)\s[^;]*'sha(?:256|384|512)-", re.I

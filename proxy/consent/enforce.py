@@ -135,7 +135,7 @@ class EnforcedPage:
                 first_party=first_party,
                 shown=(MEDIA, self._shown_embed) if back else None,
             )
-            self._gate.cuts, self._cuts.catalogue = self._cuts, self._gate.blocks_text
+            self._gate.cuts, self._cuts.catalogue = self._cuts, self._gate.text_judge
         if inventory is not None:  # on top of the catalogue's gate
             self._gate = InventoryGate(inventory, self._gate, self._held_embed, self.counts)
 
