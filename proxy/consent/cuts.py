@@ -106,10 +106,9 @@ def cut(text: str, blocked: Callable[[str], bool]) -> Cut | None:
     gone = {i for i, piece in enumerate(pieces) if blocked(piece) or _STUB.search(piece)}
     if not gone or len(gone) == len(parts):
         return None
-    while True:
-        more = _also_cut(parts, pieces, gone)
-        if not more:
-            break
+    related = _Related(parts, pieces)
+    more = gone
+    while more := related.also_cut(gone, more):
         gone |= more
     if all(i in gone or _INERT.fullmatch(pieces[i]) for i in range(len(parts))):
         return None  # what is left only sets values for the tracker: nothing to keep
@@ -123,37 +122,73 @@ def cut(text: str, blocked: Callable[[str], bool]) -> Cut | None:
     kept = "".join(out)
     if blocked(kept):
         return None
-    own = set().union(*(_declared(parts[i]) for i in range(len(parts)) if i not in gone))
+    own = set().union(*(related.declared[i] for i in range(len(parts)) if i not in gone))
     names = [n for i in sorted(gone) for n in _defined(pieces[i], parts[i])]
     return Cut(kept, len(gone), _usable(names, own))
 
 
-def _also_cut(parts: Sequence[Statement], pieces: list[str], gone: set[int]) -> set[int]:
-    """The statements kept so far that belong to the cut ones (module docstring)."""
-    kept = [i for i in range(len(parts)) if i not in gone]
-    own = set().union(*(_declared(parts[i]) for i in kept))
-    defined: set[str] = set()
-    said: set[str] = set()
-    used: set[str] = set()
-    for i in gone:
-        defined |= _declared(parts[i]) | set(functions(pieces[i], parts[i]))
-        said |= {t.text[1:-1] for t in parts[i].tokens if t.kind == STRING}
-        used |= _references(parts[i].tokens)
-    defined -= own
-    more = set()
-    for i in kept:
-        toks = parts[i].tokens
-        # Any mention counts: window.X is read as w.X too, or as w["X"].
-        if {t.text.strip("'\"") for t in toks if t.kind in (NAME, STRING)} & defined:
-            more.add(i)
-        elif toks[0].kind == NAME and toks[0].text in said and toks[0].text not in own:
-            if len(toks) > 1 and toks[1].text in ("(", "."):
+class _Related:
+    """One script's statements, read for what ties them to the cut ones (module
+    docstring): each statement read once, however many rounds the cut takes."""
+
+    def __init__(self, parts: Sequence[Statement], pieces: list[str]) -> None:
+        self._parts = parts
+        self._pieces = pieces
+        self.declared = [_declared(p) for p in parts]
+        self._defined: set[str] = set()  # what the cut statements declare and define
+        self._said: set[str] = set()  # the strings they give
+        self._used: set[str] = set()  # the names they use as variables
+        self._mentions: dict[int, set[str]] = {}
+        self._queues: dict[int, str | None] = {}
+        self._elements: dict[int, str | None] = {}
+
+    def also_cut(self, gone: set[int], new: set[int]) -> set[int]:
+        """The statements kept so far that belong to the cut ones, ``new`` the cut
+        statements not seen before (every one of ``gone`` the first time)."""
+        parts, pieces = self._parts, self._pieces
+        for i in new:
+            self._defined |= self.declared[i]
+            self._defined.update(_defined(pieces[i], parts[i]))
+            self._said |= {t.text[1:-1] for t in parts[i].tokens if t.kind == STRING}
+            self._used |= _references(parts[i].tokens)
+        kept = [i for i in range(len(parts)) if i not in gone]
+        own = set().union(*(self.declared[i] for i in kept))
+        defined, said, used = self._defined - own, self._said, self._used
+        more = set()
+        for i in kept:
+            toks = parts[i].tokens
+            # Any mention counts: window.X is read as w.X too, or as w["X"].
+            if not self._mentions_of(i).isdisjoint(defined):
                 more.add(i)
-        elif (queue := _QUEUE.fullmatch(pieces[i])) and queue.group(1) in used:
-            more.add(i)
-        elif (made := _ELEMENT.match(pieces[i])) and made.group(1) in used:
-            more.add(i)  # the element a cut statement gives the tracker's URL
-    return more
+            elif toks[0].kind == NAME and toks[0].text in said and toks[0].text not in own:
+                if len(toks) > 1 and toks[1].text in ("(", "."):
+                    more.add(i)
+            elif (queue := self._queue(i)) is not None and queue in used:
+                more.add(i)
+            elif (made := self._element(i)) is not None and made in used:
+                more.add(i)  # the element a cut statement gives the tracker's URL
+        return more
+
+    def _mentions_of(self, i: int) -> set[str]:
+        found = self._mentions.get(i)
+        if found is None:
+            toks = self._parts[i].tokens
+            found = self._mentions[i] = {
+                t.text.strip("'\"") for t in toks if t.kind in (NAME, STRING)
+            }
+        return found
+
+    def _queue(self, i: int) -> str | None:
+        if i not in self._queues:
+            queue = _QUEUE.fullmatch(self._pieces[i])
+            self._queues[i] = queue.group(1) if queue else None
+        return self._queues[i]
+
+    def _element(self, i: int) -> str | None:
+        if i not in self._elements:
+            made = _ELEMENT.match(self._pieces[i])
+            self._elements[i] = made.group(1) if made else None
+        return self._elements[i]
 
 
 def _references(toks: tuple[Token, ...]) -> set[str]:
@@ -206,12 +241,15 @@ def functions(text: str, part: Statement | None = None) -> list[str]:
     found += [m.group(2) for m in _MEMBER_STUB.finditer(text)]
     # NAME = function inside a braced body is most likely that function's own
     # variable: only outside braces (Krux's `window.Krux || ((Krux = function...`).
+    bare = list(_BARE_FUNCTION.finditer(text))
+    if not bare:
+        return found  # most statements: their braces need not be found
     base = part.start if part is not None else 0
     braces = [(t.start - base, t.text) for p in parts for t in p.tokens if t.text in ("{", "}")]
     at_brace = [pos for pos, _ in braces]
     # Depth after each brace, so the depth at a match is one bisection (not a sum).
     depth = [0, *itertools.accumulate(1 if b == "{" else -1 for _, b in braces)]
-    for m in _BARE_FUNCTION.finditer(text):
+    for m in bare:
         if depth[bisect.bisect_left(at_brace, m.start(1))] == 0:
             found.append(m.group(1))
     return found
