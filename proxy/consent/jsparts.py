@@ -31,12 +31,21 @@ _SKIP = re.compile(
     r"|//[^\n\r\u2028\u2029]*|/\*.*?\*/)*",
     re.S,
 )
-_STRING = re.compile(r""""(?:[^"\\\n\r]|\\(?:\r\n|[\s\S]))*"|'(?:[^'\\\n\r]|\\(?:\r\n|[\s\S]))*'""")
-_TEMPLATE_PART = re.compile(r"(?:[^`\\$]|\\[\s\S]|\$(?!\{))*(`|\$\{)")
+# The characters _SKIP can begin with: its white space, and "/" of a comment.
+SKIP_STARTS = frozenset(
+    " \t\v\f\n\r\u00a0\ufeff\u1680\u2028\u2029\u202f\u205f\u3000/"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+)
+# Written as runs of plain characters between escapes: the same language as
+# (plain|escape)*, without a loop turn per character (~3x faster in re).
+_STRING = re.compile(
+    r""""[^"\\\n\r]*(?:\\(?:\r\n|[\s\S])[^"\\\n\r]*)*"|'[^'\\\n\r]*(?:\\(?:\r\n|[\s\S])[^'\\\n\r]*)*'"""
+)
+_TEMPLATE_PART = re.compile(r"[^`\\$]*(?:(?:\\[\s\S]|\$(?!\{))[^`\\$]*)*(`|\$\{)")
 _REGEX = re.compile(
     r"/(?![*/])(?:[^/\\\[\n\r]|\\[^\n\r]|\[(?:[^\]\\\n\r]|\\[^\n\r])*\])+/[A-Za-z]*"
 )
-_IDENT = re.compile(r"#?(?:[^\W\d]|\$)(?:\w|\$)*")  # "#": a class's private name
+_IDENT = re.compile(r"#?(?:[^\W\d]|\$)[\w$]*")  # "#": a class's private name
 _NUMBER = re.compile(r"(?:\d|\.\d)(?:[\w.]|(?<=[eE])[+-])*")
 _OPERATOR = re.compile(r"\.\.\.|\?\.(?!\d)|=>|[-+*%&|^<>!=?~]+|/=?|[{}()\[\];,.:]")
 
@@ -94,14 +103,16 @@ def tokens(text: str) -> list[Token] | None:
     semicolons = [0]  # per for-head: more than two cannot be
     pos, n, newline = 0, len(text), False
     while pos < n:
-        skipped = _SKIP.match(text, pos).end()  # type: ignore[union-attr]  # matches "" too
-        if skipped > pos:  # white space and comments, in one go
-            newline = newline or _NEWLINE.search(text, pos, skipped) is not None
-            pos = skipped
-            if pos >= n:
-                break
         c = text[pos]
-        if text.startswith("/*", pos):
+        if c in SKIP_STARTS:  # else nothing to skip (most tokens follow another at once)
+            skipped = _SKIP.match(text, pos).end()  # type: ignore[union-attr]  # matches "" too
+            if skipped > pos:  # white space and comments, in one go
+                newline = newline or _NEWLINE.search(text, pos, skipped) is not None
+                pos = skipped
+                if pos >= n:
+                    break
+                c = text[pos]
+        if c == "/" and text.startswith("/*", pos):
             return None  # a comment that does not end
         level = len(stack)
         head = False

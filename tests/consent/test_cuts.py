@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from proxy.consent import cuts
+from proxy.consent import cuts, jsparts
 from proxy.consent.cuts import MAX_SPLIT, cut, stand_in_names
 from proxy.consent.enforce import EnforcedPage, page_for
 from proxy.consent.jsparts import TextMemo, statements
@@ -325,3 +325,14 @@ def test_text_memo_is_bounded_by_the_text_it_holds() -> None:
         memo.get(str(i) * 10, make)
     memo.get("a" * 10, make)
     assert made[-1] == "a" * 10  # forgotten when the memo was full
+
+
+def test_every_character_skipping_can_begin_with_is_a_skip_start() -> None:
+    """The tokenizer reads white space and comments only where one of SKIP_STARTS
+    stands: no character outside it begins a skip (the fast path misses nothing)."""
+    for code in range(0x10000):
+        c = chr(code)
+        if c not in jsparts.SKIP_STARTS:
+            assert jsparts._SKIP.match(c + "/ ").end() == 0, hex(code)  # type: ignore[union-attr]
+    found = jsparts.tokens("a\u2003/* c */\u3000b\u2028// d\nc")
+    assert [(t.text, t.newline) for t in found or []] == [("a", False), ("b", False), ("c", True)]
