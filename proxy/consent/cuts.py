@@ -236,9 +236,14 @@ def functions(text: str, part: Statement | None = None) -> list[str]:
         toks = p.tokens
         if toks[0].text == "function" and len(toks) > 1 and toks[1].kind == NAME:
             found.append(toks[1].text)
+    # Each pattern below ends in a function expression, assigned ("="): without both
+    # in the text none can match (and each would try every position of it).
+    if "=" not in text or ("function" not in text and "=>" not in text):
+        return found
     for m in _WINDOW_FUNCTION.finditer(text):
         found.append(m.group(1) or m.group(3))
-    found += [m.group(2) for m in _MEMBER_STUB.finditer(text)]
+    if "||" in text:
+        found += [m.group(2) for m in _MEMBER_STUB.finditer(text)]
     # NAME = function inside a braced body is most likely that function's own
     # variable: only outside braces (Krux's `window.Krux || ((Krux = function...`).
     bare = list(_BARE_FUNCTION.finditer(text))
