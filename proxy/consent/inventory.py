@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxy.consent.model import Consent
 from proxy.consent.rules import RuleSet
@@ -266,6 +266,21 @@ class PageWatch:
     hold: str
     category: str
     entities: frozenset[str] = frozenset()  # the catalogue's entity of ``own``
+    # What ``written`` said of each authority as written (bounded): a dict lookup per
+    # authority on the page, most of them written before.
+    known: dict[bytes, tuple[str, Cover] | None] = field(default_factory=dict, compare=False)
+
+    def written(self, raw: bytes) -> tuple[str, Cover] | None:
+        """(host, cover) of an authority as written in a page; None when it names no
+        host or the site's own (``mine``). Remembered in ``known``."""
+        found = self.classifier.written(raw)
+        if found is not None and self.mine(*found):
+            found = None
+        known = self.known
+        if len(known) >= _MAX_CACHE:
+            known.clear()
+        known[raw] = found
+        return found
 
     def mine(self, host: str, cover: Cover) -> bool:
         """Whether ``host`` (covered by ``cover``) is the site's own: first_party, the

@@ -18,7 +18,7 @@ import bisect
 import re
 from collections.abc import Callable
 
-from proxy.consent import suspects
+from proxy.consent import authorities, suspects
 from proxy.consent.contacts import (
     FETCHING_RELS,
     REMOVE,
@@ -49,8 +49,7 @@ _HELD = _FRAMES | {"script", "img", "image", "input", "source", "a", "area"}
 # for both); while unknown hosts are held, also after http: / https: with no slash
 # (browsers read https:host as a host; the four run at 490 MB/s). The class stops
 # before a path, query, quote, space, tag end or character reference.
-_HOSTISH = rb"([A-Za-z0-9._~%@:\[\]\x80-\xff-]{3,260})"
-_AUTHORITIES = (re.compile(rb"/[/\\]" + _HOSTISH), re.compile(rb"\\[/\\]" + _HOSTISH))
+_HOSTISH = b"(" + authorities.HOSTISH + b")"
 _SCHEME_ONLY = tuple(
     re.compile(start + behind + rb"(?![/\\])" + _HOSTISH)
     for start, behind in (
@@ -96,23 +95,25 @@ class InventoryGate:
         if not self._read:
             self._read = True
             watch.inventory.pages += 1
-        written, mine, hold = watch.classifier.written, watch.mine, watch.hold
         held: list[int] = []
         starts = self._inner.stops(buf) if self._inner is not None else _suspects(buf)
-        for pattern in (*_AUTHORITIES, *_SCHEME_ONLY) if hold else _AUTHORITIES:
-            for m in pattern.finditer(buf):
-                found = written(m.group(1))
-                if found is None:
-                    continue
-                host, cover = found
-                if mine(host, cover):
-                    continue
-                if cover is not UNCOVERED:
-                    if host not in self._covered:
-                        self._covered.add(host)
-                        watch.inventory.add_covered(host, cover)
-                elif self._sighted(buf, m.start(), host, starts):  # handle reads the tag
-                    held.append(m.start())
+        written = authorities.find(buf)
+        if watch.hold:  # https:host too (a host to browsers): four passes of re
+            written += [(m.start(), m.group(1)) for p in _SCHEME_ONLY for m in p.finditer(buf)]
+        known, classify, covered = watch.known, watch.written, self._covered
+        for at, raw in written:
+            found = known.get(raw, _UNSEEN)
+            if found is _UNSEEN:
+                found = classify(raw)
+            if found is None:
+                continue  # no host, or the site's own
+            host, cover = found
+            if cover is not UNCOVERED:
+                if host not in covered:
+                    covered.add(host)
+                    watch.inventory.add_covered(host, cover)
+            elif self._sighted(buf, at, host, starts):  # handle reads the tag
+                held.append(at)
         return sorted({*starts, *held}) if held else starts
 
     def rewriter_gate(self, handler: Handler) -> Gate:
@@ -218,6 +219,7 @@ _CSS_ESCAPE = re.compile(rb"\\[0-9A-Fa-f]")
 # A tab, newline or carriage return in an authority (browsers drop them; a line
 # break between attributes is no such thing).
 _BROKEN = re.compile(rb"(?:[/\\]{2}|[sSpP]:)[^/\\?#\"'<> \f\t\n\r]*[\t\n\r]")
+_UNSEEN = ("", UNCOVERED)  # not in a watch's memo yet (None there: nothing to record)
 _REACH = 16384  # how far back a tag's "<" is looked for
 _TAG_NAME = re.compile(rb"[A-Za-z][A-Za-z0-9:-]*")
 _TEXT_KINDS = {b"script": INLINE, b"style": "inline-style"}
