@@ -7,8 +7,14 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from proxy.app import consent_rewrites
 from proxy.consent import authorities
+from proxy.consent.inventory import InventoryBook
+from proxy.consent.reload import RulesState
+from proxy.http.hook import RequestInfo
+from proxy.settings import Settings
 from tests.support import ROOT
 
 CORPUS = sorted((ROOT / "tests/data/corpus/pages").glob("*/*.html"))
@@ -59,3 +65,19 @@ def test_hyperscan_is_used_where_it_installs() -> None:
 def test_corpus_pages_hold_authorities() -> None:
     """The corpus test above compares something: its pages name hosts."""
     assert sum(len(authorities.find(p.read_bytes())) for p in CORPUS) > 1000
+
+
+def test_what_covers_an_authority_is_remembered_per_page_host() -> None:
+    """One book, two sites: a host is the site's own on one and a third party on the
+    other, whichever page came first (the book remembers judgements by page host)."""
+    state = RulesState.load(Settings().rule_layers)
+    book = InventoryBook()
+    factory = consent_rewrites(Settings(), state, None, book)
+    page = b'<html><body><img src="https://img.site-a.example/p.gif" alt=""></body></html>'
+    for host in ("site-a.example", "site-b.example", "site-a.example"):
+        headers = CIMultiDictProxy(CIMultiDict({"Host": host}))
+        rewrite = factory(RequestInfo("GET", "/", headers))
+        rewrite.feed(page)
+        rewrite.close()
+    assert book.current is not None
+    assert book.current.uncovered == {"img.site-a.example": {"img": 1}}
