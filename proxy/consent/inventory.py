@@ -221,13 +221,16 @@ class InventoryBook:
         # classifier and inventory: one per request cost more than the rest of an
         # accepting visitor's consent work (a frozen dataclass, a host normalized).
         self._watches: dict[tuple[str | None, frozenset[str]], PageWatch] = {}
+        # What ``PageWatch.written`` said of an authority as written, by page host:
+        # most authorities on a page were written before (a dict lookup each).
+        self.known: dict[tuple[str | None, bytes], tuple[str, Cover] | None] = {}
 
     def classifier(self, ruleset: RuleSet) -> Classifier:
         """The classifier of ``ruleset`` (a new generation starts a new inventory)."""
         classifier = self._classifier
         if classifier is None or classifier.ruleset is not ruleset:
             classifier = self._classifier = Classifier(ruleset, self.first_party)
-            self._watches = {}
+            self._watches, self.known = {}, {}
             if self.current is None or self.current.generation != ruleset.generation:
                 self.current = Inventory(ruleset.generation, self.limit)
         return classifier
@@ -266,6 +269,19 @@ class PageWatch:
     hold: str
     category: str
     entities: frozenset[str] = frozenset()  # the catalogue's entity of ``own``
+
+    def written(self, raw: bytes) -> tuple[str, Cover] | None:
+        """(host, cover) of an authority as written in a page; None when it names no
+        host or the site's own (``mine``). Remembered in the book's ``known``, by
+        ``own`` and ``raw``."""
+        found = self.classifier.written(raw)
+        if found is not None and self.mine(*found):
+            found = None
+        known = self.book.known
+        if len(known) >= _MAX_CACHE:
+            known.clear()
+        known[self.own, raw] = found
+        return found
 
     def mine(self, host: str, cover: Cover) -> bool:
         """Whether ``host`` (covered by ``cover``) is the site's own: first_party, the

@@ -2,23 +2,24 @@
 catalogue entry covers, and what ``unknown_third_party`` does to them (inventory.py
 keeps the records and the classification).
 
-``InventoryGate`` wraps the catalogue's gate (coverage.py). Its ``stops`` runs two
-literal-prefixed patterns over the bytes the rewriter holds to find every written
-authority (``//host``, ``\\\\host``; and ``https:host`` while holding), classifies each
-(a dict per generation), and reads an unknown host's start tag in C: its name and
-the attribute around it (a sighting: no stop, no Python step per element). A tag
-that may hide a host (character references, escapes, a tab in a name, a srcdoc)
-goes through ``handle``, which reads its URLs as a browser would; so does, while
-unknown hosts are held, every tag naming one.
+``InventoryGate`` wraps the catalogue's gate (coverage.py). Its ``stops`` finds
+every authority written in the bytes the rewriter holds (authorities.py: ``//host``,
+``\\\\host``; and ``https:host`` while holding), looks each up in the book's ``known``
+(what covers it, for this page host: a dict lookup), and reads an unknown host's
+start tag in C: its name and the attribute around it (a sighting: no stop, no Python
+step per element). A tag that may hide a host (character references, escapes, a tab
+in a name, a srcdoc) goes through ``handle``, which reads its URLs as a browser
+would; so does, while unknown hosts are held, every tag naming one.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Callable
 
-from proxy.consent import suspects
+from proxy.consent import authorities, suspects
 from proxy.consent.contacts import (
     FETCHING_RELS,
     REMOVE,
@@ -44,13 +45,10 @@ from proxy.html import Element, Gate, Handler, lexer
 _FRAMES = frozenset({"iframe", "frame", "embed", "object"})
 _HELD = _FRAMES | {"script", "img", "image", "input", "source", "a", "area"}
 
-# Authorities as written in HTML, each pattern beginning with a literal byte (Python's
-# re skips to it in C): after two slashes of either kind (475 MB/s over the corpus
-# for both); while unknown hosts are held, also after http: / https: with no slash
-# (browsers read https:host as a host; the four run at 490 MB/s). The class stops
-# before a path, query, quote, space, tag end or character reference.
-_HOSTISH = rb"([A-Za-z0-9._~%@:\[\]\x80-\xff-]{3,260})"
-_AUTHORITIES = (re.compile(rb"/[/\\]" + _HOSTISH), re.compile(rb"\\[/\\]" + _HOSTISH))
+# While unknown hosts are held, authorities after http: / https: with no slash too
+# (browsers read https:host as a host), each pattern beginning with a literal byte
+# (Python's re skips to it in C; the four run at 490 MB/s).
+_HOSTISH = b"(" + authorities.HOSTISH + b")"
 _SCHEME_ONLY = tuple(
     re.compile(start + behind + rb"(?![/\\])" + _HOSTISH)
     for start, behind in (
@@ -96,23 +94,25 @@ class InventoryGate:
         if not self._read:
             self._read = True
             watch.inventory.pages += 1
-        written, mine, hold = watch.classifier.written, watch.mine, watch.hold
         held: list[int] = []
         starts = self._inner.stops(buf) if self._inner is not None else _suspects(buf)
-        for pattern in (*_AUTHORITIES, *_SCHEME_ONLY) if hold else _AUTHORITIES:
-            for m in pattern.finditer(buf):
-                found = written(m.group(1))
-                if found is None:
-                    continue
-                host, cover = found
-                if mine(host, cover):
-                    continue
-                if cover is not UNCOVERED:
-                    if host not in self._covered:
-                        self._covered.add(host)
-                        watch.inventory.add_covered(host, cover)
-                elif self._sighted(buf, m.start(), host, starts):  # handle reads the tag
-                    held.append(m.start())
+        written = authorities.find(buf)
+        if watch.hold:  # https:host too (a host to browsers): four passes of re
+            written += [(m.start(), m.group(1)) for p in _SCHEME_ONLY for m in p.finditer(buf)]
+        known, own, classify, covered = watch.book.known, watch.own, watch.written, self._covered
+        for at, raw in written:
+            found = known.get((own, raw), _UNSEEN)
+            if found is _UNSEEN:
+                found = classify(raw)
+            if found is None:
+                continue  # no host, or the site's own
+            host, cover = found
+            if cover is not UNCOVERED:
+                if host not in covered:
+                    covered.add(host)
+                    watch.inventory.add_covered(host, cover)
+            elif self._sighted(buf, at, host, starts):  # handle reads the tag
+                held.append(at)
         return sorted({*starts, *held}) if held else starts
 
     def rewriter_gate(self, handler: Handler) -> Gate:
@@ -146,17 +146,19 @@ class InventoryGate:
         end = buf.find(b">", at)
         if name is None or end == -1:
             return False  # an end tag or a comment; or the rest comes with more bytes
-        tag_bytes = buf[lt : end + 1]
         i = bisect.bisect_left(starts, lt)
         if self._watch.hold or (i < len(starts) and starts[i] < end):
-            self._flagged.add(tag_bytes)
+            self._flagged.add(buf[lt : end + 1])
             return True
-        tag = name.group().lower().decode("latin-1")
         eq = buf.rfind(b"=", lt, at)
         attribute = _NAME_BACKWARDS.match(buf[max(lt, eq - 64) : eq][::-1]) if eq != -1 else None
-        if attribute is not None and _loads(
-            tag, attribute.group(1)[::-1].lower().decode("latin-1"), tag_bytes
-        ):
+        if attribute is None:
+            return False
+        reading = _reading(name.group(), attribute.group(1))
+        if reading is None:
+            return False  # an attribute the browser loads nothing from (a link's href)
+        tag, condition = reading
+        if condition is None or condition.search(buf[lt : end + 1]) is not None:
             self._record(host, tag)
         return False
 
@@ -218,6 +220,7 @@ _CSS_ESCAPE = re.compile(rb"\\[0-9A-Fa-f]")
 # A tab, newline or carriage return in an authority (browsers drop them; a line
 # break between attributes is no such thing).
 _BROKEN = re.compile(rb"(?:[/\\]{2}|[sSpP]:)[^/\\?#\"'<> \f\t\n\r]*[\t\n\r]")
+_UNSEEN = ("", UNCOVERED)  # not in a watch's memo yet (None there: nothing to record)
 _REACH = 16384  # how far back a tag's "<" is looked for
 _TAG_NAME = re.compile(rb"[A-Za-z][A-Za-z0-9:-]*")
 _TEXT_KINDS = {b"script": INLINE, b"style": "inline-style"}
@@ -244,13 +247,21 @@ def _runs(start_tag: bytes, name_end: int) -> bool:
     return script_runs(values.get)
 
 
-def _loads(tag: str, attribute: str, tag_bytes: bytes) -> bool:
-    """Whether a URL in ``attribute`` of a ``tag`` start tag is one the browser
-    contacts (contacts.py's forms, read from the raw tag)."""
+@functools.lru_cache(maxsize=1024)
+def _reading(
+    name: bytes, attribute_backwards: bytes
+) -> tuple[str, re.Pattern[bytes] | None] | None:
+    """Whether a URL in an attribute (its name as written, backwards) of a start tag
+    (its name as written) is one the browser contacts (contacts.py's forms): None
+    when it is not, else the tag's name and the test of the raw tag a conditional form
+    needs (a link's rel, an input's type, a meta's http-equiv). Remembered: a page
+    names a few dozen pairs."""
+    tag = name.lower().decode("latin-1")
+    attribute = attribute_backwards[::-1].lower().decode("latin-1")
     condition = _CONDITIONAL.get((tag, attribute))
     if condition is not None:
-        return condition.search(tag_bytes) is not None
-    return attribute in plain_attributes(tag)
+        return tag, condition
+    return (tag, None) if attribute in plain_attributes(tag) else None
 
 
 def _hides(raw: bytes) -> bool:
