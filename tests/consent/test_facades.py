@@ -6,6 +6,7 @@ that one, and a visitor back from "Always allow" lands on it."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from proxy.consent.enforce import page_for
 from proxy.consent.model import ConsentPolicy, parse_consent_arg
 from proxy.consent.plans import compile_plan
-from proxy.consent.rules import load_rules
+from proxy.consent.rules import RuleSet, load_rules
 from proxy.ui.furniture import PageFurniture
 from proxy.ui.templates import Templates
 from tests.support import ROOT
@@ -68,9 +69,10 @@ def rewrite(
     head: str = "",
     once: tuple[str, int] | None = None,
     back: tuple[str, int] | None = None,
+    rules: RuleSet = RULES,
 ) -> str:
     visitor = parse_consent_arg(consent, ConsentPolicy())
-    plan = compile_plan(RULES, visitor, surrogates=FURNITURE.surrogates)
+    plan = compile_plan(rules, visitor, surrogates=FURNITURE.surrogates)
     page = page_for(plan, visitor, "/p", FURNITURE, load_once=once, return_to=back)
     data = f"<!doctype html><html><head><title>t</title>{head}</head><body>{body}</body></html>"
     return (page.feed(data.encode()) + page.close()).decode()
@@ -154,6 +156,18 @@ def test_load_this_on_a_facebook_post_adds_the_sdk_after_it_only() -> None:
     other = rewrite(f"{FB_SDK}{TWEET}{FB_POST}", once=("social", 1))
     assert 'data-consent-surrogate="fbsdk" data-once="1">' in other
     assert "cp-held-fb-post" in other and TWEET_JS in other
+
+
+def test_without_the_facebook_rule_the_catalogue_holds_its_plugins() -> None:
+    """No facebook rule (a rule set without it; one switched off lets Facebook
+    through): the catalogue's Facebook entity (social) holds the SDK and gives the
+    plugins their placeholder, the same "Load this"."""
+    rules = dataclasses.replace(RULES, rules=tuple(r for r in RULES.rules if r.id != "facebook"))
+    out = rewrite(f"{FB_SDK}{FB_POST}", rules=rules)
+    assert placeholders(out) == [("cp-social-1", "Facebook")]
+    assert 'data-consent-placeholder="catalogue"' in out and judge(out) == []
+    once = rewrite(f"{FB_SDK}{FB_POST}", once=("social", 1), rules=rules)
+    assert once.count("connect.facebook.net") == 1 and "v22.0" in once
 
 
 def test_lite_youtube_is_held_like_an_iframe() -> None:
