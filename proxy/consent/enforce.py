@@ -109,7 +109,7 @@ class EnforcedPage:
         self._encoding = "utf-8"
         self._xml = False
         self._path = path
-        self._stand_ins = standins.PageStandIns(plan.surrogates)
+        self._stand_ins = standins.PageStandIns(plan.surrogates, self._holding.loading_once)
         self._cuts = cuts.PageCuts(tuple(p for _, p, _ in plan.by_text), plan.absorbing)
         self._banner_placed = False
         self._rewriter: Rewriter | None = None  # made when the first HTML arrives
@@ -297,7 +297,7 @@ class EnforcedPage:
             self._count(rule.id, block.action if held else ONCE)
             return
         # The rule's surrogates; a script removed for its text is cut if it can be.
-        stand_in, n = self._stand_ins.replacing(rule.id, el, self._xml)
+        stand_in, n = self._stand_ins.replacing(rule, el, self._xml)
         action = block.action
         if action == "placeholder":
             el.replace(stand_in + self._holding.hold(rule))

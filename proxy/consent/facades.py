@@ -9,6 +9,11 @@ allow") while its category is denied, as an iframe does (holding.py).
   be anywhere, once for several posts). Shown once, the post gets the vendor's script
   right after it, and every other held post of the page loses the class the scripts
   look for, so that only this one turns into the embed.
+- Facebook's embedded content in XFBML (``<div class="fb-post" data-href=...>``,
+  fb-video, fb-page, fb-comments): Facebook's SDK turns each into its iframe. They
+  go as the posts do (an fb-post's div holds the post's text as its fallback); shown
+  once, the SDK (sdk.js, with ``xfbml=1``: it parses the page on load) follows the
+  element. Its buttons (fb-like, ...) stay the facebook rule's grant placeholders.
 - A facade element (``<lite-youtube videoid=...>``, ``<lite-vimeo>``): the page's own
   script gives it the vendor's thumbnail and, on a click, the player. It is held like
   an iframe: the placeholder stands in for it; shown once, it is left as it came.
@@ -19,7 +24,8 @@ allow") while its category is denied, as an iframe does (holding.py).
   script stays.
 
 Whose each one is, and so its category: the built-in rule that blocks the vendor's
-script, while it is active (X's widgets.js: the ``twitter`` rule, social), else the
+script, while it is active (X's widgets.js: the ``twitter`` rule, Facebook's SDK: the
+``facebook`` rule, both social), else the
 catalogue's entry for the vendor's host (Instagram, TikTok, YouTube, Vimeo: media),
 unless the catalogue is told to leave that entity alone.
 """
@@ -61,9 +67,23 @@ class Facade:
     rule: str = ""  # the built-in rule that blocks the vendor's script, if one does
 
 
-def _post(tokens: tuple[str, ...], host: str, script: str, rule: str = "") -> Facade:
-    selector = ", ".join(f"blockquote.{t}" for t in tokens)
+def _post(
+    tokens: tuple[str, ...], host: str, script: str, rule: str = "", tag: str = "blockquote"
+) -> Facade:
+    selector = ", ".join(f"{tag}.{t}" for t in tokens)
     return Facade(selector, Hints(tag=tokens, attrs=("class",)), host, script, tokens, rule)
+
+
+# The classes Facebook's SDK turns into embedded content (its documented social
+# plugins, the retired Like Box and Group included: pages still carry them). Its
+# buttons (fb-like, fb-share-button, ...) stay the facebook rule's: a widget, no embed.
+FACEBOOK_PLUGINS = (
+    "fb-post", "fb-video", "fb-page", "fb-comments", "fb-comment-embed", "fb-group",
+    "fb-like-box",
+)  # fmt: skip
+# The SDK as Facebook's embed code loads it: xfbml=1 parses the page when it loads (no
+# FB.init needed); the version is one the SDK accepts (Facebook retires old ones).
+FACEBOOK_SDK = "https://connect.facebook.net/en_US/sdk.js#xfbml=1&version=v22.0"
 
 
 # The embed codes the vendors hand out (their documented markup and script URLs).
@@ -76,6 +96,7 @@ FACADES = (
     ),
     _post(("instagram-media",), "www.instagram.com", "https://www.instagram.com/embed.js"),
     _post(("tiktok-embed",), "www.tiktok.com", "https://www.tiktok.com/embed.js"),
+    _post(FACEBOOK_PLUGINS, "connect.facebook.net", FACEBOOK_SDK, "facebook", tag="div"),
     Facade("lite-youtube", Hints(), "www.youtube.com"),
     Facade("lite-vimeo", Hints(), "player.vimeo.com"),
 )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 from functools import cache
 
-from proxy.consent import returning
+from proxy.consent import returning, standins
 from proxy.consent.furniture import Furniture
 from proxy.consent.model import Consent
 from proxy.consent.rules import Rule
@@ -55,6 +55,7 @@ class PagePlaceholders:
         self.once = once
         self.return_to = return_to
         self.kept: Element | None = None  # the embed shown once, when it came
+        self._kept_by = ""  # the rule (id) of a post shown once: its vendor's script came
         self._numbers: dict[str, int] = {}
         self._held: list[str] = []  # categories with a placeholder on the page
         self._embeds = False  # an embed placeholder is on the page ("Load this")
@@ -122,6 +123,16 @@ class PagePlaceholders:
         self._put(el, self._markup(rule, anchor, size, embed=True), replace=True)
         return True
 
+    def loading_once(self, rule: Rule) -> str:
+        """Whether a post of ``rule`` loads once on this page, with its vendor's script
+        (``hold_post``), for its surrogates (standins.py): ONCE when it did (the script
+        is on the page), PENDING while the embed to load once, of ``rule``'s category,
+        is yet to come; "" otherwise."""
+        if self._kept_by == rule.id:
+            return standins.ONCE
+        pending = self.once is not None and self.kept is None and self.once[0] == rule.category
+        return standins.PENDING if pending else ""
+
     def hold_post(self, el: Element, rule: Rule, script: str, classes: tuple[str, ...]) -> bool:
         """A post's markup (a <blockquote>) whose vendor ``rule`` holds: it stays, the
         embed placeholder after it (True); or, when it is the one to load once, the
@@ -130,7 +141,7 @@ class PagePlaceholders:
         n = self.number(rule.category)
         anchor = returning.anchor_id(rule.category, n)
         if self.once == (rule.category, n) and self.kept is None:
-            self.kept = el
+            self.kept, self._kept_by = el, rule.id
             self.mark(el, anchor)
             el.after(f'<script async src="{html.escape(script)}" charset="utf-8"></script>')
             return False

@@ -7,6 +7,13 @@ denied rule removes the first script of a page that would run, the page gets the
 rule's surrogates in its place, each once per page (see enforce.py): page code after
 that point may call what the tracker would have defined.
 
+A vendor's script a post loaded once brings to the page (facades.py) meets the
+surrogate of its own API there. Facebook's SDK does not start while ``window.FB``
+exists, so ``fbsdk`` (``YIELDING``) is left out of a page that has the SDK already,
+and told by ``data-once`` to step aside should the SDK come (the post to load once is
+yet to come, and may be Facebook's). X's widgets.js starts over ``twttr``'s (it keeps
+its own state in ``__twttr``): that surrogate stays.
+
 This module makes that markup. A surrogate reads a few ``data-`` attributes of its own
 element (proxy/ui/assets/surrogates/README.md); they are set from what the removed
 script says: the name a page gave analytics.js (``ga``: ``data-name``), a data layer
@@ -19,10 +26,14 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from proxy.consent.contacts import script_runs
 from proxy.html import Element
+
+if TYPE_CHECKING:  # rules.py reads surrogate names from here
+    from proxy.consent.rules import Rule
 
 # The surrogates the proxy ships (proxy/ui/assets/surrogates/NAME.js): what a rule's
 # ``surrogate`` may name. Kept here because the consent layer does not import ui;
@@ -31,6 +42,10 @@ SURROGATES = ("adsbygoogle", "fbq", "fbsdk", "ga", "gpt", "gtm", "linkedin", "tc
 # The absorbing stand-in's key among the surrogate texts (not a name rules give): the
 # proxy puts it in for the global functions of a removed script (cuts.py).
 ABSORBING = "absorb"
+# Surrogates whose vendor's own script does not start while they are defined.
+YIELDING = frozenset({"fbsdk"})
+ONCE = "once"  # a post of the rule was shown once, its vendor's script added
+PENDING = "pending"  # the embed to load once, of the rule's category, is yet to come
 
 _NAME = r"([A-Za-z_$][\w$]{0,63})"  # a JavaScript identifier, as pages name these
 _Q = r"""['"]"""
@@ -82,36 +97,46 @@ class PageStandIns:
     """The surrogates of one page: each at most once, in place of the first running
     script a rule that names it removes."""
 
-    def __init__(self, by_rule: Mapping[str, tuple[tuple[str, str], ...]]) -> None:
-        """``by_rule``: per denied rule id, its surrogates' (name, text) (the plan's)."""
+    def __init__(
+        self,
+        by_rule: Mapping[str, tuple[tuple[str, str], ...]],
+        loading_once: Callable[[Rule], str] = lambda rule: "",
+    ) -> None:
+        """``by_rule``: per denied rule id, its surrogates' (name, text) (the plan's);
+        ``loading_once(rule)``: whether a post of ``rule`` loads once on the page, with
+        its vendor's script (ONCE, PENDING or "": holding.py's)."""
         self._by_rule = by_rule
+        self._loading_once = loading_once
         self._placed: set[str] = set()
 
-    def replacing(self, rule_id: str, removed: Element, xml: bool) -> tuple[str, int]:
-        """The markup that takes the place of ``removed`` (an element rule
-        ``rule_id`` removes or holds), and how many surrogates it holds: the rule's
-        surrogates not yet on the page when ``removed`` is a script that would run
-        (the tracker's loader or snippet: page code after it may call what it
-        defines); ("", 0) otherwise. Never for a script that would not run (a CMP's
-        text/plain one, JSON): the page's code does not count on those."""
-        named = self._by_rule.get(rule_id)
+    def replacing(self, rule: Rule, removed: Element, xml: bool) -> tuple[str, int]:
+        """The markup that takes the place of ``removed`` (an element ``rule``
+        removes or holds), and how many surrogates it holds: the rule's surrogates
+        not yet on the page when ``removed`` is a script that would run (the
+        tracker's loader or snippet: page code after it may call what it defines);
+        ("", 0) otherwise. Never for a script that would not run (a CMP's text/plain
+        one, JSON): the page's code does not count on those. A YIELDING one is left
+        out while its vendor's script is on the page, marked while it may come."""
+        named = self._by_rule.get(rule.id)
         if not named or removed.tag != "script" or not script_runs(removed.get):
             return "", 0
         out = []
         for name, text in named:
-            if name not in self._placed:
+            once = self._loading_once(rule) if name in YIELDING else ""
+            if name not in self._placed and once != ONCE:
                 self._placed.add(name)
-                out.append(markup(name, text, removed, xml))
+                out.append(markup(name, text, removed, xml, once=once == PENDING))
         return "".join(out), len(out)
 
 
-def markup(name: str, text: str, removed: Element, xml: bool = False) -> str:
+def markup(name: str, text: str, removed: Element, xml: bool = False, once: bool = False) -> str:
     """The inline ``<script>`` of surrogate ``name`` (its ``text``) that takes the
-    place of the script ``removed``; ``xml``: the page is XHTML."""
-    attrs = "".join(
-        f' data-{key}="{html.escape(value)}"'
-        for key, value in attributes(name, removed.get("src"), removed.text).items()
-    )
+    place of the script ``removed``; ``xml``: the page is XHTML; ``once``: its
+    vendor's script may come, for a post loaded once (``data-once``)."""
+    found = attributes(name, removed.get("src"), removed.text)
+    if once:
+        found["once"] = "1"
+    attrs = "".join(f' data-{key}="{html.escape(value)}"' for key, value in found.items())
     # XHTML's parser reads the text as XML: escaped, it reads the same, and the CSP
     # hash (of the text as read) still holds.
     body = html.escape(text, quote=False) if xml else text

@@ -5,7 +5,8 @@ list of the vendors' hosts kept here, independent of the rules and the catalogue
 
 The judge over-approximates: any attribute or running script naming a vendor host
 fails, but for a link's href and a post quote's cite and permalink (a citation the
-visitor may follow, never a load).
+visitor may follow, never a load), and the address a Facebook plugin's div gives the
+SDK (the SDK, held, would load it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ VENDORS = (
 )  # fmt: skip
 VENDOR = re.compile(r"(?<![\w-])(?:[\w-]+\.)*(?:" + "|".join(map(re.escape, VENDORS)) + r")\b")
 CITATIONS = {("a", "href"), ("blockquote", "cite"), ("blockquote", "data-instgrm-permalink")}
+CITATIONS |= {("div", "data-href")}  # the address a Facebook plugin's div names: the SDK's
 # Each: an embed code as the vendor documents it (the usual shape, shortened ids).
 EMBEDS = {
     "youtube": '<iframe width="560" height="315" src="https://www.youtube.com/embed/M7lc1UVf-VE?si=x" title="YouTube video player" frameborder="0" allow="accelerometer; autoplay" referrerpolicy="strict-origin-when-cross-origin" allowfullscreen></iframe>',

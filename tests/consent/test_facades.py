@@ -6,6 +6,7 @@ that one, and a visitor back from "Always allow" lands on it."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from proxy.consent.enforce import page_for
 from proxy.consent.model import ConsentPolicy, parse_consent_arg
 from proxy.consent.plans import compile_plan
-from proxy.consent.rules import load_rules
+from proxy.consent.rules import RuleSet, load_rules
 from proxy.ui.furniture import PageFurniture
 from proxy.ui.templates import Templates
 from tests.support import ROOT
@@ -40,6 +41,17 @@ TIKTOK = (
     "@u</a> a video</section></blockquote>"
 )
 TIKTOK_JS = '<script async src="https://www.tiktok.com/embed.js"></script>'
+FB_SDK = (
+    '<div id="fb-root"></div><script async defer crossorigin="anonymous"'
+    ' src="https://connect.facebook.net/en_US/sdk.js#xfbml=1&version=v19.0"></script>'
+)
+FB_POST = (
+    '<div class="fb-post" data-href="https://www.facebook.com/x/posts/1" data-width="500">'
+    '<blockquote cite="https://www.facebook.com/x/posts/1" class="fb-xfbml-parse-ignore">'
+    "A post on Facebook</blockquote></div>"
+)
+FB_VIDEO = '<div class="fb-video" data-href="https://www.facebook.com/x/videos/2/"></div>'
+FB_LIKE = '<div class="fb-like" data-href="https://example.com/"></div>'
 LITE = '<lite-youtube videoid="ogfYd705cRs" playlabel="Play: Keynote"></lite-youtube>'
 MAPS_JS = (
     '<script async src="https://maps.googleapis.com/maps/api/js?key=K&callback=initMap"></script>'
@@ -57,9 +69,10 @@ def rewrite(
     head: str = "",
     once: tuple[str, int] | None = None,
     back: tuple[str, int] | None = None,
+    rules: RuleSet = RULES,
 ) -> str:
     visitor = parse_consent_arg(consent, ConsentPolicy())
-    plan = compile_plan(RULES, visitor, surrogates=FURNITURE.surrogates)
+    plan = compile_plan(rules, visitor, surrogates=FURNITURE.surrogates)
     page = page_for(plan, visitor, "/p", FURNITURE, load_once=once, return_to=back)
     data = f"<!doctype html><html><head><title>t</title>{head}</head><body>{body}</body></html>"
     return (page.feed(data.encode()) + page.close()).decode()
@@ -79,8 +92,10 @@ def placeholders(out: str) -> list[tuple[str, str]]:
         (TWEET, TWEET_JS, "X (Twitter)", "cp-social-1"),
         (INSTAGRAM, INSTAGRAM_JS, "Instagram", "cp-media-1"),
         (TIKTOK, TIKTOK_JS, "TikTok", "cp-media-1"),
+        (FB_POST, FB_SDK, "Facebook", "cp-social-1"),
+        (FB_VIDEO, FB_SDK, "Facebook", "cp-social-1"),
     ],
-    ids=["x", "instagram", "tiktok"],
+    ids=["x", "instagram", "tiktok", "facebook-post", "facebook-video"],
 )
 def test_a_post_stays_readable_with_a_placeholder_after_it(
     post: str, script: str, vendor: str, anchor: str
@@ -110,6 +125,49 @@ def test_load_this_adds_the_vendors_script_after_that_post_only() -> None:
     assert shown + TWEET_JS in out
     assert '<blockquote class="cp-held-twitter-tweet">' in out
     assert out.count("platform.twitter.com/widgets.js") == 1  # the page's own still goes
+
+
+def test_load_this_on_a_facebook_post_adds_the_sdk_after_it_only() -> None:
+    """The SDK loaded once parses the whole page: the other plugin's div loses its
+    class, the Like button keeps the facebook rule's grant placeholder, and the
+    page's own SDK still goes, with no fbsdk surrogate (the SDK would not start over
+    its FB)."""
+    body = f"{FB_SDK}{FB_VIDEO}{FB_LIKE}{FB_POST}"
+    held = rewrite(body)
+    assert placeholders(held) == [("cp-social-1", "Facebook"), ("cp-social-3", "Facebook")]
+    assert FB_VIDEO in held and FB_POST in held and "fb-like" not in held  # its grant box
+    assert 'data-consent-surrogate="fbsdk">' in held  # for the page's FB.* calls
+    assert judge(held) == []
+    out = rewrite(body, once=("social", 3))
+    shown = FB_POST.replace('data-width="500"', 'data-width="500" id="cp-social-3"')
+    sdk = "https://connect.facebook.net/en_US/sdk.js#xfbml=1&amp;version=v22.0"
+    assert f'{shown}<script async src="{sdk}" charset="utf-8"></script>' in out
+    assert out.count("connect.facebook.net") == 1  # the page's own still goes
+    assert '<div class="cp-held-fb-video" data-href=' in out
+    assert placeholders(out) == [("cp-social-1", "Facebook")]
+    # The surrogate took the place of the page's SDK before the post came: marked, it
+    # steps aside when the SDK appears.
+    assert 'data-consent-surrogate="fbsdk" data-once="1">' in out
+    # The post first, the page's SDK after it: no surrogate at all.
+    late = rewrite(f"{FB_POST}{FB_SDK}", once=("social", 1))
+    assert "connect.facebook.net/en_US/sdk.js#xfbml=1&amp;version=v22.0" in late
+    assert "data-consent-surrogate" not in late
+    # Another social embed loads once: the surrogate is marked, as it may come.
+    other = rewrite(f"{FB_SDK}{TWEET}{FB_POST}", once=("social", 1))
+    assert 'data-consent-surrogate="fbsdk" data-once="1">' in other
+    assert "cp-held-fb-post" in other and TWEET_JS in other
+
+
+def test_without_the_facebook_rule_the_catalogue_holds_its_plugins() -> None:
+    """No facebook rule (a rule set without it; one switched off lets Facebook
+    through): the catalogue's Facebook entity (social) holds the SDK and gives the
+    plugins their placeholder, the same "Load this"."""
+    rules = dataclasses.replace(RULES, rules=tuple(r for r in RULES.rules if r.id != "facebook"))
+    out = rewrite(f"{FB_SDK}{FB_POST}", rules=rules)
+    assert placeholders(out) == [("cp-social-1", "Facebook")]
+    assert 'data-consent-placeholder="catalogue"' in out and judge(out) == []
+    once = rewrite(f"{FB_SDK}{FB_POST}", once=("social", 1), rules=rules)
+    assert once.count("connect.facebook.net") == 1 and "v22.0" in once
 
 
 def test_lite_youtube_is_held_like_an_iframe() -> None:
