@@ -35,6 +35,11 @@ def _privacy_link(templates: Templates, label: str) -> str:
     return f'<a href="{html.escape(templates.privacy_url)}">{html.escape(label)}</a>'
 
 
+def privacy_link(templates: Templates) -> str:
+    """The link to the privacy policy, in the banner's words ("" when none is set)."""
+    return _privacy_link(templates, templates.words().get("privacy_label", "Privacy policy"))
+
+
 def banner_css(templates: Templates) -> str:
     return templates.text("banner.css").strip()
 
@@ -76,6 +81,12 @@ SOURCE_LABELS = {
     "klaro": "this site's Klaro banner",
     "cookieconsent": "this site's cookie consent banner",
 }
+
+
+def source_label(source: str) -> str:
+    """Where a choice of ``source`` is made, in words (``SITE`` or an unknown name: the
+    site's banner, which one unknown)."""
+    return SOURCE_LABELS.get(source, "this site's cookie banner")
 
 
 def state_text(consent: Consent) -> str:

@@ -24,7 +24,7 @@ from proxy.consent.consent_mode import usable_nonce
 from proxy.consent.model import ChangeAt
 from proxy.consent.rules import Rule
 from proxy.ui import csp, surrogates
-from proxy.ui.banner import SOURCE_LABELS, banner_css, banner_html, safe_next
+from proxy.ui.banner import banner_css, banner_html, safe_next, source_label
 from proxy.ui.templates import LABELS, Templates
 
 
@@ -120,7 +120,7 @@ def change_text(category: str, change: ChangeAt) -> str:
     """Where the visitor allows ``category`` when the proxy's own cookie does not count
     for them (plain words: opening another banner takes its vendor's script, which a
     link could only call as inline script, refused by strict policies)."""
-    where = SOURCE_LABELS.get(change.source, "this site's cookie banner")
+    where = source_label(change.source)
     label = LABELS[category].lower()
     if change.states:
         return f"To allow {label}, change your choice in {where}."
