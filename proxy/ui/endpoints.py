@@ -25,11 +25,17 @@ from multidict import MultiDict
 
 from proxy.consent import choices, once, returning
 from proxy.consent.inventory import InventoryBook
-from proxy.consent.model import OPTIONAL, ConsentReader, choice_value, set_cookie_header
+from proxy.consent.model import (
+    OPTIONAL,
+    Consent,
+    ConsentReader,
+    choice_value,
+    set_cookie_header,
+)
 from proxy.consent.reload import RulesState
 from proxy.observe.decisions import DecisionLog
 from proxy.observe.metrics import METRICS
-from proxy.ui import banner, csp
+from proxy.ui import banner, csp, elsewhere
 from proxy.ui.templates import Templates
 
 STARTED = web.AppKey("started", float)
@@ -89,6 +95,8 @@ def add_routes(
         return {
             "decided": consent.decided,
             "source": consent.source,
+            # Where a choice is changed: "own" (a post here), or the source that decides.
+            "change_at": consent.elsewhere or "own",
             "policy_version": policy.version,
             "categories": {
                 c: {
@@ -106,9 +114,14 @@ def add_routes(
         if _wants_json(request):
             return web.json_response(state(request), headers=_PRIVATE)
         consent = read_consent(request.headers)
-        page = banner.preferences_page(
-            templates, consent, rules.current, request.query.get("next", "/")
-        )
+        next_path = request.query.get("next", "/")
+        if consent.elsewhere:  # the proxy's cookie would not count: no switches
+            return preferences(
+                elsewhere.elsewhere_page(templates, consent, rules.current, next_path)
+            )
+        return preferences(banner.preferences_page(templates, consent, rules.current, next_path))
+
+    def preferences(page: str, status: int = 200) -> web.StreamResponse:
         css = templates.text("preferences.css").strip()
         headers = {
             **_PRIVATE,
@@ -119,7 +132,7 @@ def add_routes(
             "X-Frame-Options": "DENY",
             "Referrer-Policy": "same-origin",
         }
-        return web.Response(text=page, content_type="text/html", headers=headers)
+        return web.Response(text=page, status=status, content_type="text/html", headers=headers)
 
     async def post_consent(request: web.Request) -> web.StreamResponse:
         who = sender(request)
@@ -151,6 +164,8 @@ def add_routes(
                 status=400,
                 headers=_PRIVATE,
             )
+        if current.elsewhere:  # the cookie set here would not count: say so, set nothing
+            return refuse_elsewhere(request, current, banner.safe_next(_first(fields, "next")))
         cookie = set_cookie_header(
             choice_value(granted, policy.version),
             policy,
@@ -185,6 +200,21 @@ def add_routes(
             client=who.client,
         )
         return response
+
+    def refuse_elsewhere(
+        request: web.Request, current: Consent, next_path: str
+    ) -> web.StreamResponse:
+        """409 for a choice posted by a visitor whose choice another source makes (as
+        ``current.elsewhere`` names): no cookie, no proof of a change that did not
+        happen; a browser gets the preferences page saying where to change it."""
+        if _wants_json(request):
+            return web.json_response(
+                {"error": elsewhere.refusal_text(current), "change_at": current.elsewhere},
+                status=409,
+                headers=_PRIVATE,
+            )
+        page = elsewhere.elsewhere_page(templates, current, rules.current, next_path, refused=True)
+        return preferences(page, status=409)
 
     def load_once(
         request: web.Request, fields: Mapping[str, Sequence[str]], who: Sender
