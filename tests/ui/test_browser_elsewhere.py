@@ -104,3 +104,41 @@ async def test_onetrust_visitor_gets_working_buttons_and_a_pointer(
         await page.goto(site.url("/embeds"), wait_until="load")
         assert await page.locator("iframe").count() == 0
         assert await box.count() == 1
+
+
+async def test_a_choice_onetrust_overrides_says_nothing_changed(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], make_proxy: MakeProxy
+) -> None:
+    """The proxy's banner left open while OneTrust's banner (another tab) decided: its
+    "Accept all" would set a cookie that does not count. The browser shows the
+    preferences page (409) saying nothing was changed and where to change the choice,
+    styled under its strict policy, with nothing to press; no cookie is set."""
+    site = await onetrust_site(aiohttp_server, make_proxy)
+    async with chromium() as browser:
+        context = await context_for(browser, site)
+        page = await open_page(context, site.url("/embeds"))
+        assert await page.locator("#cp-banner").is_visible()
+        await context.add_cookies(
+            [{"name": "OptanonConsent", "value": ONETRUST, "url": site.url("/")}]
+        )
+        async with page.expect_navigation() as navigation:
+            await page.get_by_role("button", name="Accept all").click()
+        response = await navigation.value
+        assert response is not None and response.status == 409
+        notice = page.get_by_role("alert")
+        text = await notice.text_content()
+        assert text is not None and text.startswith("Nothing was changed"), text
+        assert "change your choice in this site's OneTrust banner" in text
+        background = await notice.evaluate("e => getComputedStyle(e).backgroundColor")
+        assert background == "rgb(255, 244, 224)", "preferences.css was refused by the CSP"
+        assert await page.get_by_role("button").count() == 0
+        assert await page.get_by_role("checkbox").count() == 0
+        media = page.locator('[data-category="media"] .cpp-in-force')
+        assert await media.text_content() == "Not allowed: decided in this site's OneTrust banner."
+        await page.screenshot(path=shot("preferences-onetrust-refused.png"), full_page=True)
+        assert await cookies(context) == {"OptanonConsent": ONETRUST}
+        async with page.expect_navigation():
+            await page.get_by_role("link", name="Back to the site").click()
+        assert page.url == site.url("/embeds")
+        assert await page.locator("#cp-banner").count() == 0
+        assert await page.locator("iframe").count() == 0
