@@ -256,7 +256,8 @@ def refresh_url(content: str) -> str | None:
     return url or None
 
 
-_CSS_ESCAPE = re.compile(r"\\(?:([0-9A-Fa-f]{1,6})[ \t\n\r\f]?|(.))", re.S)
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9A-Fa-f]{1,6})[ \t\n\r\f]?|(\r\n|.))", re.S)
+_LINE_BREAKS = frozenset({"\n", "\r", "\f", "\r\n"})  # after a backslash: both go
 _CSS_URL = re.compile(r"url\(\s*(?:\"([^\"]*)\"?|'([^']*)'?|([^)\s]*))", re.I)
 _CSS_STRING = re.compile(r"\"([^\"]*)\"|'([^']*)'")
 
@@ -361,7 +362,8 @@ def _css_unescape(m: re.Match[str]) -> str:
     if m.group(1) is not None:
         code = int(m.group(1), 16)
         return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
-    return m.group(2)
+    char = m.group(2)
+    return "" if char in _LINE_BREAKS else char  # a string's line continued
 
 
 def document_urls(html: str, depth: int = 1) -> Iterator[str]:

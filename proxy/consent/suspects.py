@@ -28,8 +28,9 @@ _AUTHORITY_STARTS = (b"//", b"\\\\", b"/\\", b"\\/", b"s:", b"S:", b"p:", b"P:")
 _AUTHORITY_RUN = rb"[^/\\?#\"'<> \f\t\n\r%\x80-\xff]*"
 _AUTHORITY_END = rb"[\t\n\r%\x80-\xff]"
 # A CSS escape: hex (\6f) or a backslash before any other character, which stands for
-# it (doub\leclick.net): any that a host name can hold.
-_CSS_ESCAPE = rb"\\[0-9A-Za-z.\-]"
+# it (doub\leclick.net): any that a host name can hold; or before a line break, which
+# a CSS string drops with it (ad.double\<LF>click.net).
+_CSS_ESCAPE = rb"\\[0-9A-Za-z.\-\n\r\f]"
 
 # The re engine's patterns (a possessive run: the run and its end share no byte).
 PATTERNS = (

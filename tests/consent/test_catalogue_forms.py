@@ -209,6 +209,10 @@ BIG_CSS = "p{margin:0}\n" * 8000  # about 96 KB: more than the rewriter holds of
         "<style>.a{background:url(//cdn.tab\\oola.com/v22.png)}</style>",
         "<style>.a{background:url(//cdn.taboola\\.com/v23.png)}</style>",
         "<div style='background:url(//cdn.tab\\oo\\la.com/v24.png)'>x</div>",
+        # In a CSS string, a backslash before a line break continues the line.
+        "<style>.a{background:url('//cdn.tab\\\noola.com/v25.png')}</style>",
+        "<div style='background:url(\"//cdn.taboola\\\r\n.com/v26.png\")'>x</div>",
+        "<style>.a{background:url('//cdn.taboola.\\\fcom/v27.png')}</style>",
         f"<style>{BIG_CSS}.a{{background:url(//cdn.taboola.com/v8.png)}}</style>",
         "<style>.fb{background:url(https://static.xx.fbcdn.net/rsrc/v9.png)}</style>",
         # Inline scripts that name a catalogued host or carry a loader's signature.

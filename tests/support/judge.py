@@ -64,12 +64,15 @@ _REFRESH = re.compile(r"\s*[\d.]+\s*[;,]?\s*(?:url\s*=\s*)?[\"']?([^\"']*)", re.
 _CSS_URL = re.compile(
     r"url\(\s*(?:\"([^\"\n]*)\"|'([^'\n]*)'|([^\"'()\s]+)\s*\))|[\"']([^\"'\n]+)[\"']", re.I
 )
-_CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6})\s?|\\(.)", re.S)
+# (A backslash before a line break continues a string: both go.)
+_CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6})\s?|\\\n|\\(.)", re.S)
+_CSS_NEWLINE = re.compile(r"\r\n?|\f")  # CSS reads each as a line feed
 
 
 def _css(text: str) -> Iterator[str]:
     decoded = _CSS_ESCAPE.sub(
-        lambda m: chr(min(int(m.group(1), 16), 0x10FFFF)) if m.group(1) else m.group(2), text
+        lambda m: chr(min(int(m.group(1), 16), 0x10FFFF)) if m.group(1) else m.group(2) or "",
+        _CSS_NEWLINE.sub("\n", text),
     )
     for m in _CSS_URL.finditer(decoded):  # an unquoted url() with a space in it is invalid
         yield next(g for g in m.groups() if g is not None)
