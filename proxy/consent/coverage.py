@@ -91,6 +91,8 @@ class CatalogueGate:
         self._scan = catalogue.prefilter.scan
         self._found: list[int] = []  # the last stops: the prefilter's hits
         self._stops: list[int] = []  # and the hidden hosts
+        self._held, self._hidden = b"", self._stops  # the last buffer, its hidden hosts
+        self._in_style: list[int] | None = None  # text_stops("style"), once asked
         self._shown = shown
         self.counts = counts
         self.cuts: PageCuts | None = None  # set by the page: scripts cut, not removed
@@ -100,6 +102,7 @@ class CatalogueGate:
         found = self._found = sorted({start for start, _, _ in self._scan(buf)})
         hidden = suspects.starts(buf)
         self._stops = sorted({*found, *hidden}) if hidden else found
+        self._held, self._hidden, self._in_style = buf, hidden, None
         return self._stops
 
     def rewriter_gate(self, handler: Handler) -> Gate:
@@ -109,8 +112,15 @@ class CatalogueGate:
     def text_stops(self, name: str) -> list[int]:
         """Of the last ``stops``, those that count in the text of a raw-text element
         ``name``: in a script's, the catalogued hosts and signatures only (its text
-        is read for them, literally: ``text_hits``); in a style's, all of them."""
-        return self._found if name == "script" else self._stops
+        is read for them, literally: ``text_hits``); in a style's, those and the
+        hidden hosts that raw text can hold (``suspects.in_raw_text``: what
+        ``_style`` looks for; not ``top:50%``, which looks like an authority)."""
+        if name == "script":
+            return self._found
+        if self._in_style is None:
+            raw = suspects.in_raw_text(self._held, self._hidden)
+            self._in_style = sorted({*self._found, *raw}) if raw else self._found
+        return self._in_style
 
     def handle(self, el: Element) -> None:
         verdict = self.verdict(el)
