@@ -210,6 +210,7 @@ async def test_every_cut_corpus_script_still_compiles(
         return done
 
     monkeypatch.setattr(cuts, "cut", watched)  # the real cut, watched
+    cuts._CUTS.clear()  # cuts remembered from other tests in this process are cut here
     furniture = PageFurniture(Templates(), banner=False)
     consent = parse_consent_arg("none", ConsentPolicy())
     plan = compile_plan(RULES, consent, surrogates=furniture.surrogates)
