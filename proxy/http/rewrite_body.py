@@ -49,17 +49,17 @@ async def rewrite_body(
     rewrite: BodyRewrite,
 ) -> web.StreamResponse:
     """The rewritten page (from the cache when the origin vouches for the same bytes)."""
+    codings = codec.parse_encodings(upstream.headers.get("Content-Encoding", ""))
     try:
-        decoder = codec.Decoder(codec.parse_encodings(upstream.headers.get("Content-Encoding", "")))
+        decoder = codec.Decoder(codings)
     except codec.DecodeError as exc:
         log.warning("cannot decode HTML: %s: %s", log_path(request.raw_path), exc)
         return _decided(pipe, request, pages.error(502), rewrite)
     # The origin's choice stands: a page it sent unencoded leaves unencoded (encoding
     # it would add CPU on every rewrite the origin chose not to spend); a page it
     # encoded is encoded again in the client's preferred coding of ours.
-    encoded = upstream.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity")
-    accept = request.headers.get("Accept-Encoding") if encoded else None
-    encoder = codec.Encoder(codec.choose_encoding(accept) if encoded else None)
+    accept = request.headers.get("Accept-Encoding")
+    encoder = codec.Encoder(codec.choose_encoding(accept) if codings else None)
     coding = encoder.coding
     via = pipe.settings.via
     rewrite.begin(upstream.headers)

@@ -9,6 +9,7 @@ same-site path (``safe_next``).
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from functools import lru_cache
 from string import Template
 from urllib.parse import quote
@@ -100,13 +101,17 @@ def state_text(consent: Consent) -> str:
     return "Your current choice: " + allowed
 
 
-def preferences_page(
-    templates: Templates, consent: Consent, ruleset: RuleSet, next_path: str
+def category_rows(
+    templates: Templates,
+    name: str,
+    ruleset: RuleSet,
+    fields: Callable[[str], dict[str, str]],
 ) -> str:
+    """The preferences pages' rows, one per category from template ``name``: the
+    category, its label, description and vendors, and ``fields(category)`` (escaped)."""
     esc = html.escape
-    words = templates.words()
     vendors = vendors_by_category(ruleset)
-    row = Template(templates.text("preferences-row.html").strip())
+    row = Template(templates.text(name).strip())
     rows = []
     for category in ("necessary", *OPTIONAL):
         names = vendors.get(category, [])
@@ -114,15 +119,29 @@ def preferences_page(
             row.safe_substitute(
                 category=esc(category),
                 label=esc(LABELS[category]),
-                checked="checked" if consent.allows(category) else "",
-                disabled="disabled" if category == "necessary" else "",
-                switch_text="Always on"
-                if category == "necessary"
-                else f"Allow {esc(LABELS[category].lower())}",
                 description=esc(DESCRIPTIONS[category]),
                 vendors=("Used by: " + esc(", ".join(names))) if names else "",
+                **fields(category),
             )
         )
+    return "\n".join(rows)
+
+
+def preferences_page(
+    templates: Templates, consent: Consent, ruleset: RuleSet, next_path: str
+) -> str:
+    esc = html.escape
+    words = templates.words()
+
+    def switch(category: str) -> dict[str, str]:
+        necessary = category == "necessary"
+        return {
+            "checked": "checked" if consent.allows(category) else "",
+            "disabled": "disabled" if necessary else "",
+            "switch_text": "Always on" if necessary else f"Allow {esc(LABELS[category].lower())}",
+        }
+
+    rows = category_rows(templates, "preferences-row.html", ruleset, switch)
     return Template(templates.text("preferences.html")).safe_substitute(
         lang=esc(words.get("lang", "en")),
         title="Cookie preferences",
@@ -132,6 +151,6 @@ def preferences_page(
         privacy_link=_privacy_link(templates, words.get("privacy_label", "Privacy policy")),
         state=esc(state_text(consent)),
         next=esc(safe_next(next_path)),
-        rows="\n".join(rows),
+        rows=rows,
         style=templates.text("preferences.css").strip(),
     )

@@ -16,8 +16,8 @@ from string import Template
 
 from proxy.consent.model import OPTIONAL, Consent
 from proxy.consent.rules import RuleSet
-from proxy.ui.banner import privacy_link, safe_next, source_label, vendors_by_category
-from proxy.ui.templates import DESCRIPTIONS, LABELS, Templates
+from proxy.ui.banner import category_rows, privacy_link, safe_next, source_label
+from proxy.ui.templates import LABELS, Templates
 
 _DECIDES = {
     "gpc": "your browser's Global Privacy Control signal",
@@ -74,21 +74,13 @@ def elsewhere_page(
     a post that would have set the proxy's cookie (it says nothing was changed)."""
     esc = html.escape
     words = templates.words()
-    vendors = vendors_by_category(ruleset)
     where = source_label(consent.elsewhere)
-    row = Template(templates.text("preferences-row-elsewhere.html").strip())
-    rows = []
-    for category in ("necessary", *OPTIONAL):
-        names = vendors.get(category, [])
-        rows.append(
-            row.safe_substitute(
-                category=esc(category),
-                label=esc(LABELS[category]),
-                in_force=esc(in_force(consent, category)),
-                description=esc(DESCRIPTIONS[category]),
-                vendors=("Used by: " + esc(", ".join(names))) if names else "",
-            )
-        )
+    rows = category_rows(
+        templates,
+        "preferences-row-elsewhere.html",
+        ruleset,
+        lambda category: {"in_force": esc(in_force(consent, category))},
+    )
     notice = (
         f'<p class="cpp-notice" role="alert">{esc(refusal_text(consent))}</p>' if refused else ""
     )
@@ -103,6 +95,6 @@ def elsewhere_page(
         privacy_link=privacy_link(templates),
         state=esc(summary(consent)),
         next=esc(safe_next(next_path)),
-        rows="\n".join(rows),
+        rows=rows,
         style=templates.text("preferences.css").strip(),
     )
