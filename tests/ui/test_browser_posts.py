@@ -25,6 +25,7 @@ from playwright.async_api import BrowserContext, Page, Route
 
 from tests.ui.test_browser import MakeProxy, Site, chromium, context_for, make_site, shot
 from tests.ui.test_browser_embeds import REFUSED, consent_cookies, refusing_visitor
+from tests.ui.test_browser_facades import held
 
 WIDGETS = "https://platform.twitter.com/widgets.js"
 SDK = "https://connect.facebook.net/en_US/sdk.js"
@@ -112,10 +113,6 @@ async def serve_vendors(context: BrowserContext, site: Site) -> None:
 
     await context.route(WIDGETS, serve)
     await context.route(f"{SDK}*", serve)
-
-
-async def held(page: Page) -> list[str]:
-    return [t or "" for t in await page.locator(".cp-ph strong").all_text_contents()]
 
 
 async def load_this(page: Page, nth: int) -> None:
